@@ -1,0 +1,3 @@
+using DpoSharp.Cli;
+
+return DpoSharpCli.Run(args);
