@@ -27,11 +27,11 @@ public class ArchitectureTests
         var dir = TinyCheckpoints.Write(Path.Combine(root, variant), type, seed, configure: configure);
         if (variant == "gpt2-noprefix")
         {
-            using (var ck = IO.SafeTensorsCheckpoint.Open(dir))
+            using (var ck = DpoSharp.IO.SafeTensorsCheckpoint.Open(dir))
             {
                 var renamed = ck.Names.Select(n => (n.Replace("transformer.", "", StringComparison.Ordinal), ck.Read(n))).ToList();
                 ck.Dispose();
-                IO.SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), renamed);
+                DpoSharp.IO.SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), renamed);
             }
         }
 
