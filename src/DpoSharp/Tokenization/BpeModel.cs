@@ -25,12 +25,25 @@ internal sealed class BpeModel
         bool fuseUnk,
         bool ignoreMerges,
         string source)
+        : this(vocab, merges.Select((m, i) => (m.Left, m.Right, i)).ToList(), unkToken, byteFallback, fuseUnk, ignoreMerges, source)
+    {
+    }
+
+    /// <summary>Merges with explicit ranks; equal ranks merge leftmost first (SentencePiece's equal scores).</summary>
+    public BpeModel(
+        Dictionary<string, int> vocab,
+        IReadOnlyList<(string Left, string Right, int Rank)> merges,
+        string? unkToken,
+        bool byteFallback,
+        bool fuseUnk,
+        bool ignoreMerges,
+        string source)
     {
         _vocab = vocab;
         _merges = new Dictionary<long, (int, int)>(merges.Count);
-        for (var rank = 0; rank < merges.Count; rank++)
+        for (var index = 0; index < merges.Count; index++)
         {
-            var (l, r) = merges[rank];
+            var (l, r, rank) = merges[index];
             if (!vocab.TryGetValue(l, out var li) || !vocab.TryGetValue(r, out var ri))
             {
                 throw new DpoSharpException($"{source}: merge #{rank} '{l} {r}' uses a token that is not in the vocabulary; the tokenizer file is corrupt.");

@@ -148,26 +148,52 @@ internal static class TokenizerLoader
         else if (File.Exists(Path.Combine(dir, "tokenizer.model")))
         {
             source = Path.Combine(dir, "tokenizer.model");
-            try
-            {
-                using var stream = File.OpenRead(source);
-                spm = Microsoft.ML.Tokenizers.SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
-            }
-            catch (Exception e) when (e is not DpoSharpException)
-            {
-                throw new DpoSharpException($"{source}: not a readable SentencePiece model ({e.Message}).", e);
-            }
-
-            vocab = spm.Vocabulary;
+            var sp = SentencePieceModel.Read(source);
             decoder = new SequenceDecoder([new ReplaceDecoder("▁", " "), new ByteFallbackDecoder(), new FuseDecoder(), new StripDecoder(' ', 1, 0)]);
-            AddSpecial(added, spm.UnknownToken, spm.UnknownId);
-            AddSpecial(added, spm.BeginningOfSentenceToken, spm.BeginningOfSentenceId);
-            AddSpecial(added, spm.EndOfSentenceToken, spm.EndOfSentenceId);
-            specialStrings.TryAdd("bos_token", spm.BeginningOfSentenceToken);
-            specialStrings.TryAdd("eos_token", spm.EndOfSentenceToken);
-            specialStrings.TryAdd("unk_token", spm.UnknownToken);
             usePostProcessorDefaults = false;
             addBos ??= true;
+            string? Piece(int id) => id >= 0 && id < sp.Pieces.Count ? sp.Pieces[id].Piece : null;
+            if (sp.ModelType == 2)
+            {
+                (bpe, var v) = BuildSentencePieceBpe(sp, source);
+                vocab = v;
+                normalizer = new SentencePieceNormalizer(sp.AddDummyPrefix, sp.RemoveExtraWhitespaces, sp.EscapeWhitespaces);
+                preTokenizer = IsMetaspaceSplitSafe(v) ? new MetaspaceBoundarySplitter('▁') : null;
+                for (var id = 0; id < sp.Pieces.Count; id++)
+                {
+                    var (piece, _, type) = sp.Pieces[id];
+                    if (type is SentencePieceModel.TypeControl or SentencePieceModel.TypeUnknown or SentencePieceModel.TypeUserDefined)
+                    {
+                        AddSpecial(added, piece, id, special: type != SentencePieceModel.TypeUserDefined);
+                    }
+                }
+            }
+            else
+            {
+                // Unigram and other SentencePiece models: Microsoft.ML.Tokenizers encodes them.
+                try
+                {
+                    using var stream = File.OpenRead(source);
+                    spm = Microsoft.ML.Tokenizers.SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
+                }
+                catch (Exception e) when (e is not DpoSharpException)
+                {
+                    throw new DpoSharpException($"{source}: SentencePiece model type {sp.ModelType} could not be loaded ({e.Message}).", e);
+                }
+
+                vocab = spm.Vocabulary;
+                AddSpecial(added, spm.UnknownToken, spm.UnknownId, special: true);
+                AddSpecial(added, spm.BeginningOfSentenceToken, spm.BeginningOfSentenceId, special: true);
+                AddSpecial(added, spm.EndOfSentenceToken, spm.EndOfSentenceId, special: true);
+            }
+
+            foreach (var (key, id) in new[] { ("bos_token", sp.BosId), ("eos_token", sp.EosId), ("unk_token", sp.UnkId), ("pad_token", sp.PadId) })
+            {
+                if (Piece(id) is string piece)
+                {
+                    specialStrings.TryAdd(key, piece);
+                }
+            }
         }
         else
         {
@@ -232,12 +258,47 @@ internal static class TokenizerLoader
         };
     }
 
-    private static void AddSpecial(List<AddedToken> added, string? content, int id)
+    private static void AddSpecial(List<AddedToken> added, string? content, int id, bool special)
     {
         if (!string.IsNullOrEmpty(content) && id >= 0 && !added.Any(a => a.Id == id))
         {
-            added.Add(new AddedToken(id, content, Special: true));
+            added.Add(new AddedToken(id, content, special));
         }
+    }
+
+    /// <summary>SentencePiece BPE as ranked merges: every split of a normal piece into two pieces is a merge whose
+    /// rank is the piece's score order (equal scores share a rank, so the leftmost pair merges first).</summary>
+    private static (BpeModel, Dictionary<string, int>) BuildSentencePieceBpe(SentencePieceModel sp, string source)
+    {
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var id = 0; id < sp.Pieces.Count; id++)
+        {
+            vocab.TryAdd(sp.Pieces[id].Piece, id);
+        }
+
+        var normal = sp.Pieces.Select((p, id) => (p.Piece, p.Score, p.Type, Id: id)).Where(p => p.Type == SentencePieceModel.TypeNormal).ToList();
+        var scoreRank = normal.Select(p => p.Score).Distinct().OrderByDescending(x => x).Select((score, rank) => (score, rank)).ToDictionary(x => x.score, x => x.rank);
+        var merges = new List<(string, string, int)>();
+        foreach (var (piece, score, _, _) in normal)
+        {
+            for (var k = 1; k < piece.Length; k++)
+            {
+                if (char.IsLowSurrogate(piece[k]))
+                {
+                    continue;
+                }
+
+                var left = piece[..k];
+                var right = piece[k..];
+                if (vocab.ContainsKey(left) && vocab.ContainsKey(right))
+                {
+                    merges.Add((left, right, scoreRank[score]));
+                }
+            }
+        }
+
+        var unk = sp.UnkId >= 0 && sp.UnkId < sp.Pieces.Count ? sp.Pieces[sp.UnkId].Piece : null;
+        return (new BpeModel(vocab, merges, unk, sp.ByteFallback, fuseUnk: true, ignoreMerges: false, source), vocab);
     }
 
     /// <summary>True when no vocabulary entry has ▁ after another character (so BPE merges never cross such a boundary).</summary>
