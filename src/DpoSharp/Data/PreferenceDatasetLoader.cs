@@ -113,17 +113,17 @@ public static partial class PreferenceDatasetLoader
     {
         var parts = relativePath.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries);
         var name = Path.GetFileNameWithoutExtension(parts[^1]);
+        // Sharded files name their split: "<split>-00000-of-00001" (any split name, e.g. train_prefs).
+        var sharded = ShardedName().Match(name);
+        if (sharded.Success)
+        {
+            return SplitAliases.GetValueOrDefault(sharded.Groups[1].Value, sharded.Groups[1].Value);
+        }
+
         var m = SplitWord().Match(name);
         if (m.Success && SplitAliases.TryGetValue(m.Groups[1].Value, out var split))
         {
             return split;
-        }
-
-        // Hugging Face also accepts other split names written as "<name>-00000-of-00001".
-        var sharded = ShardedName().Match(name);
-        if (sharded.Success)
-        {
-            return sharded.Groups[1].Value;
         }
 
         for (var i = parts.Length - 2; i >= 0; i--)

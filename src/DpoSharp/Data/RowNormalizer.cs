@@ -220,7 +220,7 @@ internal sealed class RowNormalizer(DatasetOptions options)
         for (var i = 0; i < ids.Length; i++)
         {
             if (array[i] is not JsonValue value || value.GetValueKind() != JsonValueKind.Number ||
-                !value.TryGetValue<long>(out var id) && !TryInteger(value, out id) || id < 0 || id > int.MaxValue)
+                !TryInteger(value, out var id) || id < 0 || id > int.MaxValue)
             {
                 throw new DpoSharpException(
                     $"{where}: column '{column}' item {i} is {Render(array[i])}; token ids must be non-negative integers.");
@@ -234,8 +234,21 @@ internal sealed class RowNormalizer(DatasetOptions options)
 
     private static bool TryInteger(JsonValue value, out long id)
     {
+        // Values read from JSON hold a JsonElement; values from Parquet hold the CLR number itself.
+        if (value.TryGetValue<int>(out var i))
+        {
+            id = i;
+            return true;
+        }
+
+        if (value.TryGetValue<long>(out id))
+        {
+            return true;
+        }
+
         id = 0;
-        if (value.TryGetValue<double>(out var d) && d == Math.Floor(d) && d >= 0 && d <= int.MaxValue)
+        if (decimal.TryParse(value.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) &&
+            d == decimal.Truncate(d) && d >= 0 && d <= int.MaxValue)
         {
             id = (long)d;
             return true;

@@ -6,7 +6,7 @@ namespace DpoSharp.Data.Readers;
 
 /// <summary>
 /// Reads CSV / TSV with RFC 4180 quoting: a header row, fields in double quotes may hold the delimiter, line breaks
-/// and doubled quotes (<c>""</c>). Cells are strings; a cell holding a JSON list of messages or of token ids is
+/// and doubled quotes (<c>""</c>). Cells are strings; a cell holding a JSON message, a list of messages or a list of token ids is
 /// read as that list.
 /// </summary>
 internal static class CsvRowReader
@@ -68,12 +68,18 @@ internal static class CsvRowReader
     private static JsonNode? Cell(string value)
     {
         var t = value.AsSpan().Trim();
-        if (t.Length >= 2 && t[0] == '[' && t[^1] == ']')
+        if (t.Length >= 2 && ((t[0] == '[' && t[^1] == ']') || (t[0] == '{' && t[^1] == '}')))
         {
             try
             {
-                if (JsonNode.Parse(value) is JsonArray array && array.Count > 0 &&
-                    (array.All(x => x is JsonObject o && ((o.ContainsKey("role") && o.ContainsKey("content")) || (o.ContainsKey("from") && o.ContainsKey("value")))) ||
+                var node = JsonNode.Parse(value);
+                if (node is JsonObject single && IsMessage(single))
+                {
+                    return single;
+                }
+
+                if (node is JsonArray array && array.Count > 0 &&
+                    (array.All(x => x is JsonObject o && IsMessage(o)) ||
                      array.All(x => x is JsonValue v && v.GetValueKind() == JsonValueKind.Number)))
                 {
                     return array;
@@ -86,6 +92,9 @@ internal static class CsvRowReader
 
         return JsonValue.Create(value);
     }
+
+    private static bool IsMessage(JsonObject o) =>
+        (o.ContainsKey("role") && o.ContainsKey("content")) || (o.ContainsKey("from") && o.ContainsKey("value"));
 
     /// <summary>Splits into records of fields; each record carries the line it starts on.</summary>
     private static List<(int Line, List<string> Fields)> Parse(string text, char delimiter, string file)
