@@ -20,7 +20,10 @@ public static class DpoSharpCli
             new VersionOption(),
         };
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(ScoreCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
         return root;
     }
 
@@ -60,11 +63,6 @@ public static class DpoSharpCli
         {
             WriteError(errWriter, e.Message);
             return BadInputExitCode;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            WriteError(errWriter, "unexpected failure (a bug; please report it): " + e);
-            return 1;
         }
     }
 

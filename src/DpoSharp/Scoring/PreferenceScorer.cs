@@ -22,61 +22,6 @@ public sealed record PairScore(double ChosenLogps, double RejectedLogps, int Cho
 public static class PreferenceScorer
 {
     /// <summary>
-    /// Builds the (2P, T) batch for <paramref name="pairs"/>: rows prompt+chosen then prompt+rejected, right-padded
-    /// with <paramref name="padTokenId"/>, completion mask on completion tokens, positions 0..len-1.
-    /// </summary>
-    public static PreferenceBatch Collate(IReadOnlyList<TokenizedPair> pairs, int padTokenId, Device? device = null)
-    {
-        int p = pairs.Count;
-        var rows = new (int[] Prompt, int[] Completion)[2 * p];
-        for (int i = 0; i < p; i++)
-        {
-            rows[i] = (pairs[i].PromptIds, pairs[i].ChosenIds);
-            rows[p + i] = (pairs[i].PromptIds, pairs[i].RejectedIds);
-        }
-
-        int t = rows.Max(r => r.Prompt.Length + r.Completion.Length);
-        var ids = new long[2 * p * t];
-        var attn = new long[2 * p * t];
-        var comp = new long[2 * p * t];
-        var pos = new long[2 * p * t];
-        long tokens = 0;
-        for (int r = 0; r < rows.Length; r++)
-        {
-            var (prompt, completion) = rows[r];
-            int len = prompt.Length + completion.Length;
-            for (int j = 0; j < t; j++)
-            {
-                int k = (r * t) + j;
-                if (j < len)
-                {
-                    ids[k] = j < prompt.Length ? prompt[j] : completion[j - prompt.Length];
-                    attn[k] = 1;
-                    comp[k] = j >= prompt.Length ? 1 : 0;
-                    pos[k] = j;
-                }
-                else
-                {
-                    ids[k] = padTokenId;
-                }
-            }
-
-            tokens += len;
-        }
-
-        var dev = device ?? CPU;
-        return new PreferenceBatch
-        {
-            InputIds = tensor(ids, [2L * p, t], device: dev),
-            AttentionMask = tensor(attn, [2L * p, t], device: dev),
-            CompletionMask = tensor(comp, [2L * p, t], device: dev),
-            PositionIds = tensor(pos, [2L * p, t], device: dev),
-            TokenCount = tokens,
-            PairIndices = pairs.Select(x => x.SourceIndex).ToArray(),
-        };
-    }
-
-    /// <summary>
     /// Per-row completion log-prob sums (2P) of <paramref name="batch"/>: one forward, then
     /// <see cref="SequenceLogProbs.Compute"/>. Gradients flow unless the caller disables them.
     /// </summary>
@@ -109,16 +54,17 @@ public static class PreferenceScorer
         }
 
         var order = Enumerable.Range(0, pairs.Count)
-            .OrderByDescending(i => pairs[i].PromptIds.Length + Math.Max(pairs[i].ChosenIds.Length, pairs[i].RejectedIds.Length))
+            .OrderByDescending(i => PreferenceCollator.PairLength(pairs[i]))
             .ToArray();
         var results = new PairScore[pairs.Count];
         var device = model.Device;
+        var collator = new PreferenceCollator(pad);
         using var _ = no_grad();
         for (int start = 0; start < order.Length; start += batchSize)
         {
             var idx = order.Skip(start).Take(batchSize).ToArray();
             using var scope = NewDisposeScope();
-            using var batch = Collate(idx.Select(i => pairs[i]).ToArray(), pad, device);
+            using var batch = collator.Collate(pairs, idx, device);
             var r = ScoreBatch(model, batch);
             var sums = r.Sums.to(ScalarType.Float64).cpu().data<double>().ToArray();
             int p = idx.Length;

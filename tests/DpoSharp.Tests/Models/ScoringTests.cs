@@ -66,19 +66,6 @@ public class ScoringTests
         }
     }
 
-    [Fact]
-    public void CollateBuildsChosenThenRejectedRightPaddedRows()
-    {
-        var pairs = new List<TokenizedPair> { new([1, 2], [3], [4, 5, 6]), new([7], [8, 9], [10]) };
-        using var b = PreferenceScorer.Collate(pairs, padTokenId: 99);
-        Assert.Equal(new long[] { 4, 5 }, b.InputIds.shape);
-        Assert.Equal(new long[] { 1, 2, 3, 99, 99, 7, 8, 9, 99, 99, 1, 2, 4, 5, 6, 7, 10, 99, 99, 99 }, b.InputIds.data<long>().ToArray());
-        Assert.Equal(new long[] { 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0 }, b.CompletionMask.data<long>().ToArray());
-        Assert.Equal(new long[] { 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0 }, b.AttentionMask.data<long>().ToArray());
-        Assert.Equal(new long[] { 0, 1, 2, 0, 0 }, b.PositionIds[0].data<long>().ToArray());
-        Assert.Equal(13, b.TokenCount); // 3 + 3 + 5 + 2
-    }
-
     internal static string WriteDataset(string path, IEnumerable<TokenizedPair> pairs)
     {
         File.WriteAllLines(path, pairs.Select(p => new JsonObject
