@@ -292,9 +292,9 @@ internal sealed class JinjaEvaluator
                     "not" => !Py.Truthy(v),
                     "-" => v switch
                     {
-                        long l => -l,
-                        double d => -d,
-                        bool b => b ? -1L : 0L,
+                        long l => (object)(-l),
+                        double d => (object)(-d),
+                        bool b => (object)(b ? -1L : 0L),
                         _ => throw Fail($"bad operand type for unary -: {Py.TypeName(v)}", u.Pos),
                     },
                     _ => Py.IsNumber(v) ? v : throw Fail($"bad operand type for unary +: {Py.TypeName(v)}", u.Pos),
@@ -408,7 +408,9 @@ internal sealed class JinjaEvaluator
     }
 
     private static object Arith(object? a, object? b, Func<long, long, long> ints, Func<double, double, double> floats) =>
-        a is (long or bool) && b is (long or bool) ? ints(a is bool x ? (x ? 1 : 0) : (long)a!, b is bool y ? (y ? 1 : 0) : (long)b!) : floats(Py.ToDouble(a), Py.ToDouble(b));
+        a is (long or bool) && b is (long or bool)
+            ? (object)ints(a is bool x ? (x ? 1 : 0) : (long)a!, b is bool y ? (y ? 1 : 0) : (long)b!)
+            : (object)floats(Py.ToDouble(a), Py.ToDouble(b));
 
     private bool CompareOp(string op, object? a, object? b, int pos)
     {
@@ -814,8 +816,8 @@ internal sealed class JinjaEvaluator
             case "abs":
                 return v switch
                 {
-                    long l => Math.Abs(l),
-                    double d => Math.Abs(d),
+                    long l => (object)Math.Abs(l),
+                    double d => (object)Math.Abs(d),
                     _ => throw Fail($"abs of a {Py.TypeName(v)}", f.Pos),
                 };
             case "replace":

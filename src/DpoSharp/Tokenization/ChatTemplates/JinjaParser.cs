@@ -10,7 +10,9 @@ internal sealed class JinjaParser
 
     private readonly string _src;
     private readonly List<JinjaToken> _tokens;
+    private readonly Stack<(string Opener, int Pos, string Closer)> _open = new();
     private int _i;
+    private int _blockStart;
 
     private JinjaParser(string src, List<JinjaToken> tokens)
     {
@@ -80,6 +82,24 @@ internal sealed class JinjaParser
     /// The terminator's name has been consumed (its arguments and '%}' have not).</summary>
     private (List<Node> Nodes, string? Terminator) ParseBody(string? opener, int openerPos, string[] terminators)
     {
+        if (opener is null)
+        {
+            return ParseBodyCore(opener, openerPos, terminators);
+        }
+
+        _open.Push((opener, openerPos, terminators[^1]));
+        try
+        {
+            return ParseBodyCore(opener, openerPos, terminators);
+        }
+        finally
+        {
+            _open.Pop();
+        }
+    }
+
+    private (List<Node> Nodes, string? Terminator) ParseBodyCore(string? opener, int openerPos, string[] terminators)
+    {
         var nodes = new List<Node>();
         while (true)
         {
@@ -113,7 +133,7 @@ internal sealed class JinjaParser
 
                 case TokenKind.BlockStart:
                 {
-                    Next();
+                    _blockStart = Next().Pos;
                     var nameTok = Next();
                     if (nameTok.Kind != TokenKind.Name)
                     {
@@ -125,7 +145,7 @@ internal sealed class JinjaParser
                         return (nodes, nameTok.Value);
                     }
 
-                    nodes.Add(ParseStatement(nameTok));
+                    nodes.Add(ParseStatement(nameTok with { Pos = _blockStart }));
                     break;
                 }
 
@@ -163,6 +183,11 @@ internal sealed class JinjaParser
             }
 
             case "endfor" or "endif" or "endset" or "endmacro" or "else" or "elif" or "endgeneration":
+                if (_open.TryPeek(out var inner))
+                {
+                    throw Error($"unclosed '{{% {inner.Opener} %}}' (opened at {Where(inner.Pos)}): found '{{% {tag.Value} %}}' where '{{% {inner.Closer} %}}' was expected", tag.Pos);
+                }
+
                 throw Error($"'{{% {tag.Value} %}}' without a matching opening tag", tag.Pos);
             default:
                 throw Error($"unsupported tag '{{% {tag.Value} %}}' (supported: for, if/elif/else, set, macro, break, continue, generation)", tag.Pos);
