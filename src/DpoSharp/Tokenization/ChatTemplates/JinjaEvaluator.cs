@@ -272,63 +272,63 @@ internal sealed class JinjaEvaluator
             case ListExpr le:
                 return le.Items.Select(x => Eval(x, scope)).ToList();
             case DictExpr de:
-            {
-                var d = new Dictionary<string, object?>(StringComparer.Ordinal);
-                foreach (var (k, v) in de.Items)
                 {
-                    d[Py.Str(Eval(k, scope))] = Eval(v, scope);
-                }
+                    var d = new Dictionary<string, object?>(StringComparer.Ordinal);
+                    foreach (var (k, v) in de.Items)
+                    {
+                        d[Py.Str(Eval(k, scope))] = Eval(v, scope);
+                    }
 
-                return d;
-            }
+                    return d;
+                }
 
             case CondExpr c:
                 return Py.Truthy(Eval(c.Cond, scope)) ? Eval(c.Then, scope) : c.Else is null ? Undefined.Instance : Eval(c.Else, scope);
             case UnaryExpr u:
-            {
-                var v = Eval(u.Operand, scope);
-                return u.Op switch
                 {
-                    "not" => !Py.Truthy(v),
-                    "-" => v switch
+                    var v = Eval(u.Operand, scope);
+                    return u.Op switch
                     {
-                        long l => (object)(-l),
-                        double d => (object)(-d),
-                        bool b => (object)(b ? -1L : 0L),
-                        _ => throw Fail($"bad operand type for unary -: {Py.TypeName(v)}", u.Pos),
-                    },
-                    _ => Py.IsNumber(v) ? v : throw Fail($"bad operand type for unary +: {Py.TypeName(v)}", u.Pos),
-                };
-            }
+                        "not" => !Py.Truthy(v),
+                        "-" => v switch
+                        {
+                            long l => (object)(-l),
+                            double d => (object)(-d),
+                            bool b => (object)(b ? -1L : 0L),
+                            _ => throw Fail($"bad operand type for unary -: {Py.TypeName(v)}", u.Pos),
+                        },
+                        _ => Py.IsNumber(v) ? v : throw Fail($"bad operand type for unary +: {Py.TypeName(v)}", u.Pos),
+                    };
+                }
 
             case BinaryExpr b:
                 return EvalBinary(b, scope);
             case CompareExpr c:
-            {
-                var left = Eval(c.First, scope);
-                foreach (var (op, rightExpr) in c.Rest)
                 {
-                    var right = Eval(rightExpr, scope);
-                    if (!CompareOp(op, left, right, c.Pos))
+                    var left = Eval(c.First, scope);
+                    foreach (var (op, rightExpr) in c.Rest)
                     {
-                        return false;
+                        var right = Eval(rightExpr, scope);
+                        if (!CompareOp(op, left, right, c.Pos))
+                        {
+                            return false;
+                        }
+
+                        left = right;
                     }
 
-                    left = right;
+                    return true;
                 }
-
-                return true;
-            }
 
             case CallExpr call:
                 return EvalCall(call, scope);
             case FilterExpr f:
                 return ApplyFilter(f, Eval(f.Target, scope), scope);
             case TestExpr t:
-            {
-                var r = ApplyTest(t, Eval(t.Target, scope), t.Args.Select(x => Eval(x, scope)).ToList());
-                return t.Negated ? !r : r;
-            }
+                {
+                    var r = ApplyTest(t, Eval(t.Target, scope), t.Args.Select(x => Eval(x, scope)).ToList());
+                    return t.Negated ? !r : r;
+                }
 
             default:
                 throw Fail($"unsupported expression {e.GetType().Name}", e.Pos);
@@ -467,17 +467,17 @@ internal sealed class JinjaEvaluator
             case LoopInfo loop when key is string k3:
                 return loop.Get(k3);
             case List<object?> l when key is long i:
-            {
-                var idx = i < 0 ? l.Count + i : i;
-                return idx >= 0 && idx < l.Count ? l[(int)idx] : Undefined.Instance;
-            }
+                {
+                    var idx = i < 0 ? l.Count + i : i;
+                    return idx >= 0 && idx < l.Count ? l[(int)idx] : Undefined.Instance;
+                }
 
             case string s when key is long i:
-            {
-                var chars = StringChars(s);
-                var idx = i < 0 ? chars.Count + i : i;
-                return idx >= 0 && idx < chars.Count ? chars[(int)idx] : Undefined.Instance;
-            }
+                {
+                    var chars = StringChars(s);
+                    var idx = i < 0 ? chars.Count + i : i;
+                    return idx >= 0 && idx < chars.Count ? chars[(int)idx] : Undefined.Instance;
+                }
 
             case Undefined:
                 throw Fail($"'{Describe(targetExpr)}' is undefined (reading [{Py.Repr(key)}])", pos);
@@ -597,32 +597,32 @@ internal sealed class JinjaEvaluator
                 return Capitalize(s);
             case "startswith":
             case "endswith":
-            {
-                var options = a.Count > 0 && a[0] is List<object?> l ? l.Select(Py.Str).ToList() : [Arg(0)];
-                return name == "startswith"
-                    ? options.Any(o => s.StartsWith(o, StringComparison.Ordinal))
-                    : options.Any(o => s.EndsWith(o, StringComparison.Ordinal));
-            }
+                {
+                    var options = a.Count > 0 && a[0] is List<object?> l ? l.Select(Py.Str).ToList() : [Arg(0)];
+                    return name == "startswith"
+                        ? options.Any(o => s.StartsWith(o, StringComparison.Ordinal))
+                        : options.Any(o => s.EndsWith(o, StringComparison.Ordinal));
+                }
 
             case "split":
             case "rsplit":
-            {
-                var sep = a.Count > 0 && a[0] is string sp ? sp : null;
-                var max = a.Count > 1 && a[1] is long m ? (int)m : -1;
-                if (sep is null)
                 {
-                    var parts = s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-                    return parts.Cast<object?>().ToList();
-                }
+                    var sep = a.Count > 0 && a[0] is string sp ? sp : null;
+                    var max = a.Count > 1 && a[1] is long m ? (int)m : -1;
+                    if (sep is null)
+                    {
+                        var parts = s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                        return parts.Cast<object?>().ToList();
+                    }
 
-                if (sep.Length == 0)
-                {
-                    throw Fail("str.split(): empty separator", pos);
-                }
+                    if (sep.Length == 0)
+                    {
+                        throw Fail("str.split(): empty separator", pos);
+                    }
 
-                var res = max < 0 ? s.Split(sep) : name == "split" ? s.Split(sep, max + 1) : RSplit(s, sep, max);
-                return res.Cast<object?>().ToList();
-            }
+                    var res = max < 0 ? s.Split(sep) : name == "split" ? s.Split(sep, max + 1) : RSplit(s, sep, max);
+                    return res.Cast<object?>().ToList();
+                }
 
             case "splitlines":
                 return s.Split('\n').Select(x => (object?)x.TrimEnd('\r')).Where((x, i) => i < s.Split('\n').Length - 1 || ((string)x!).Length > 0).ToList();
@@ -641,24 +641,24 @@ internal sealed class JinjaEvaluator
             case "isspace":
                 return s.Length > 0 && s.All(char.IsWhiteSpace);
             case "format":
-            {
-                var i = 0;
-                var sb = new StringBuilder();
-                for (var k = 0; k < s.Length; k++)
                 {
-                    if (s[k] == '{' && k + 1 < s.Length && s[k + 1] == '}')
+                    var i = 0;
+                    var sb = new StringBuilder();
+                    for (var k = 0; k < s.Length; k++)
                     {
-                        sb.Append(i < a.Count ? Py.Str(a[i++]) : string.Empty);
-                        k++;
+                        if (s[k] == '{' && k + 1 < s.Length && s[k + 1] == '}')
+                        {
+                            sb.Append(i < a.Count ? Py.Str(a[i++]) : string.Empty);
+                            k++;
+                        }
+                        else
+                        {
+                            sb.Append(s[k]);
+                        }
                     }
-                    else
-                    {
-                        sb.Append(s[k]);
-                    }
-                }
 
-                return sb.ToString();
-            }
+                    return sb.ToString();
+                }
 
             default:
                 throw Fail($"unsupported string method '{name}()'", pos);
@@ -755,17 +755,17 @@ internal sealed class JinjaEvaluator
                     _ => throw Fail($"a {Py.TypeName(v)} has no length", f.Pos),
                 };
             case "tojson":
-            {
-                var indent = Arg(0, "indent", null) is long n ? (int?)n : null;
-                string? itemSep = null, keySep = null;
-                if (kw.TryGetValue("separators", out var seps) && seps is List<object?> { Count: 2 } sl)
                 {
-                    itemSep = Py.Str(sl[0]);
-                    keySep = Py.Str(sl[1]);
-                }
+                    var indent = Arg(0, "indent", null) is long n ? (int?)n : null;
+                    string? itemSep = null, keySep = null;
+                    if (kw.TryGetValue("separators", out var seps) && seps is List<object?> { Count: 2 } sl)
+                    {
+                        itemSep = Py.Str(sl[0]);
+                        keySep = Py.Str(sl[1]);
+                    }
 
-                return Py.ToJson(v, indent, itemSep, keySep);
-            }
+                    return Py.ToJson(v, indent, itemSep, keySep);
+                }
 
             case "upper":
                 return Py.Str(v).ToUpperInvariant();
@@ -777,18 +777,18 @@ internal sealed class JinjaEvaluator
                 return Title(Py.Str(v));
             case "default":
             case "d":
-            {
-                var boolean = Py.Truthy(Arg(1, "boolean", false));
-                return v is Undefined || (boolean && !Py.Truthy(v)) ? Arg(0, "default_value", string.Empty) : v;
-            }
+                {
+                    var boolean = Py.Truthy(Arg(1, "boolean", false));
+                    return v is Undefined || (boolean && !Py.Truthy(v)) ? Arg(0, "default_value", string.Empty) : v;
+                }
 
             case "join":
-            {
-                var sep = Py.Str(Arg(0, "d", string.Empty));
-                var attribute = Arg(1, "attribute", null);
-                var items = Iterate(v, f.Pos);
-                return string.Join(sep, items.Select(x => Py.Str(attribute is null ? x : GetItem(x, attribute, f.Pos, f.Target))));
-            }
+                {
+                    var sep = Py.Str(Arg(0, "d", string.Empty));
+                    var attribute = Arg(1, "attribute", null);
+                    var items = Iterate(v, f.Pos);
+                    return string.Join(sep, items.Select(x => Py.Str(attribute is null ? x : GetItem(x, attribute, f.Pos, f.Target))));
+                }
 
             case "first":
                 return Iterate(v, f.Pos) is { Count: > 0 } fl ? fl[0] : Undefined.Instance;
@@ -821,12 +821,12 @@ internal sealed class JinjaEvaluator
                     _ => throw Fail($"abs of a {Py.TypeName(v)}", f.Pos),
                 };
             case "replace":
-            {
-                var s = Py.Str(v);
-                var old = Py.Str(Arg(0, "old", string.Empty));
-                var @new = Py.Str(Arg(1, "new", string.Empty));
-                return Arg(2, "count", null) is long c ? ReplaceCount(s, old, @new, c) : old.Length == 0 ? s : s.Replace(old, @new, StringComparison.Ordinal);
-            }
+                {
+                    var s = Py.Str(v);
+                    var old = Py.Str(Arg(0, "old", string.Empty));
+                    var @new = Py.Str(Arg(1, "new", string.Empty));
+                    return Arg(2, "count", null) is long c ? ReplaceCount(s, old, @new, c) : old.Length == 0 ? s : s.Replace(old, @new, StringComparison.Ordinal);
+                }
 
             case "items":
                 return v switch
@@ -840,113 +840,113 @@ internal sealed class JinjaEvaluator
             case "reverse":
                 return v is string rs ? string.Concat(StringChars(rs).Select(Py.Str).Reverse()) : Enumerable.Reverse(Iterate(v, f.Pos)).ToList();
             case "unique":
-            {
-                var result = new List<object?>();
-                foreach (var x in Iterate(v, f.Pos))
                 {
-                    if (!result.Any(y => Py.Equals(x, y)))
+                    var result = new List<object?>();
+                    foreach (var x in Iterate(v, f.Pos))
                     {
-                        result.Add(x);
+                        if (!result.Any(y => Py.Equals(x, y)))
+                        {
+                            result.Add(x);
+                        }
                     }
-                }
 
-                return result;
-            }
+                    return result;
+                }
 
             case "sort":
-            {
-                var attribute = kw.TryGetValue("attribute", out var at) ? at : null;
-                var reverse = Py.Truthy(kw.TryGetValue("reverse", out var r) ? r : a.Count > 0 ? a[0] : false);
-                var items = Iterate(v, f.Pos).ToList();
-                object? Key(object? x) => attribute is null ? x : GetItem(x, attribute, f.Pos, f.Target);
-                items.Sort((x, y) => Py.Compare(Key(x), Key(y)) ?? throw Fail("sort: values are not comparable", f.Pos));
-                if (reverse)
                 {
-                    items.Reverse();
-                }
+                    var attribute = kw.TryGetValue("attribute", out var at) ? at : null;
+                    var reverse = Py.Truthy(kw.TryGetValue("reverse", out var r) ? r : a.Count > 0 ? a[0] : false);
+                    var items = Iterate(v, f.Pos).ToList();
+                    object? Key(object? x) => attribute is null ? x : GetItem(x, attribute, f.Pos, f.Target);
+                    items.Sort((x, y) => Py.Compare(Key(x), Key(y)) ?? throw Fail("sort: values are not comparable", f.Pos));
+                    if (reverse)
+                    {
+                        items.Reverse();
+                    }
 
-                return items;
-            }
+                    return items;
+                }
 
             case "selectattr":
             case "rejectattr":
-            {
-                var attribute = Py.Str(Arg(0, "attr", null));
-                var select = f.Name == "selectattr";
-                return Iterate(v, f.Pos).Where(x =>
                 {
-                    var value = GetItem(x, attribute, f.Pos, f.Target);
-                    var ok = a.Count < 2 ? Py.Truthy(value) : ApplyTest(new TestExpr(f.Target, Py.Str(a[1]), [], false, f.Pos), value, a.Skip(2).ToList());
-                    return ok == select;
-                }).ToList();
-            }
+                    var attribute = Py.Str(Arg(0, "attr", null));
+                    var select = f.Name == "selectattr";
+                    return Iterate(v, f.Pos).Where(x =>
+                    {
+                        var value = GetItem(x, attribute, f.Pos, f.Target);
+                        var ok = a.Count < 2 ? Py.Truthy(value) : ApplyTest(new TestExpr(f.Target, Py.Str(a[1]), [], false, f.Pos), value, a.Skip(2).ToList());
+                        return ok == select;
+                    }).ToList();
+                }
 
             case "select":
             case "reject":
-            {
-                var select = f.Name == "select";
-                return Iterate(v, f.Pos).Where(x =>
                 {
-                    var ok = a.Count < 1 ? Py.Truthy(x) : ApplyTest(new TestExpr(f.Target, Py.Str(a[0]), [], false, f.Pos), x, a.Skip(1).ToList());
-                    return ok == select;
-                }).ToList();
-            }
+                    var select = f.Name == "select";
+                    return Iterate(v, f.Pos).Where(x =>
+                    {
+                        var ok = a.Count < 1 ? Py.Truthy(x) : ApplyTest(new TestExpr(f.Target, Py.Str(a[0]), [], false, f.Pos), x, a.Skip(1).ToList());
+                        return ok == select;
+                    }).ToList();
+                }
 
             case "map":
-            {
-                var items = Iterate(v, f.Pos);
-                if (kw.TryGetValue("attribute", out var attribute))
                 {
-                    var def = kw.TryGetValue("default", out var dv) ? dv : Undefined.Instance;
-                    return items.Select(x => GetItem(x, attribute, f.Pos, f.Target) is Undefined ? def : GetItem(x, attribute, f.Pos, f.Target)).ToList();
-                }
+                    var items = Iterate(v, f.Pos);
+                    if (kw.TryGetValue("attribute", out var attribute))
+                    {
+                        var def = kw.TryGetValue("default", out var dv) ? dv : Undefined.Instance;
+                        return items.Select(x => GetItem(x, attribute, f.Pos, f.Target) is Undefined ? def : GetItem(x, attribute, f.Pos, f.Target)).ToList();
+                    }
 
-                if (a.Count > 0 && a[0] is string filterName)
-                {
-                    return items.Select(x => ApplyFilter(new FilterExpr(new LiteralExpr(x, f.Pos), filterName, f.Args.Skip(1).ToList(), [], f.Pos), x, scope)).ToList();
-                }
+                    if (a.Count > 0 && a[0] is string filterName)
+                    {
+                        return items.Select(x => ApplyFilter(new FilterExpr(new LiteralExpr(x, f.Pos), filterName, f.Args.Skip(1).ToList(), [], f.Pos), x, scope)).ToList();
+                    }
 
-                throw Fail("map() needs attribute='…' or a filter name", f.Pos);
-            }
+                    throw Fail("map() needs attribute='…' or a filter name", f.Pos);
+                }
 
             case "min":
             case "max":
-            {
-                var items = Iterate(v, f.Pos);
-                if (items.Count == 0)
                 {
-                    return Undefined.Instance;
-                }
-
-                var best = items[0];
-                foreach (var x in items.Skip(1))
-                {
-                    var c = Py.Compare(x, best) ?? throw Fail($"{f.Name}: values are not comparable", f.Pos);
-                    if (f.Name == "min" ? c < 0 : c > 0)
+                    var items = Iterate(v, f.Pos);
+                    if (items.Count == 0)
                     {
-                        best = x;
+                        return Undefined.Instance;
                     }
-                }
 
-                return best;
-            }
+                    var best = items[0];
+                    foreach (var x in items.Skip(1))
+                    {
+                        var c = Py.Compare(x, best) ?? throw Fail($"{f.Name}: values are not comparable", f.Pos);
+                        if (f.Name == "min" ? c < 0 : c > 0)
+                        {
+                            best = x;
+                        }
+                    }
+
+                    return best;
+                }
 
             case "sum":
                 return Iterate(v, f.Pos).Aggregate((object?)0L, (acc, x) => Arith(acc, x, (p, q) => p + q, (p, q) => p + q));
             case "round":
-            {
-                var precision = Arg(0, "precision", 0L) is long p ? (int)p : 0;
-                return Math.Round(Py.ToDouble(v), precision, MidpointRounding.ToEven);
-            }
+                {
+                    var precision = Arg(0, "precision", 0L) is long p ? (int)p : 0;
+                    return Math.Round(Py.ToDouble(v), precision, MidpointRounding.ToEven);
+                }
 
             case "indent":
-            {
-                var width = Arg(0, "width", 4L) is long w ? (int)w : 4;
-                var first = Py.Truthy(Arg(1, "first", false));
-                var pad = new string(' ', width);
-                var lines = Py.Str(v).Split('\n');
-                return string.Join('\n', lines.Select((line, i) => (i == 0 && !first) || line.Length == 0 ? line : pad + line));
-            }
+                {
+                    var width = Arg(0, "width", 4L) is long w ? (int)w : 4;
+                    var first = Py.Truthy(Arg(1, "first", false));
+                    var pad = new string(' ', width);
+                    var lines = Py.Str(v).Split('\n');
+                    return string.Join('\n', lines.Select((line, i) => (i == 0 && !first) || line.Length == 0 ? line : pad + line));
+                }
 
             case "safe":
                 return v;

@@ -118,36 +118,36 @@ internal sealed class JinjaParser
                     nodes.Add(new TextNode(t.Value, t.Pos));
                     break;
                 case TokenKind.VariableStart:
-                {
-                    Next();
-                    var e = ParseExpr();
-                    var end = Next();
-                    if (end.Kind != TokenKind.VariableEnd)
                     {
-                        throw Error($"expected '}}}}' but found {Describe(end)}", end.Pos);
-                    }
+                        Next();
+                        var e = ParseExpr();
+                        var end = Next();
+                        if (end.Kind != TokenKind.VariableEnd)
+                        {
+                            throw Error($"expected '}}}}' but found {Describe(end)}", end.Pos);
+                        }
 
-                    nodes.Add(new OutputNode(e, t.Pos));
-                    break;
-                }
+                        nodes.Add(new OutputNode(e, t.Pos));
+                        break;
+                    }
 
                 case TokenKind.BlockStart:
-                {
-                    _blockStart = Next().Pos;
-                    var nameTok = Next();
-                    if (nameTok.Kind != TokenKind.Name)
                     {
-                        throw Error($"expected a tag name after '{{%' but found {Describe(nameTok)}", nameTok.Pos);
-                    }
+                        _blockStart = Next().Pos;
+                        var nameTok = Next();
+                        if (nameTok.Kind != TokenKind.Name)
+                        {
+                            throw Error($"expected a tag name after '{{%' but found {Describe(nameTok)}", nameTok.Pos);
+                        }
 
-                    if (terminators.Contains(nameTok.Value))
-                    {
-                        return (nodes, nameTok.Value);
-                    }
+                        if (terminators.Contains(nameTok.Value))
+                        {
+                            return (nodes, nameTok.Value);
+                        }
 
-                    nodes.Add(ParseStatement(nameTok with { Pos = _blockStart }));
-                    break;
-                }
+                        nodes.Add(ParseStatement(nameTok with { Pos = _blockStart }));
+                        break;
+                    }
 
                 default:
                     throw Error($"unexpected {Describe(t)}", t.Pos);
@@ -174,13 +174,13 @@ internal sealed class JinjaParser
                 ExpectBlockEnd();
                 return new ContinueNode(tag.Pos);
             case "generation":
-            {
-                // Hugging Face's {% generation %} marks assistant text for masks; it renders its body unchanged.
-                ExpectBlockEnd();
-                var (body, _) = ParseBody("generation", tag.Pos, ["endgeneration"]);
-                ExpectBlockEnd();
-                return new IfNode([(new LiteralExpr(true, tag.Pos), body)], [], tag.Pos);
-            }
+                {
+                    // Hugging Face's {% generation %} marks assistant text for masks; it renders its body unchanged.
+                    ExpectBlockEnd();
+                    var (body, _) = ParseBody("generation", tag.Pos, ["endgeneration"]);
+                    ExpectBlockEnd();
+                    return new IfNode([(new LiteralExpr(true, tag.Pos), body)], [], tag.Pos);
+                }
 
             case "endfor" or "endif" or "endset" or "endmacro" or "else" or "elif" or "endgeneration":
                 if (_open.TryPeek(out var inner))
@@ -503,88 +503,88 @@ internal sealed class JinjaParser
                     _ => new NameExpr(t.Value, t.Pos),
                 };
             case TokenKind.String:
-            {
-                var s = t.Value;
-                while (Peek().Kind == TokenKind.String)
                 {
-                    s += Next().Value;
-                }
+                    var s = t.Value;
+                    while (Peek().Kind == TokenKind.String)
+                    {
+                        s += Next().Value;
+                    }
 
-                return new LiteralExpr(s, t.Pos);
-            }
+                    return new LiteralExpr(s, t.Pos);
+                }
 
             case TokenKind.Integer:
                 return new LiteralExpr(long.Parse(t.Value, CultureInfo.InvariantCulture), t.Pos);
             case TokenKind.Float:
                 return new LiteralExpr(double.Parse(t.Value, CultureInfo.InvariantCulture), t.Pos);
             case TokenKind.Operator when t.Value == "(":
-            {
-                if (IsOp(")"))
                 {
-                    Next();
-                    return new ListExpr([], t.Pos);
-                }
-
-                var e = ParseExpr();
-                if (IsOp(","))
-                {
-                    var items = new List<Expr> { e };
-                    while (IsOp(","))
+                    if (IsOp(")"))
                     {
                         Next();
-                        if (IsOp(")"))
+                        return new ListExpr([], t.Pos);
+                    }
+
+                    var e = ParseExpr();
+                    if (IsOp(","))
+                    {
+                        var items = new List<Expr> { e };
+                        while (IsOp(","))
+                        {
+                            Next();
+                            if (IsOp(")"))
+                            {
+                                break;
+                            }
+
+                            items.Add(ParseExpr());
+                        }
+
+                        ExpectOp(")");
+                        return new ListExpr(items, t.Pos);
+                    }
+
+                    ExpectOp(")");
+                    return e;
+                }
+
+            case TokenKind.Operator when t.Value == "[":
+                {
+                    var items = new List<Expr>();
+                    while (!IsOp("]"))
+                    {
+                        items.Add(ParseExpr());
+                        if (!IsOp(","))
                         {
                             break;
                         }
 
-                        items.Add(ParseExpr());
+                        Next();
                     }
 
-                    ExpectOp(")");
+                    ExpectOp("]");
                     return new ListExpr(items, t.Pos);
                 }
 
-                ExpectOp(")");
-                return e;
-            }
-
-            case TokenKind.Operator when t.Value == "[":
-            {
-                var items = new List<Expr>();
-                while (!IsOp("]"))
-                {
-                    items.Add(ParseExpr());
-                    if (!IsOp(","))
-                    {
-                        break;
-                    }
-
-                    Next();
-                }
-
-                ExpectOp("]");
-                return new ListExpr(items, t.Pos);
-            }
-
             case TokenKind.Operator when t.Value == "{":
-            {
-                var items = new List<(Expr, Expr)>();
-                while (!IsOp("}"))
                 {
-                    var k = ParseExpr();
-                    ExpectOp(":");
-                    items.Add((k, ParseExpr()));
-                    if (!IsOp(","))
+                    var items = new List<(Expr, Expr)>();
+                    while (!IsOp("}"))
                     {
-                        break;
+                        var k = ParseExpr();
+                        ExpectOp(":");
+                        items.Add((k, ParseExpr()));
+                        if (!IsOp(","))
+                        {
+                            break;
+                        }
+
+                        Next();
                     }
 
-                    Next();
+                    ExpectOp("}");
+                    return new DictExpr(items, t.Pos);
                 }
-
-                ExpectOp("}");
-                return new DictExpr(items, t.Pos);
-            }
 
             default:
                 throw Error($"unexpected {Describe(t)} in an expression", t.Pos);

@@ -101,25 +101,25 @@ internal static class Py
         switch (v)
         {
             case string s:
-            {
-                var quote = s.Contains('\'') && !s.Contains('"') ? '"' : '\'';
-                var sb = new StringBuilder().Append(quote);
-                foreach (var c in s)
                 {
-                    sb.Append(c switch
+                    var quote = s.Contains('\'') && !s.Contains('"') ? '"' : '\'';
+                    var sb = new StringBuilder().Append(quote);
+                    foreach (var c in s)
                     {
-                        '\\' => "\\\\",
-                        '\n' => "\\n",
-                        '\r' => "\\r",
-                        '\t' => "\\t",
-                        _ when c == quote => "\\" + c,
-                        _ when c < 0x20 || c == 0x7f => $"\\x{(int)c:x2}",
-                        _ => c.ToString(),
-                    });
-                }
+                        sb.Append(c switch
+                        {
+                            '\\' => "\\\\",
+                            '\n' => "\\n",
+                            '\r' => "\\r",
+                            '\t' => "\\t",
+                            _ when c == quote => "\\" + c,
+                            _ when c < 0x20 || c == 0x7f => $"\\x{(int)c:x2}",
+                            _ => c.ToString(),
+                        });
+                    }
 
-                return sb.Append(quote).ToString();
-            }
+                    return sb.Append(quote).ToString();
+                }
 
             case List<object?> l:
                 return "[" + string.Join(", ", l.Select(Repr)) + "]";
@@ -286,16 +286,16 @@ internal static class Py
                 WriteContainer(sb, '[', ']', list.Count, indent, depth, itemSep, i => WriteJson(sb, list[i], indent, depth + 1, itemSep, keySep));
                 break;
             case Dictionary<string, object?> dict:
-            {
-                var entries = dict.ToList();
-                WriteContainer(sb, '{', '}', entries.Count, indent, depth, itemSep, i =>
                 {
-                    JsonString(sb, entries[i].Key);
-                    sb.Append(keySep);
-                    WriteJson(sb, entries[i].Value, indent, depth + 1, itemSep, keySep);
-                });
-                break;
-            }
+                    var entries = dict.ToList();
+                    WriteContainer(sb, '{', '}', entries.Count, indent, depth, itemSep, i =>
+                    {
+                        JsonString(sb, entries[i].Key);
+                        sb.Append(keySep);
+                        WriteJson(sb, entries[i].Value, indent, depth + 1, itemSep, keySep);
+                    });
+                    break;
+                }
 
             case Namespace ns:
                 WriteJson(sb, ns.Values, indent, depth, itemSep, keySep);
