@@ -21,6 +21,7 @@ public static class DpoSharpCli
         };
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
         return root;
     }
 
