@@ -20,6 +20,7 @@ public static class DpoSharpCli
             new VersionOption(),
         };
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         return root;
     }
