@@ -158,6 +158,18 @@ public class DatasetShapeTests
     }
 
     [Fact]
+    public void CsvCellsThatLookLikeListsStayTextOutsideIdColumns()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "pairs.csv");
+        File.WriteAllText(path, "prompt,chosen,rejected\n\"[1, 2, 3]\",\"[{\"\"a\"\": 1}]\",no\n");
+        var e = Assert.Single(PreferenceDatasetLoader.Load(path).Examples);
+        Assert.Equal(PreferenceFormat.Standard, e.Format);
+        Assert.Equal("[1, 2, 3]", e.Prompt);
+        Assert.Equal("[{\"a\": 1}]", e.Chosen);
+    }
+
+    [Fact]
     public void IdenticalChosenAndRejectedIsCountedNotAnError()
     {
         using var dir = TestPaths.CreateTempDir();

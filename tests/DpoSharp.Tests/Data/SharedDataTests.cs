@@ -114,6 +114,28 @@ public class SharedDataTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Gpt2HhTextGetsNoBosAndOneEos()
+    {
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/gpt2-openai");
+        if (model is null)
+        {
+            return;
+        }
+
+        var tok = HfTokenizer.Load(model);
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "hh.jsonl");
+        File.WriteAllText(path, "{\"chosen\": \"\\n\\nHuman: What is 2+2?\\n\\nAssistant: It is 4.\", \"rejected\": \"\\n\\nHuman: What is 2+2?\\n\\nAssistant: It is 5.<|endoftext|>\"}\n");
+        var result = new PairTokenizer(tok).Tokenize(PreferenceDatasetLoader.Load(path));
+        var pair = Assert.Single(result.Pairs);
+        Assert.Equal(tok.Encode("\n\nHuman: What is 2+2?\n\nAssistant:"), pair.PromptIds);
+        Assert.Equal([.. tok.Encode(" It is 4."), 50256], pair.ChosenIds);
+        Assert.Equal([.. tok.Encode(" It is 5."), 50256], pair.RejectedIds); // the text's own EOS is not doubled
+        Assert.Equal(0, result.Stats.NonPrefix);
+        Assert.Equal("\n\nHuman: What is 2+2?\n\nAssistant: It is 4.<|endoftext|>", tok.Decode([.. pair.PromptIds, .. pair.ChosenIds]));
+    }
+
+    [Fact]
     public void CliShowsPairsWithSpecialTokensAndBoundary()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");
