@@ -213,6 +213,18 @@ public class BadInputTests
     }
 
     [Fact]
+    public void ContentPartsOtherThanText()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var ok = WriteFile(dir, "ok.jsonl",
+            "{\"prompt\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"a\"}, {\"type\": \"text\", \"text\": \"b\"}]}], \"chosen\": \"c\", \"rejected\": \"d\"}\n");
+        Assert.Equal("ab", DpoSharp.Data.PreferenceDatasetLoader.Load(ok).Examples[0].PromptMessages![0].Content);
+        var path = WriteFile(dir, "pairs.jsonl",
+            "{\"prompt\": [{\"role\": \"user\", \"content\": [{\"type\": \"image\", \"text\": \"\"}]}], \"chosen\": \"c\", \"rejected\": \"d\"}\n");
+        Assert.Contains("column 'prompt' message 0 has a \"image\" part; only text parts are supported", Fails(path));
+    }
+
+    [Fact]
     public void PreTokenizedNegativeId()
     {
         using var dir = TestPaths.CreateTempDir();
