@@ -40,7 +40,7 @@ public sealed partial class DpoOptions
 
     /// <summary>Device: <c>auto</c> (CUDA when available, else CPU), <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
     /// <value>Default <c>auto</c>.</value>
-    [Description("auto | cpu | cuda | cuda:N")]
+    [Description("auto / cpu / cuda / cuda:N")]
     public string Device { get; set; } = "auto";
 
     /// <summary>Disable dropout in the policy and the reference model.</summary>
@@ -102,7 +102,7 @@ public sealed partial class DpoOptions
 
     /// <summary>What to keep of a sequence longer than <see cref="MaxLength"/>: <c>keep_end</c> or <c>keep_start</c>.</summary>
     /// <value>Default <c>keep_end</c>.</value>
-    [Description("keep_end | keep_start")]
+    [Description("keep_end / keep_start")]
     public string TruncationMode { get; set; } = "keep_end";
 
     /// <summary>Pad batches to a multiple of this many tokens; null: to the longest row.</summary>
@@ -149,7 +149,7 @@ public sealed partial class DpoOptions
 
     /// <summary>f-divergence: reverse_kl, forward_kl, js_divergence or alpha_divergence.</summary>
     /// <value>Default <c>reverse_kl</c>.</value>
-    [Description("reverse_kl | forward_kl | js_divergence | alpha_divergence")]
+    [Description("reverse_kl / forward_kl / js_divergence / alpha_divergence")]
     public string FDivergenceType { get; set; } = LossOptions.ReverseKl;
 
     /// <summary>α of the α-divergence.</summary>
@@ -216,7 +216,7 @@ public sealed partial class DpoOptions
 
     /// <summary>Learning-rate schedule: constant, constant_with_warmup, linear or cosine.</summary>
     /// <value>Default <c>linear</c> (transformers).</value>
-    [Description("constant | constant_with_warmup | linear | cosine")]
+    [Description("constant / constant_with_warmup / linear / cosine")]
     public string LrSchedulerType { get; set; } = "linear";
 
     /// <summary>Warm-up as a fraction of all steps (used when <see cref="WarmupSteps"/> is 0).</summary>
@@ -283,7 +283,7 @@ public sealed partial class DpoOptions
 
     /// <summary>When to evaluate: no, steps (every <see cref="EvalSteps"/>) or epoch.</summary>
     /// <value>Default <c>no</c>.</value>
-    [Description("no | steps | epoch")]
+    [Description("no / steps / epoch")]
     public string EvalStrategy { get; set; } = "no";
 
     /// <summary>Evaluate every N steps when <see cref="EvalStrategy"/> is <c>steps</c>; null: <see cref="LoggingSteps"/>.</summary>

@@ -243,4 +243,12 @@ public class DpoOptionsTests
         Assert.Equal(512, o.MaxPromptLength);
         Assert.Equal(["sigmoid"], o.LossType);
     }
+
+    [Fact]
+    public void ReadmeDocumentsEveryOptionAndLoss()
+    {
+        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
+        Assert.All(DpoOptions.Options, o => Assert.Contains($"| `{o.Name}` | `{o.Flag}` | `{o.Default}` |", readme));
+        Assert.All(DpoSharp.Losses.PreferenceLosses.Names, n => Assert.Contains($"| `{n}` |", readme));
+    }
 }
