@@ -219,6 +219,20 @@ public class DpoOptionsTests
     }
 
     [Fact]
+    public void MapsToTheDataStreamsOptions()
+    {
+        var o = new DpoOptions { PromptColumn = "question", ChosenColumn = "prefered_response", RejectedColumn = "disprefered_response", DatasetTrainSplit = "train", MaxLength = 256, MaxPromptLength = 128, MaxCompletionLength = 64, TruncationMode = "keep_start" };
+        var d = o.ToDatasetOptions();
+        Assert.Equal(("question", "prefered_response", "disprefered_response", "system", "train"), (d.PromptColumn, d.ChosenColumn, d.RejectedColumn, d.SystemColumn, d.Split));
+        Assert.Equal("test", o.ToDatasetOptions("test").Split);
+        var t = o.ToTokenizationOptions();
+        Assert.Equal((256, 128, 64, DpoSharp.Data.TruncationMode.KeepStart), (t.MaxLength, t.MaxPromptLength, t.MaxCompletionLength, t.TruncationMode));
+        o.Validate();
+        var same = new DpoOptions { ChosenColumn = "x", RejectedColumn = "x" };
+        Assert.Contains("'x'", Assert.Throws<DpoSharpException>(same.Validate).Message);
+    }
+
+    [Fact]
     public void YamlRoundTrips()
     {
         var o = new DpoOptions { Beta = 0.3, LossType = ["ipo", "sft"], LossWeights = [1, 0.25], RefModel = "it's here", MaxLength = null };
