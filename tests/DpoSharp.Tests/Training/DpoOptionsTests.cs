@@ -111,6 +111,23 @@ public class DpoOptionsTests
     }
 
     [Fact]
+    public void ParsesCommandLineFlagsOverAConfigFile()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "run.yaml");
+        File.WriteAllText(path, "beta: 0.2\nmax_steps: 10\nresume: false\n");
+        var flags = DpoOptions.ParseArguments(["--max-steps", "3", "--resume", "--learning-rate=5e-7", "--disable-dropout", "false", "--loss-type", "ipo,sft"]);
+        Assert.Equal(["max_steps", "resume", "learning_rate", "disable_dropout", "loss_type"], flags.Select(f => f.Key));
+        var o = DpoOptions.Load(path, flags);
+        Assert.Equal((0.2, 3, true, 5e-7, false), (o.Beta, o.MaxSteps, o.Resume, o.LearningRate, o.DisableDropout));
+        Assert.Equal(["ipo", "sft"], o.LossType);
+        Assert.Contains("max_steps", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["--max-step", "3"])).Message);
+        Assert.Contains("needs a value", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["--beta"])).Message);
+        Assert.Contains("unexpected", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["beta"])).Message);
+        Assert.Contains("beta", Assert.Throws<DpoSharpException>(() => DpoOptions.Load(null, [new("beta", "0")])).Message);
+    }
+
+    [Fact]
     public void UnknownKeysNameTheLineAndCloseNames()
     {
         var ex = Assert.Throws<DpoSharpException>(() => DpoOptions.FromYaml("beta: 0.1\nlearning_rat: 1e-6\n", "run.yaml"));
