@@ -1,0 +1,793 @@
+using System.Diagnostics;
+using DpoSharp.Data;
+using DpoSharp.Losses;
+using DpoSharp.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DpoSharp.Training;
+
+/// <summary>One logged record: the optimizer step and TRL-named metrics (<c>loss</c>, <c>rewards/margins</c>, …).</summary>
+public sealed record TrainerLogEntry(int Step, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>What <see cref="DpoTrainer.Train"/> returns.</summary>
+/// <param name="GlobalStep">Optimizer steps taken in total (including those before a resume).</param>
+/// <param name="TrainingLoss">Mean loss over the steps this call ran.</param>
+/// <param name="Seconds">Wall time of this call.</param>
+/// <param name="LastLog">The last logged training metrics.</param>
+public sealed record TrainOutput(int GlobalStep, double TrainingLoss, double Seconds, IReadOnlyDictionary<string, double> LastLog);
+
+/// <summary>
+/// Direct Preference Optimization trainer (TRL's <c>DPOTrainer</c>): one policy forward over chosen+rejected per
+/// micro-batch, reference log-probs from a frozen copy / precomputed cache / nothing, a pairwise loss, gradient
+/// accumulation that equals the large batch exactly, grad-norm clipping, AdamW (no weight decay on 1-D parameters),
+/// a warmup + decay schedule, evaluation, TRL-named metrics, atomic checkpoints and exact resume.
+/// </summary>
+/// <example>
+/// <code>
+/// using var trainer = new DpoTrainer(model, refModel: null, args, trainPairs, padTokenId);
+/// trainer.Train();
+/// </code>
+/// </example>
+public sealed partial class DpoTrainer : IDisposable
+{
+    /// <summary>Name of the metrics file written in the output directory (one JSON object per logged step).</summary>
+    public const string MetricsFileName = "metrics.jsonl";
+
+    // Device accumulator slots (sums over pairs).
+    private const int SlotLoss = 0;
+    private const int SlotChosenReward = 1;
+    private const int SlotRejectedReward = 2;
+    private const int SlotAccuracy = 3;
+    private const int SlotMargin = 4;
+    private const int SlotLogpChosen = 5;
+    private const int SlotLogpRejected = 6;
+    private const int SlotLogitChosen = 7;
+    private const int SlotLogitRejected = 8;
+    private const int SlotNll = 9;
+    private const int SlotCount = 10;
+
+    private readonly IReadOnlyList<TokenizedPair> _train;
+    private readonly IReadOnlyList<TokenizedPair>? _eval;
+    private readonly int _padTokenId;
+    private readonly IPreferenceLoss _loss;
+    private readonly List<Parameter> _trainable;
+    private readonly List<string> _trainableNames;
+    private readonly Dictionary<int, int[]> _epochOrder = [];
+    private IReferenceLogProbs? _trainRef;
+    private IReferenceLogProbs? _evalRef;
+    private readonly ICausalLM? _ownedRefModel;
+    private readonly ICausalLM? _refModel;
+    private AdamW? _optimizer;
+    private Tensor? _metricAcc;     // (SlotCount) sums since the last log
+    private Tensor? _gradNorm;      // () last step's total norm
+    private Tensor? _lossSinceStart; // () sum of step losses in this Train call
+    private Tensor? _badStep;       // () first step with a non-finite loss/grad norm, -1 if none
+    private int _windowPairs;
+    private long _windowTokens;
+    private int _windowSteps;
+    private bool _disposed;
+
+    /// <summary>
+    /// Creates a trainer over tokenized pairs.
+    /// </summary>
+    /// <param name="model">The policy; trained in place.</param>
+    /// <param name="refModel">The reference model (frozen here; not disposed by the trainer). Null: a frozen copy of
+    /// <paramref name="model"/> as it is now, unless <see cref="DpoOptions.ReferenceFree"/> or
+    /// <see cref="DpoOptions.PrecomputeRefLogProbs"/> make a model unnecessary.</param>
+    /// <param name="args">Options; validated here.</param>
+    /// <param name="trainDataset">Tokenized training pairs.</param>
+    /// <param name="padTokenId">Pad id used when collating.</param>
+    /// <param name="evalDataset">Optional evaluation pairs (evaluated every <see cref="DpoOptions.EvalSteps"/>).</param>
+    /// <param name="loss">The preference loss; null: the one <see cref="DpoOptions.LossType"/> names.</param>
+    public DpoTrainer(
+        ICausalLM model,
+        ICausalLM? refModel,
+        DpoOptions args,
+        IReadOnlyList<TokenizedPair> trainDataset,
+        int padTokenId,
+        IReadOnlyList<TokenizedPair>? evalDataset = null,
+        IPreferenceLoss? loss = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(trainDataset);
+        args.Validate();
+        if (trainDataset.Count == 0)
+        {
+            throw new DpoSharpException("the training dataset is empty: give at least one preference pair.");
+        }
+
+        Model = model;
+        Args = args;
+        _train = trainDataset;
+        _eval = evalDataset is { Count: > 0 } ? evalDataset : null;
+        _padTokenId = padTokenId;
+        _loss = loss ?? CreateLoss(args);
+
+        _trainable = [];
+        _trainableNames = [];
+        foreach (var (name, p) in model.Module.named_parameters())
+        {
+            if (p.requires_grad)
+            {
+                _trainable.Add(p);
+                _trainableNames.Add(name);
+            }
+        }
+
+        if (_trainable.Count == 0)
+        {
+            throw new DpoSharpException("the model has no trainable parameters (requires_grad is false everywhere).");
+        }
+
+        if (refModel is not null && ReferenceEquals(refModel, model))
+        {
+            throw new ArgumentException("the reference model must not be the policy itself; pass null to use a frozen copy.", nameof(refModel));
+        }
+
+        if (!args.ReferenceFree)
+        {
+            _refModel = refModel;
+            if (_refModel is null && !args.PrecomputeRefLogProbs)
+            {
+                _ownedRefModel = CopyModel(model);
+                _refModel = _ownedRefModel;
+            }
+
+            if (_refModel is not null)
+            {
+                FrozenModelReference.Freeze(_refModel);
+            }
+        }
+    }
+
+    /// <summary>The policy being trained.</summary>
+    public ICausalLM Model { get; }
+
+    /// <summary>The options.</summary>
+    public DpoOptions Args { get; }
+
+    /// <summary>The loss in use.</summary>
+    public IPreferenceLoss Loss => _loss;
+
+    /// <summary>Step, epoch, data position and log history; saved in every checkpoint as <c>trainer_state.json</c>.</summary>
+    public DpoTrainerState State { get; private set; } = new();
+
+    /// <summary>Runs between backward and optimizer step (data-parallel all-reduce). Default: nothing.</summary>
+    public IGradientSynchronizer GradientSynchronizer { get; set; } = NoGradientSynchronizer.Instance;
+
+    /// <summary>This process's rank: it trains on every <see cref="WorldSize"/>-th pair of each epoch's order
+    /// starting at <see cref="Rank"/>; only rank 0 writes files.</summary>
+    public int Rank { get; set; }
+
+    /// <summary>Number of data-parallel processes.</summary>
+    public int WorldSize { get; set; } = 1;
+
+    /// <summary>Tokenization settings folded into the precomputed-reference cache key (chat template, lengths, …).</summary>
+    public string TokenizationKey { get; set; } = "";
+
+    /// <summary>A directory whose tokenizer files (tokenizer.json, tokenizer_config.json, …) are copied next to
+    /// every saved model, as TRL saves its processing class. Null: none.</summary>
+    public string? TokenizerFilesSource { get; set; }
+
+    /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
+    public event Action<TrainerLogEntry>? Logged;
+
+    /// <summary>Raised after every optimizer step with the global step and the total steps (for progress bars).</summary>
+    public event Action<int, int>? StepCompleted;
+
+    /// <summary>Forward passes the reference-model path ran so far (the precomputed cache avoids them).</summary>
+    public IReferenceLogProbs? TrainReference => _trainRef;
+
+    /// <summary>Number of optimizer steps the run will take in total.</summary>
+    public int TotalSteps => ComputeTotalSteps();
+
+    /// <summary>Micro-batches of this rank per epoch.</summary>
+    public int MicroBatchesPerEpoch => (ShardSize() + Args.PerDeviceTrainBatchSize - 1) / Args.PerDeviceTrainBatchSize;
+
+    /// <summary>Optimizer steps per epoch.</summary>
+    public int StepsPerEpoch => (MicroBatchesPerEpoch + Args.GradientAccumulationSteps - 1) / Args.GradientAccumulationSteps;
+
+    /// <summary>
+    /// Trains until <see cref="DpoOptions.MaxSteps"/> or <see cref="DpoOptions.NumTrainEpochs"/>, logging, evaluating
+    /// and checkpointing as configured, then saves the final model in <see cref="DpoOptions.OutputDir"/>.
+    /// </summary>
+    /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from (see <see cref="FindLatestCheckpoint"/>).</param>
+    /// <param name="cancellationToken">Stops after the current step (no checkpoint is written for the partial run).</param>
+    /// <exception cref="DpoSharpException">The loss or gradient norm became NaN/inf (the message names the step).</exception>
+    public TrainOutput Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var wall = Stopwatch.StartNew();
+        var device = Model.Device;
+        int totalSteps = TotalSteps;
+        int warmup = Args.WarmupSteps > 0 ? Args.WarmupSteps : (int)Math.Ceiling(Args.WarmupRatio * totalSteps);
+
+        // The reference providers are built before any checkpoint weights are loaded into the policy: the reference
+        // is the starting model.
+        BuildReferences(resumeFromCheckpoint);
+
+        State = new DpoTrainerState { Seed = Args.Seed, TotalSteps = totalSteps };
+        torch.random.manual_seed(Args.Seed);
+        _optimizer?.Dispose();
+        _optimizer = CreateOptimizer();
+        ResetAccumulators(device);
+
+        if (resumeFromCheckpoint is not null)
+        {
+            LoadCheckpoint(resumeFromCheckpoint);
+        }
+
+        if (Rank == 0 && Args.OutputDir.Length > 0)
+        {
+            Directory.CreateDirectory(Args.OutputDir);
+            RewriteMetricsFile();
+        }
+
+        int startStep = State.GlobalStep;
+        var lastLog = (IReadOnlyDictionary<string, double>)new Dictionary<string, double>();
+        var window = Stopwatch.StartNew();
+        SetTrainMode();
+        while (State.GlobalStep < totalSteps)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (State.MicroBatch >= MicroBatchesPerEpoch)
+            {
+                State.DataEpoch++;
+                State.MicroBatch = 0;
+                _epochOrder.Remove(State.DataEpoch - 1);
+                continue;
+            }
+
+            var microBatches = NextStepBatches();
+            int step = State.GlobalStep;
+            double lr = Args.LearningRate * LrSchedule.Multiplier(Args.LrSchedulerType, step, warmup, totalSteps);
+            TrainStep(microBatches, lr, step + 1, device);
+            State.GlobalStep = step + 1;
+            State.MicroBatch += microBatches.Count;
+            State.Epoch = (double)State.GlobalStep / StepsPerEpoch;
+            StepCompleted?.Invoke(State.GlobalStep, totalSteps);
+
+            bool last = State.GlobalStep == totalSteps;
+            if (State.GlobalStep % Args.LoggingSteps == 0 || last)
+            {
+                double nextLr = Args.LearningRate * LrSchedule.Multiplier(Args.LrSchedulerType, State.GlobalStep, warmup, totalSteps);
+                lastLog = FlushTrainingLog(nextLr, window.Elapsed.TotalSeconds);
+                window.Restart();
+            }
+
+            if (_eval is not null && Args.EvalSteps > 0 && (State.GlobalStep % Args.EvalSteps == 0))
+            {
+                var ev = Evaluate();
+                AppendLog(ev);
+                window.Restart();
+            }
+
+            if (Args.SaveSteps > 0 && State.GlobalStep % Args.SaveSteps == 0 && !last)
+            {
+                ThrowIfNonFinite();
+                SaveCheckpoint();
+            }
+        }
+
+        ThrowIfNonFinite();
+        double meanLoss = State.GlobalStep > startStep ? _lossSinceStart!.item<float>() / (State.GlobalStep - startStep) : double.NaN;
+        if (Args.SaveSteps > 0 && State.GlobalStep % Args.SaveSteps == 0 && State.GlobalStep > startStep)
+        {
+            SaveCheckpoint();
+        }
+
+        if (Rank == 0 && Args.OutputDir.Length > 0)
+        {
+            SaveModel(Args.OutputDir);
+            TrainerCheckpoint.WriteTrainerState(Path.Combine(Args.OutputDir, TrainerCheckpoint.TrainerStateFile), State);
+        }
+
+        return new TrainOutput(State.GlobalStep, meanLoss, wall.Elapsed.TotalSeconds, lastLog);
+    }
+
+    /// <summary>
+    /// Evaluates on the eval dataset (no gradients, dropout off) and returns <c>eval_</c>-prefixed metrics
+    /// (<c>eval_loss</c>, <c>eval_rewards/accuracies</c>, …). Empty when there is no eval dataset.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> Evaluate()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_eval is null)
+        {
+            return new Dictionary<string, double>();
+        }
+
+        _evalRef ??= BuildReference(_eval, resumeCheckpoint: null, cacheName: "eval");
+        var device = Model.Device;
+        bool wasTraining = Model.Module.training;
+        Model.Module.eval();
+        var sw = Stopwatch.StartNew();
+        using var acc = zeros(SlotCount, device: device);
+        long tokens = 0;
+        try
+        {
+            using var _ = no_grad();
+            for (int start = 0; start < _eval.Count; start += Args.PerDeviceEvalBatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var idx = Enumerable.Range(start, Math.Min(Args.PerDeviceEvalBatchSize, _eval.Count - start)).ToArray();
+                using var batch = PairCollator.Collate(_eval, idx, _padTokenId);
+                tokens += batch.TokenCount;
+                var (_, stats) = ForwardLoss(batch, _evalRef, device);
+                acc.add_(stats);
+            }
+        }
+        finally
+        {
+            Model.Module.train(wasTraining);
+        }
+
+        var values = acc.cpu().data<float>().ToArray();
+        var m = MetricsFromSums(values, _eval.Count, "eval_");
+        double secs = Math.Max(sw.Elapsed.TotalSeconds, 1e-9);
+        m["eval_runtime"] = secs;
+        m["eval_pairs_per_second"] = _eval.Count / secs;
+        m["eval_tokens_per_second"] = tokens / secs;
+        m["epoch"] = State.Epoch;
+        return m;
+    }
+
+    /// <summary>
+    /// Saves the policy as a Hugging Face model directory (<c>config.json</c> + safetensors, tokenizer files from
+    /// <see cref="TokenizerFilesSource"/>).
+    /// </summary>
+    public void SaveModel(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        TrainerCheckpoint.SaveModelDirectory(Model, directory);
+        CopyTokenizerFiles(directory);
+    }
+
+    /// <summary>The newest complete <c>checkpoint-&lt;step&gt;</c> directory in <paramref name="outputDir"/>, or null.</summary>
+    public static string? FindLatestCheckpoint(string outputDir) => TrainerCheckpoint.FindLatest(outputDir);
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _optimizer?.Dispose();
+        _metricAcc?.Dispose();
+        _gradNorm?.Dispose();
+        _lossSinceStart?.Dispose();
+        _badStep?.Dispose();
+        _trainRef?.Dispose();
+        if (!ReferenceEquals(_evalRef, _trainRef))
+        {
+            _evalRef?.Dispose();
+        }
+
+        _ownedRefModel?.Dispose();
+    }
+
+    private void TrainStep(IReadOnlyList<int[]> microBatches, double lr, int stepNumber, Device device)
+    {
+        using var scope = NewDisposeScope();
+        int totalPairs = microBatches.Sum(b => b.Length);
+        Tensor? stepLoss = null;
+        foreach (var idx in microBatches)
+        {
+            using var batch = PairCollator.Collate(_train, idx, _padTokenId);
+            var (lossSum, stats) = ForwardLoss(batch, _trainRef!, device);
+
+            // Mean over every pair of the optimizer step: gradient accumulation equals the big batch exactly, also
+            // when the last micro-batch is smaller.
+            var scaled = lossSum / totalPairs;
+            scaled.backward();
+            using (no_grad())
+            {
+                _metricAcc!.add_(stats);
+                stepLoss = stepLoss is null ? scaled.detach() : stepLoss + scaled.detach();
+            }
+
+            _windowPairs += idx.Length;
+            _windowTokens += batch.TokenCount;
+            State.NumTokens += batch.TokenCount;
+        }
+
+        GradientSynchronizer.Synchronize(_trainable);
+        using (no_grad())
+        {
+            var norm = ClipGradNorm(Args.MaxGradNorm);
+            _gradNorm!.copy_(norm);
+            var bad = stepLoss!.isfinite().logical_and(norm.isfinite()).logical_not().logical_and(_badStep!.lt(0));
+            _badStep.copy_(where(bad, tensor((long)stepNumber, device: device), _badStep));
+            _lossSinceStart!.add_(stepLoss);
+        }
+
+        foreach (var g in _optimizer!.ParamGroups)
+        {
+            g.LearningRate = lr;
+        }
+
+        _optimizer.step();
+        _optimizer.zero_grad();
+        _windowSteps++;
+    }
+
+    /// <summary>Policy forward + reference + loss for one batch; returns the summed per-pair loss and the stats vector.</summary>
+    private (Tensor LossSum, Tensor Stats) ForwardLoss(PreferenceBatch cpuBatch, IReferenceLogProbs reference, Device device)
+    {
+        var batch = cpuBatch.InputIds.device == device ? cpuBatch : cpuBatch.To(device);
+        int p = batch.PairCount;
+        var logits = Model.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds);   // (2P, T, V)
+        var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask);
+        var refLogps = reference.Compute(cpuBatch, device);
+        var input = new PreferenceLossInput(
+            lp.Sums[..p],
+            lp.Sums[p..],
+            refLogps?.Chosen,
+            refLogps?.Rejected,
+            lp.TokenCounts[..p],
+            lp.TokenCounts[p..],
+            Args.Beta);
+        var output = _loss.Compute(input);
+        var lossSum = output.Losses.sum();
+        Tensor stats;
+        using (no_grad())
+        {
+            var cr = output.ChosenRewards.detach();
+            var rr = output.RejectedRewards.detach();
+            var chosenLogps = lp.Sums[..p].detach();
+            var nll = -chosenLogps / lp.TokenCounts[..p].clamp_min(1);
+            stats = stack(
+            [
+                lossSum.detach(),
+                cr.sum(),
+                rr.sum(),
+                cr.gt(rr).to(ScalarType.Float32).sum(),
+                (cr - rr).sum(),
+                chosenLogps.sum(),
+                lp.Sums[p..].detach().sum(),
+                lp.MeanLogits[..p].sum(),
+                lp.MeanLogits[p..].sum(),
+                nll.sum(),
+            ]).to(ScalarType.Float32);
+        }
+
+        if (!ReferenceEquals(batch, cpuBatch))
+        {
+            batch.Dispose();
+        }
+
+        return (lossSum, stats);
+    }
+
+    private Tensor ClipGradNorm(double maxNorm)
+    {
+        // As torch.nn.utils.clip_grad_norm_: the 2-norm of the per-parameter 2-norms; scale by max/(norm+1e-6) when above.
+        var grads = _trainable.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
+        if (grads.Count == 0)
+        {
+            return zeros(1, device: Model.Device).squeeze();
+        }
+
+        var total = stack(grads.Select(g => linalg.vector_norm(g.to(ScalarType.Float32))).ToArray()).norm();
+        if (maxNorm > 0)
+        {
+            var coef = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+            foreach (var g in grads)
+            {
+                g.mul_(coef.to(g.dtype));
+            }
+        }
+
+        return total;
+    }
+
+    private Dictionary<string, double> MetricsFromSums(float[] s, int pairs, string prefix)
+    {
+        double n = Math.Max(1, pairs);
+        var m = new Dictionary<string, double>
+        {
+            [prefix + "loss"] = s[SlotLoss] / n,
+            [prefix + "rewards/chosen"] = s[SlotChosenReward] / n,
+            [prefix + "rewards/rejected"] = s[SlotRejectedReward] / n,
+            [prefix + "rewards/accuracies"] = s[SlotAccuracy] / n,
+            [prefix + "rewards/margins"] = s[SlotMargin] / n,
+            [prefix + "logps/chosen"] = s[SlotLogpChosen] / n,
+            [prefix + "logps/rejected"] = s[SlotLogpRejected] / n,
+            [prefix + "logits/chosen"] = s[SlotLogitChosen] / n,
+            [prefix + "logits/rejected"] = s[SlotLogitRejected] / n,
+        };
+        if (ReportsNll)
+        {
+            m[prefix + "nll_loss"] = s[SlotNll] / n;
+        }
+
+        return m;
+    }
+
+    private bool ReportsNll => Args.LossType.Contains("sft", StringComparison.Ordinal);
+
+    private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
+    {
+        var sums = _metricAcc!.cpu().data<float>().ToArray();
+        var m = MetricsFromSums(sums, _windowPairs, "");
+        m["grad_norm"] = _gradNorm!.item<float>();
+        m["learning_rate"] = nextLr;
+        m["epoch"] = State.Epoch;
+        m["num_tokens"] = State.NumTokens;
+        double secs = Math.Max(windowSeconds, 1e-9);
+        m["pairs_per_second"] = _windowPairs / secs;
+        m["tokens_per_second"] = _windowTokens / secs;
+        _metricAcc.zero_();
+        _windowPairs = 0;
+        _windowTokens = 0;
+        _windowSteps = 0;
+        ThrowIfNonFinite();
+        AppendLog(m);
+        return m;
+    }
+
+    private void AppendLog(IReadOnlyDictionary<string, double> metrics)
+    {
+        var entry = new TrainerLogEntry(State.GlobalStep, metrics);
+        State.LogHistory.Add(entry);
+        if (Rank == 0 && Args.OutputDir.Length > 0)
+        {
+            File.AppendAllText(Path.Combine(Args.OutputDir, MetricsFileName), TrainerCheckpoint.LogLine(entry) + "\n");
+        }
+
+        Logged?.Invoke(entry);
+    }
+
+    private void RewriteMetricsFile()
+    {
+        var path = Path.Combine(Args.OutputDir, MetricsFileName);
+        using var w = new StreamWriter(path, append: false);
+        foreach (var e in State.LogHistory)
+        {
+            w.WriteLine(TrainerCheckpoint.LogLine(e));
+        }
+    }
+
+    private void ThrowIfNonFinite()
+    {
+        long bad = _badStep!.item<long>();
+        if (bad >= 0)
+        {
+            throw new DpoSharpException(
+                $"the loss or gradient norm became NaN/inf at step {bad}; training stopped and no checkpoint was written after it. " +
+                "Lower learning_rate, check the data for empty completions, or resume from an earlier checkpoint.");
+        }
+    }
+
+    private void ResetAccumulators(Device device)
+    {
+        _metricAcc?.Dispose();
+        _gradNorm?.Dispose();
+        _lossSinceStart?.Dispose();
+        _badStep?.Dispose();
+        _metricAcc = zeros(SlotCount, device: device).DetachFromDisposeScope();
+        _gradNorm = zeros(1, device: device).squeeze().DetachFromDisposeScope();
+        _lossSinceStart = zeros(1, device: device).squeeze().DetachFromDisposeScope();
+        _badStep = full(1, -1L, dtype: ScalarType.Int64, device: device).squeeze().DetachFromDisposeScope();
+        _windowPairs = 0;
+        _windowTokens = 0;
+        _windowSteps = 0;
+    }
+
+    private void SetTrainMode()
+    {
+        // eval() only switches dropout off; gradients still flow.
+        if (Args.DisableDropout)
+        {
+            Model.Module.eval();
+        }
+        else
+        {
+            Model.Module.train();
+        }
+    }
+
+    private AdamW CreateOptimizer()
+    {
+        // Weight decay on 2-D+ weights only: no decay on biases and norm weights (1-D).
+        var decay = new List<Parameter>();
+        var noDecay = new List<Parameter>();
+        foreach (var p in _trainable)
+        {
+            (p.dim() >= 2 ? decay : noDecay).Add(p);
+        }
+
+        var groups = new List<AdamW.ParamGroup>();
+        if (decay.Count > 0)
+        {
+            groups.Add(new AdamW.ParamGroup(decay, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay));
+        }
+
+        if (noDecay.Count > 0)
+        {
+            groups.Add(new AdamW.ParamGroup(noDecay, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, 0.0));
+        }
+
+        return optim.AdamW(groups, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay);
+    }
+
+    /// <summary>Parameters in optimizer-state order (decay group, then no-decay group) with their names.</summary>
+    internal IReadOnlyList<(string Name, Parameter Param)> OptimizerOrder()
+    {
+        var list = new List<(string, Parameter)>();
+        for (int i = 0; i < _trainable.Count; i++)
+        {
+            if (_trainable[i].dim() >= 2)
+            {
+                list.Add((_trainableNames[i], _trainable[i]));
+            }
+        }
+
+        for (int i = 0; i < _trainable.Count; i++)
+        {
+            if (_trainable[i].dim() < 2)
+            {
+                list.Add((_trainableNames[i], _trainable[i]));
+            }
+        }
+
+        return list;
+    }
+
+    private int ShardSize()
+    {
+        if (WorldSize < 1 || Rank < 0 || Rank >= WorldSize)
+        {
+            throw new InvalidOperationException($"invalid rank {Rank} / world size {WorldSize}");
+        }
+
+        return (_train.Count - Rank + WorldSize - 1) / WorldSize;
+    }
+
+    private int ComputeTotalSteps()
+    {
+        if (Args.MaxSteps > 0)
+        {
+            return Args.MaxSteps;
+        }
+
+        return Math.Max(1, (int)Math.Ceiling(Args.NumTrainEpochs * StepsPerEpoch));
+    }
+
+    /// <summary>This rank's pair indices for <paramref name="epoch"/>: a seeded shuffle (seed, epoch), then every
+    /// WorldSize-th entry from Rank.</summary>
+    private int[] EpochOrder(int epoch)
+    {
+        if (_epochOrder.TryGetValue(epoch, out var order))
+        {
+            return order;
+        }
+
+        var perm = Enumerable.Range(0, _train.Count).ToArray();
+        var rng = new Random(unchecked((State.Seed * 1_000_003) + epoch));
+        for (int i = perm.Length - 1; i > 0; i--)
+        {
+            int j = rng.Next(i + 1);
+            (perm[i], perm[j]) = (perm[j], perm[i]);
+        }
+
+        order = perm.Where((_, i) => i % WorldSize == Rank).ToArray();
+        _epochOrder[epoch] = order;
+        return order;
+    }
+
+    private List<int[]> NextStepBatches()
+    {
+        var order = EpochOrder(State.DataEpoch);
+        int bs = Args.PerDeviceTrainBatchSize;
+        var list = new List<int[]>();
+        for (int mb = State.MicroBatch; mb < MicroBatchesPerEpoch && list.Count < Args.GradientAccumulationSteps; mb++)
+        {
+            int start = mb * bs;
+            list.Add(order[start..Math.Min(order.Length, start + bs)]);
+        }
+
+        return list;
+    }
+
+    private void BuildReferences(string? resumeCheckpoint)
+    {
+        _trainRef?.Dispose();
+        if (!ReferenceEquals(_evalRef, _trainRef))
+        {
+            _evalRef?.Dispose();
+        }
+
+        _trainRef = BuildReference(_train, resumeCheckpoint, "train");
+        _evalRef = _eval is null ? null : BuildReference(_eval, resumeCheckpoint, "eval");
+    }
+
+    private IReferenceLogProbs BuildReference(IReadOnlyList<TokenizedPair> data, string? resumeCheckpoint, string cacheName)
+    {
+        if (Args.ReferenceFree)
+        {
+            return new NoReference();
+        }
+
+        if (!Args.PrecomputeRefLogProbs)
+        {
+            return new FrozenModelReference(_refModel!);
+        }
+
+        // Resuming without a reference model: the policy has moved on, so use the values the checkpoint carries.
+        if (resumeCheckpoint is not null && _refModel is null)
+        {
+            var fromCheckpoint = TrainerCheckpoint.LoadReference(resumeCheckpoint, cacheName);
+            if (fromCheckpoint is not null)
+            {
+                return fromCheckpoint;
+            }
+
+            throw new DpoSharpException($"{resumeCheckpoint}: the checkpoint has no ref_logps-{cacheName}.safetensors; precomputed reference log-probs cannot be recomputed from a trained policy. Pass the starting model as the reference model.");
+        }
+
+        var cacheDir = Args.RefLogProbsCacheDir ?? (Args.OutputDir.Length > 0 ? Args.OutputDir : null);
+        if (Rank != 0 && Args.RefLogProbsCacheDir is null)
+        {
+            cacheDir = null;
+        }
+
+        return PrecomputedReference.Create(_refModel ?? Model, data, _padTokenId, Args.PerDeviceEvalBatchSize, cacheDir, TokenizationKey + "|" + cacheName);
+    }
+
+    private void SaveCheckpoint()
+    {
+        if (Rank != 0 || Args.OutputDir.Length == 0)
+        {
+            return;
+        }
+
+        TrainerCheckpoint.Save(this, Args.OutputDir, _optimizer!, State);
+    }
+
+    private void LoadCheckpoint(string dir)
+    {
+        var state = TrainerCheckpoint.Load(this, dir, _optimizer!);
+        State = state;
+        _epochOrder.Clear();
+    }
+
+    internal (IReferenceLogProbs? Train, IReferenceLogProbs? Eval) References => (_trainRef, _evalRef);
+
+    internal void SaveModelForCheckpoint(string dir)
+    {
+        TrainerCheckpoint.SaveModelDirectory(Model, dir);
+        CopyTokenizerFiles(dir);
+    }
+
+    private void CopyTokenizerFiles(string dir)
+    {
+        if (TokenizerFilesSource is null || Path.GetFullPath(TokenizerFilesSource) == Path.GetFullPath(dir))
+        {
+            return;
+        }
+
+        foreach (var name in TokenizerFileNames)
+        {
+            var src = Path.Combine(TokenizerFilesSource, name);
+            if (File.Exists(src))
+            {
+                File.Copy(src, Path.Combine(dir, name), overwrite: true);
+            }
+        }
+    }
+
+    /// <summary>Files copied with <see cref="TokenizerFilesSource"/>.</summary>
+    public static IReadOnlyList<string> TokenizerFileNames { get; } =
+        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json", "generation_config.json"];
+
+    private static IPreferenceLoss CreateLoss(DpoOptions args) => TrainerLosses.Create(args);
+
+    private static ICausalLM CopyModel(ICausalLM model) => TrainerModels.Copy(model);
+}
