@@ -325,7 +325,12 @@ public sealed partial class DpoTrainer : IDisposable
             Model.Module.train(wasTraining);
         }
 
-        var values = acc.cpu().data<float>().ToArray();
+        float[] values;
+        using (NewDisposeScope())
+        {
+            values = acc.cpu().data<float>().ToArray();
+        }
+
         var m = MetricsFromSums(values, _eval.Count, "eval_");
         double secs = Math.Max(sw.Elapsed.TotalSeconds, 1e-9);
         m["eval_runtime"] = secs;
@@ -514,6 +519,7 @@ public sealed partial class DpoTrainer : IDisposable
 
     private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
     {
+        using var scope = NewDisposeScope();
         var sums = _metricAcc!.cpu().data<float>().ToArray();
         var m = MetricsFromSums(sums, _windowPairs, "");
         m["grad_norm"] = _gradNorm!.item<float>();
@@ -556,6 +562,7 @@ public sealed partial class DpoTrainer : IDisposable
 
     private void ThrowIfNonFinite()
     {
+        using var scope = NewDisposeScope();
         long bad = _badStep!.item<long>();
         if (bad >= 0)
         {
