@@ -15,8 +15,50 @@ public sealed class DpoOptions
     public double Beta { get; set; } = 0.1;
 
     /// <summary>Loss name(s) (TRL's <c>loss_type</c>).</summary>
-    /// <value>Default <c>sigmoid</c>.</value>
-    public string LossType { get; set; } = "sigmoid";
+    /// <value>Default <c>[sigmoid]</c>.</value>
+    public List<string> LossType { get; set; } = ["sigmoid"];
+
+    /// <summary>Weight of the RPO NLL term; null: none.</summary>
+    /// <value>Default null.</value>
+    public double? RpoAlpha { get; set; }
+
+    /// <summary>WPO weighting of pairs.</summary>
+    /// <value>Default false.</value>
+    public bool UseWeighting { get; set; }
+
+    /// <summary>Pairs per forward when precomputing reference log-probs; null: the eval batch size.</summary>
+    /// <value>Default null.</value>
+    public int? PrecomputeRefBatchSize { get; set; }
+
+    /// <summary>Keep at most N checkpoints.</summary>
+    /// <value>Default null.</value>
+    public int? SaveTotalLimit { get; set; }
+
+    /// <summary>When to evaluate: no, steps or epoch.</summary>
+    /// <value>Default <c>no</c>.</value>
+    public string EvalStrategy { get; set; } = "no";
+
+    /// <summary>Metric sinks.</summary>
+    /// <value>Default <c>[all]</c>.</value>
+    public List<string> ReportTo { get; set; } = ["all"];
+
+    /// <summary>Resume from this checkpoint directory.</summary>
+    /// <value>Default null.</value>
+    public string? ResumeFromCheckpoint { get; set; }
+
+    /// <summary>Resume from the newest checkpoint in <see cref="OutputDir"/>.</summary>
+    /// <value>Default false.</value>
+    public bool Resume { get; set; }
+
+    /// <summary>Evaluation steps: <see cref="EvalSteps"/> or <see cref="LoggingSteps"/>.</summary>
+    public int EffectiveEvalSteps => EvalSteps ?? LoggingSteps;
+
+    /// <summary>The sinks <see cref="ReportTo"/> selects.</summary>
+    public IReadOnlyList<string> EffectiveReportTo =>
+        ReportTo.Contains("none") ? [] : ReportTo.Contains("all") ? ["jsonl", "tensorboard", "png", "console"] : [.. ReportTo.Distinct()];
+
+    /// <summary>The loss these options select.</summary>
+    public DpoSharp.Losses.IPreferenceLoss CreateLoss() => TrainerLosses.Create(this);
 
     /// <summary>Label smoothing (cDPO / robust / exo_pair ε).</summary>
     /// <value>Default 0.</value>
@@ -30,9 +72,6 @@ public sealed class DpoOptions
     /// <value>Default false.</value>
     public bool PrecomputeRefLogProbs { get; set; }
 
-    /// <summary>Directory of the precomputed reference log-prob cache; null: <see cref="OutputDir"/>.</summary>
-    /// <value>Default null.</value>
-    public string? RefLogProbsCacheDir { get; set; }
 
     /// <summary>Peak learning rate.</summary>
     /// <value>Default 1e-6.</value>
@@ -94,13 +133,13 @@ public sealed class DpoOptions
     /// <value>Default 10.</value>
     public int LoggingSteps { get; set; } = 10;
 
-    /// <summary>Write a checkpoint every N optimizer steps; 0 disables checkpoints.</summary>
+    /// <summary>Write a checkpoint every N optimizer steps.</summary>
     /// <value>Default 500.</value>
     public int SaveSteps { get; set; } = 500;
 
-    /// <summary>Evaluate every N optimizer steps (needs an eval dataset); 0 disables.</summary>
-    /// <value>Default 0.</value>
-    public int EvalSteps { get; set; }
+    /// <summary>Evaluate every N optimizer steps when <see cref="EvalStrategy"/> is steps; null: <see cref="LoggingSteps"/>.</summary>
+    /// <value>Default null.</value>
+    public int? EvalSteps { get; set; }
 
     /// <summary>Random seed (torch generator, data order, dropout).</summary>
     /// <value>Default 42.</value>
@@ -126,14 +165,15 @@ public sealed class DpoOptions
         Positive("per_device_eval_batch_size", PerDeviceEvalBatchSize);
         Positive("gradient_accumulation_steps", GradientAccumulationSteps);
         Positive("logging_steps", LoggingSteps);
+        Positive("save_steps", SaveSteps);
         if (MaxSteps <= 0)
         {
             Positive("num_train_epochs", NumTrainEpochs);
         }
 
-        if (SaveSteps < 0 || EvalSteps < 0 || WarmupSteps < 0 || WeightDecay < 0 || MaxGradNorm < 0)
+        if (WarmupSteps < 0 || WeightDecay < 0 || MaxGradNorm < 0)
         {
-            throw new DpoSharpException("save_steps, eval_steps, warmup_steps, weight_decay and max_grad_norm must not be negative.");
+            throw new DpoSharpException("warmup_steps, weight_decay and max_grad_norm must not be negative.");
         }
 
         if (WarmupRatio is < 0 or > 1)

@@ -79,7 +79,7 @@ public sealed partial class DpoTrainer : IDisposable
     /// <param name="args">Options; validated here.</param>
     /// <param name="trainDataset">Tokenized training pairs.</param>
     /// <param name="padTokenId">Pad id used when collating.</param>
-    /// <param name="evalDataset">Optional evaluation pairs (evaluated every <see cref="DpoOptions.EvalSteps"/>).</param>
+    /// <param name="evalDataset">Optional evaluation pairs (evaluated as <see cref="DpoOptions.EvalStrategy"/> says).</param>
     /// <param name="loss">The preference loss; null: the one <see cref="DpoOptions.LossType"/> names.</param>
     public DpoTrainer(
         ICausalLM model,
@@ -104,7 +104,11 @@ public sealed partial class DpoTrainer : IDisposable
         _train = trainDataset;
         _eval = evalDataset is { Count: > 0 } ? evalDataset : null;
         _padTokenId = padTokenId;
-        _loss = loss ?? CreateLoss(args);
+        _loss = loss ?? args.CreateLoss();
+        if (args.UseWeighting)
+        {
+            throw new DpoSharpException("use_weighting (WPO) is not supported by this trainer yet; remove it or set it to false.");
+        }
 
         _trainable = [];
         _trainableNames = [];
@@ -165,6 +169,10 @@ public sealed partial class DpoTrainer : IDisposable
     /// <summary>Number of data-parallel processes.</summary>
     public int WorldSize { get; set; } = 1;
 
+    /// <summary>Directory of the precomputed reference log-prob cache (<c>ref_logps-&lt;hash&gt;.safetensors</c>);
+    /// null: <see cref="DpoOptions.OutputDir"/>.</summary>
+    public string? ReferenceCacheDir { get; set; }
+
     /// <summary>Tokenization settings folded into the precomputed-reference cache key (chat template, lengths, …).</summary>
     public string TokenizationKey { get; set; } = "";
 
@@ -203,7 +211,8 @@ public sealed partial class DpoTrainer : IDisposable
         var wall = Stopwatch.StartNew();
         var device = Model.Device;
         int totalSteps = TotalSteps;
-        int warmup = Args.WarmupSteps > 0 ? Args.WarmupSteps : (int)Math.Ceiling(Args.WarmupRatio * totalSteps);
+        var schedule = LrSchedule.FromOptions(Args, totalSteps);
+        resumeFromCheckpoint ??= ResolveResumeCheckpoint();
 
         // The reference providers are built before any checkpoint weights are loaded into the policy: the reference
         // is the starting model.
@@ -220,10 +229,13 @@ public sealed partial class DpoTrainer : IDisposable
             LoadCheckpoint(resumeFromCheckpoint);
         }
 
-        if (Rank == 0 && Args.OutputDir.Length > 0)
+        if (WritesFiles)
         {
             Directory.CreateDirectory(Args.OutputDir);
-            RewriteMetricsFile();
+            if (WritesJsonl)
+            {
+                RewriteMetricsFile();
+            }
         }
 
         int startStep = State.GlobalStep;
@@ -243,29 +255,35 @@ public sealed partial class DpoTrainer : IDisposable
 
             var microBatches = NextStepBatches();
             int step = State.GlobalStep;
-            double lr = Args.LearningRate * LrSchedule.Multiplier(Args.LrSchedulerType, step, warmup, totalSteps);
-            TrainStep(microBatches, lr, step + 1, device);
+            TrainStep(microBatches, schedule.LearningRate(step), step + 1, device);
             State.GlobalStep = step + 1;
             State.MicroBatch += microBatches.Count;
             State.Epoch = (double)State.GlobalStep / StepsPerEpoch;
+            SaveLossState();
             StepCompleted?.Invoke(State.GlobalStep, totalSteps);
 
             bool last = State.GlobalStep == totalSteps;
             if (State.GlobalStep % Args.LoggingSteps == 0 || last)
             {
-                double nextLr = Args.LearningRate * LrSchedule.Multiplier(Args.LrSchedulerType, State.GlobalStep, warmup, totalSteps);
-                lastLog = FlushTrainingLog(nextLr, window.Elapsed.TotalSeconds);
+                // As transformers: the logged learning_rate is the one the next step will use.
+                lastLog = FlushTrainingLog(schedule.LearningRate(State.GlobalStep), window.Elapsed.TotalSeconds);
                 window.Restart();
             }
 
-            if (_eval is not null && Args.EvalSteps > 0 && (State.GlobalStep % Args.EvalSteps == 0))
+            bool epochEnd = State.MicroBatch >= MicroBatchesPerEpoch;
+            bool evaluate = _eval is not null && (Args.EvalStrategy switch
             {
-                var ev = Evaluate();
-                AppendLog(ev);
+                "steps" => State.GlobalStep % Args.EffectiveEvalSteps == 0,
+                "epoch" => epochEnd,
+                _ => false,
+            });
+            if (evaluate)
+            {
+                AppendLog(Evaluate());
                 window.Restart();
             }
 
-            if (Args.SaveSteps > 0 && State.GlobalStep % Args.SaveSteps == 0 && !last)
+            if (State.GlobalStep % Args.SaveSteps == 0 && !last)
             {
                 ThrowIfNonFinite();
                 SaveCheckpoint();
@@ -273,13 +291,18 @@ public sealed partial class DpoTrainer : IDisposable
         }
 
         ThrowIfNonFinite();
-        double meanLoss = State.GlobalStep > startStep ? _lossSinceStart!.item<float>() / (State.GlobalStep - startStep) : double.NaN;
-        if (Args.SaveSteps > 0 && State.GlobalStep % Args.SaveSteps == 0 && State.GlobalStep > startStep)
+        double meanLoss;
+        using (NewDisposeScope())
+        {
+            meanLoss = State.GlobalStep > startStep ? _lossSinceStart!.item<float>() / (State.GlobalStep - startStep) : double.NaN;
+        }
+
+        if (State.GlobalStep % Args.SaveSteps == 0 && State.GlobalStep > startStep)
         {
             SaveCheckpoint();
         }
 
-        if (Rank == 0 && Args.OutputDir.Length > 0)
+        if (WritesFiles)
         {
             SaveModel(Args.OutputDir);
             TrainerCheckpoint.WriteTrainerState(Path.Combine(Args.OutputDir, TrainerCheckpoint.TrainerStateFile), State);
@@ -515,7 +538,7 @@ public sealed partial class DpoTrainer : IDisposable
         return m;
     }
 
-    private bool ReportsNll => Args.LossType.Contains("sft", StringComparison.Ordinal);
+    private bool ReportsNll => Args.LossType.Contains("sft") || Args.RpoAlpha is not null;
 
     private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
     {
@@ -538,11 +561,39 @@ public sealed partial class DpoTrainer : IDisposable
         return m;
     }
 
+    private bool WritesFiles => Rank == 0 && Args.OutputDir.Length > 0;
+
+    private bool WritesJsonl => Args.EffectiveReportTo.Contains("jsonl");
+
+    private string? ResolveResumeCheckpoint()
+    {
+        if (Args.ResumeFromCheckpoint is { } dir)
+        {
+            return dir;
+        }
+
+        if (!Args.Resume)
+        {
+            return null;
+        }
+
+        return FindLatestCheckpoint(Args.OutputDir)
+            ?? throw new DpoSharpException($"resume: no complete checkpoint-<step> directory in {Path.GetFullPath(Args.OutputDir)}; train without resume first, or point resume_from_checkpoint at a checkpoint.");
+    }
+
+    private void SaveLossState()
+    {
+        if (_loss is IStatefulPreferenceLoss s && Args.SaveSteps > 0 && State.GlobalStep % Args.SaveSteps == 0)
+        {
+            State.LossState = new Dictionary<string, double>(s.SaveState());
+        }
+    }
+
     private void AppendLog(IReadOnlyDictionary<string, double> metrics)
     {
         var entry = new TrainerLogEntry(State.GlobalStep, metrics);
         State.LogHistory.Add(entry);
-        if (Rank == 0 && Args.OutputDir.Length > 0)
+        if (WritesFiles && WritesJsonl)
         {
             File.AppendAllText(Path.Combine(Args.OutputDir, MetricsFileName), TrainerCheckpoint.LogLine(entry) + "\n");
         }
@@ -739,29 +790,39 @@ public sealed partial class DpoTrainer : IDisposable
             throw new DpoSharpException($"{resumeCheckpoint}: the checkpoint has no ref_logps-{cacheName}.safetensors; precomputed reference log-probs cannot be recomputed from a trained policy. Pass the starting model as the reference model.");
         }
 
-        var cacheDir = Args.RefLogProbsCacheDir ?? (Args.OutputDir.Length > 0 ? Args.OutputDir : null);
-        if (Rank != 0 && Args.RefLogProbsCacheDir is null)
+        var cacheDir = ReferenceCacheDir ?? (Args.OutputDir.Length > 0 ? Args.OutputDir : null);
+        if (Rank != 0 && ReferenceCacheDir is null)
         {
             cacheDir = null;
         }
 
-        return PrecomputedReference.Create(_refModel ?? Model, data, _padTokenId, Args.PerDeviceEvalBatchSize, cacheDir, TokenizationKey + "|" + cacheName);
+        int batch = Args.PrecomputeRefBatchSize ?? Args.PerDeviceEvalBatchSize;
+        return PrecomputedReference.Create(_refModel ?? Model, data, _padTokenId, batch, cacheDir, TokenizationKey + "|" + cacheName);
     }
 
     private void SaveCheckpoint()
     {
-        if (Rank != 0 || Args.OutputDir.Length == 0)
+        if (!WritesFiles)
         {
             return;
         }
 
         TrainerCheckpoint.Save(this, Args.OutputDir, _optimizer!, State);
+        if (Args.SaveTotalLimit is int limit)
+        {
+            TrainerCheckpoint.Rotate(Args.OutputDir, limit);
+        }
     }
 
     private void LoadCheckpoint(string dir)
     {
         var state = TrainerCheckpoint.Load(this, dir, _optimizer!);
         State = state;
+        if (_loss is IStatefulPreferenceLoss s && state.LossState.Count > 0)
+        {
+            s.LoadState(state.LossState);
+        }
+
         _epochOrder.Clear();
     }
 
@@ -793,8 +854,6 @@ public sealed partial class DpoTrainer : IDisposable
     /// <summary>Files copied with <see cref="TokenizerFilesSource"/>.</summary>
     public static IReadOnlyList<string> TokenizerFileNames { get; } =
         ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json", "generation_config.json"];
-
-    private static IPreferenceLoss CreateLoss(DpoOptions args) => TrainerLosses.Create(args);
 
     private static ICausalLM CopyModel(ICausalLM model) => TrainerModels.Copy(model);
 }

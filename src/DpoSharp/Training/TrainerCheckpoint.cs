@@ -42,6 +42,20 @@ public static partial class TrainerCheckpoint
             .FirstOrDefault();
     }
 
+    /// <summary>Deletes the oldest complete checkpoints so that at most <paramref name="limit"/> remain (save_total_limit).</summary>
+    public static void Rotate(string outputDir, int limit)
+    {
+        var all = Directory.EnumerateDirectories(outputDir, "checkpoint-*")
+            .Select(d => (Dir: d, Match: CheckpointName().Match(Path.GetFileName(d))))
+            .Where(x => x.Match.Success)
+            .OrderByDescending(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Skip(Math.Max(1, limit));
+        foreach (var (dir, _) in all)
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>One <c>metrics.jsonl</c> line: <c>{"step": n, "name": value, …}</c>.</summary>
     public static string LogLine(TrainerLogEntry entry)
     {

@@ -7,10 +7,10 @@ namespace DpoSharp.Training;
 /// <summary>Loss construction for the trainer. (Placeholder until the losses stream's PreferenceLosses is merged.)</summary>
 internal static class TrainerLosses
 {
-    public static IPreferenceLoss Create(DpoOptions args) => args.LossType switch
+    public static IPreferenceLoss Create(DpoOptions args) => string.Join(",", args.LossType) switch
     {
         "sigmoid" => new SigmoidFallbackLoss(args.LabelSmoothing),
-        _ => throw new DpoSharpException($"loss_type '{args.LossType}' is not available in this build; use sigmoid."),
+        _ => throw new DpoSharpException($"loss_type '{string.Join(",", args.LossType)}' is not available in this build; use sigmoid."),
     };
 
     private sealed class SigmoidFallbackLoss(double labelSmoothing) : IPreferenceLoss

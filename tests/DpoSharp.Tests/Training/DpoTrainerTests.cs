@@ -17,7 +17,7 @@ public class DpoTrainerTests
             PerDeviceEvalBatchSize = 4,
             MaxSteps = 6,
             LoggingSteps = 1,
-            SaveSteps = 0,
+            SaveSteps = 1000,
             LrSchedulerType = "linear",
             Seed = 123,
         };
@@ -234,6 +234,7 @@ public class DpoTrainerTests
         {
             o.MaxSteps = 24;
             o.LoggingSteps = 4;
+            o.EvalStrategy = "steps";
             o.EvalSteps = 24;
             o.LearningRate = 2e-2;
             o.Beta = 0.5;
@@ -312,10 +313,9 @@ public class DpoTrainerTests
             var args = Options(Path.Combine(dir.Path, sub), o =>
             {
                 o.PrecomputeRefLogProbs = true;
-                o.RefLogProbsCacheDir = cache;
                 o.MaxSteps = 2;
             });
-            using var trainer = new DpoTrainer(model, reference, args, data, padTokenId: 0);
+            using var trainer = new DpoTrainer(model, reference, args, data, padTokenId: 0) { ReferenceCacheDir = cache };
             trainer.Train();
             var r = Assert.IsType<PrecomputedReference>(trainer.TrainReference);
             return (reference.Forwards, r);
