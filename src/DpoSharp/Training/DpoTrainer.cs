@@ -54,7 +54,11 @@ public sealed partial class DpoTrainer : IDisposable
     private readonly IPreferenceLoss _loss;
     private readonly List<Parameter> _trainable;
     private readonly List<string> _trainableNames;
-    private readonly Dictionary<int, int[]> _epochOrder = [];
+    private readonly PreferenceCollator _collator;
+    private BatchSampler? _sampler;
+    private IReadOnlyList<int[]>? _epochBatches;
+    private int _epochBatchesEpoch = -1;
+    private bool _sawNll;
     private IReferenceLogProbs? _trainRef;
     private IReferenceLogProbs? _evalRef;
     private readonly ICausalLM? _ownedRefModel;
@@ -104,6 +108,7 @@ public sealed partial class DpoTrainer : IDisposable
         _train = trainDataset;
         _eval = evalDataset is { Count: > 0 } ? evalDataset : null;
         _padTokenId = padTokenId;
+        _collator = new PreferenceCollator(padTokenId, args.PadToMultipleOf);
         _loss = loss ?? args.CreateLoss();
         if (args.UseWeighting)
         {
@@ -193,7 +198,28 @@ public sealed partial class DpoTrainer : IDisposable
     public int TotalSteps => ComputeTotalSteps();
 
     /// <summary>Micro-batches of this rank per epoch.</summary>
-    public int MicroBatchesPerEpoch => (ShardSize() + Args.PerDeviceTrainBatchSize - 1) / Args.PerDeviceTrainBatchSize;
+    public int MicroBatchesPerEpoch => Sampler.BatchesPerEpoch;
+
+    /// <summary>The batch sampler: seeded random batches, or length-grouped ones with <see cref="DpoOptions.GroupByLength"/>;
+    /// sharded by <see cref="Rank"/> / <see cref="WorldSize"/>.</summary>
+    public BatchSampler Sampler
+    {
+        get
+        {
+            if (_sampler is null || _sampler.Rank != Rank || _sampler.WorldSize != WorldSize)
+            {
+                ulong seed = (ulong)Args.Seed;
+                int bs = Args.PerDeviceTrainBatchSize;
+                _sampler = Args.GroupByLength
+                    ? LengthGroupedSampler.For(_train, bs, seed, worldSize: WorldSize, rank: Rank)
+                    : new RandomBatchSampler(_train.Count, bs, seed, worldSize: WorldSize, rank: Rank);
+                _epochBatches = null;
+                _epochBatchesEpoch = -1;
+            }
+
+            return _sampler;
+        }
+    }
 
     /// <summary>Optimizer steps per epoch.</summary>
     public int StepsPerEpoch => (MicroBatchesPerEpoch + Args.GradientAccumulationSteps - 1) / Args.GradientAccumulationSteps;
@@ -249,7 +275,6 @@ public sealed partial class DpoTrainer : IDisposable
             {
                 State.DataEpoch++;
                 State.MicroBatch = 0;
-                _epochOrder.Remove(State.DataEpoch - 1);
                 continue;
             }
 
@@ -337,7 +362,7 @@ public sealed partial class DpoTrainer : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var idx = Enumerable.Range(start, Math.Min(Args.PerDeviceEvalBatchSize, _eval.Count - start)).ToArray();
-                using var batch = PairCollator.Collate(_eval, idx, _padTokenId);
+                using var batch = _collator.Collate(_eval, idx);
                 tokens += batch.TokenCount;
                 var (_, stats) = ForwardLoss(batch, _evalRef, device);
                 acc.add_(stats);
@@ -369,9 +394,7 @@ public sealed partial class DpoTrainer : IDisposable
     /// </summary>
     public void SaveModel(string directory)
     {
-        Directory.CreateDirectory(directory);
-        TrainerCheckpoint.SaveModelDirectory(Model, directory);
-        CopyTokenizerFiles(directory);
+        TrainerCheckpoint.SaveModelDirectory(Model, directory, TokenizerFilesSource);
     }
 
     /// <summary>The newest complete <c>checkpoint-&lt;step&gt;</c> directory in <paramref name="outputDir"/>, or null.</summary>
@@ -407,7 +430,7 @@ public sealed partial class DpoTrainer : IDisposable
         Tensor? stepLoss = null;
         foreach (var idx in microBatches)
         {
-            using var batch = PairCollator.Collate(_train, idx, _padTokenId);
+            using var batch = _collator.Collate(_train, idx);
             var (lossSum, stats) = ForwardLoss(batch, _trainRef!, device);
 
             // Mean over every pair of the optimizer step: gradient accumulation equals the big batch exactly, also
@@ -469,7 +492,10 @@ public sealed partial class DpoTrainer : IDisposable
             var cr = output.ChosenRewards.detach();
             var rr = output.RejectedRewards.detach();
             var chosenLogps = lp.Sums[..p].detach();
-            var nll = -chosenLogps / lp.TokenCounts[..p].clamp_min(1);
+
+            // nll_loss is a batch mean: weight it by the pair count so the window mean is pair-weighted.
+            var nll = output.NllLoss is null ? zeros(1, device: device).squeeze() : output.NllLoss.detach().to(ScalarType.Float32) * p;
+            _sawNll |= output.NllLoss is not null;
             stats = stack(
             [
                 lossSum.detach(),
@@ -481,7 +507,7 @@ public sealed partial class DpoTrainer : IDisposable
                 lp.Sums[p..].detach().sum(),
                 lp.MeanLogits[..p].sum(),
                 lp.MeanLogits[p..].sum(),
-                nll.sum(),
+                nll,
             ]).to(ScalarType.Float32);
         }
 
@@ -538,7 +564,7 @@ public sealed partial class DpoTrainer : IDisposable
         return m;
     }
 
-    private bool ReportsNll => Args.LossType.Contains("sft") || Args.RpoAlpha is not null;
+    private bool ReportsNll => _sawNll;
 
     private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
     {
@@ -698,16 +724,6 @@ public sealed partial class DpoTrainer : IDisposable
         return list;
     }
 
-    private int ShardSize()
-    {
-        if (WorldSize < 1 || Rank < 0 || Rank >= WorldSize)
-        {
-            throw new InvalidOperationException($"invalid rank {Rank} / world size {WorldSize}");
-        }
-
-        return (_train.Count - Rank + WorldSize - 1) / WorldSize;
-    }
-
     private int ComputeTotalSteps()
     {
         if (Args.MaxSteps > 0)
@@ -718,37 +734,18 @@ public sealed partial class DpoTrainer : IDisposable
         return Math.Max(1, (int)Math.Ceiling(Args.NumTrainEpochs * StepsPerEpoch));
     }
 
-    /// <summary>This rank's pair indices for <paramref name="epoch"/>: a seeded shuffle (seed, epoch), then every
-    /// WorldSize-th entry from Rank.</summary>
-    private int[] EpochOrder(int epoch)
-    {
-        if (_epochOrder.TryGetValue(epoch, out var order))
-        {
-            return order;
-        }
-
-        var perm = Enumerable.Range(0, _train.Count).ToArray();
-        var rng = new Random(unchecked((State.Seed * 1_000_003) + epoch));
-        for (int i = perm.Length - 1; i > 0; i--)
-        {
-            int j = rng.Next(i + 1);
-            (perm[i], perm[j]) = (perm[j], perm[i]);
-        }
-
-        order = perm.Where((_, i) => i % WorldSize == Rank).ToArray();
-        _epochOrder[epoch] = order;
-        return order;
-    }
-
     private List<int[]> NextStepBatches()
     {
-        var order = EpochOrder(State.DataEpoch);
-        int bs = Args.PerDeviceTrainBatchSize;
-        var list = new List<int[]>();
-        for (int mb = State.MicroBatch; mb < MicroBatchesPerEpoch && list.Count < Args.GradientAccumulationSteps; mb++)
+        if (_epochBatches is null || _epochBatchesEpoch != State.DataEpoch)
         {
-            int start = mb * bs;
-            list.Add(order[start..Math.Min(order.Length, start + bs)]);
+            _epochBatches = Sampler.EpochBatches(State.DataEpoch);
+            _epochBatchesEpoch = State.DataEpoch;
+        }
+
+        var list = new List<int[]>();
+        for (int mb = State.MicroBatch; mb < _epochBatches.Count && list.Count < Args.GradientAccumulationSteps; mb++)
+        {
+            list.Add(_epochBatches[mb]);
         }
 
         return list;
@@ -797,7 +794,7 @@ public sealed partial class DpoTrainer : IDisposable
         }
 
         int batch = Args.PrecomputeRefBatchSize ?? Args.PerDeviceEvalBatchSize;
-        return PrecomputedReference.Create(_refModel ?? Model, data, _padTokenId, batch, cacheDir, TokenizationKey + "|" + cacheName);
+        return PrecomputedReference.Create(_refModel ?? Model, data, _collator, batch, cacheDir, TokenizationKey + "|" + cacheName);
     }
 
     private void SaveCheckpoint()
@@ -822,38 +819,13 @@ public sealed partial class DpoTrainer : IDisposable
         {
             s.LoadState(state.LossState);
         }
-
-        _epochOrder.Clear();
     }
 
     internal (IReferenceLogProbs? Train, IReferenceLogProbs? Eval) References => (_trainRef, _evalRef);
 
-    internal void SaveModelForCheckpoint(string dir)
-    {
-        TrainerCheckpoint.SaveModelDirectory(Model, dir);
-        CopyTokenizerFiles(dir);
-    }
+    internal void SaveModelForCheckpoint(string dir) => TrainerCheckpoint.SaveModelDirectory(Model, dir, TokenizerFilesSource);
 
-    private void CopyTokenizerFiles(string dir)
-    {
-        if (TokenizerFilesSource is null || Path.GetFullPath(TokenizerFilesSource) == Path.GetFullPath(dir))
-        {
-            return;
-        }
-
-        foreach (var name in TokenizerFileNames)
-        {
-            var src = Path.Combine(TokenizerFilesSource, name);
-            if (File.Exists(src))
-            {
-                File.Copy(src, Path.Combine(dir, name), overwrite: true);
-            }
-        }
-    }
-
-    /// <summary>Files copied with <see cref="TokenizerFilesSource"/>.</summary>
-    public static IReadOnlyList<string> TokenizerFileNames { get; } =
-        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json", "generation_config.json"];
-
-    private static ICausalLM CopyModel(ICausalLM model) => TrainerModels.Copy(model);
+    private static ICausalLM CopyModel(ICausalLM model) => model is CausalLMBase
+        ? ModelLoader.Copy(model)
+        : throw new DpoSharpException("no reference model given and this model type cannot be copied: pass a reference model (--ref-model), or set precompute_ref_log_probs or reference_free.");
 }

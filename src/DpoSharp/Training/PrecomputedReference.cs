@@ -52,11 +52,11 @@ public sealed class PrecomputedReference : IReferenceLogProbs
     /// </summary>
     /// <param name="model">The reference model (or the policy before training).</param>
     /// <param name="pairs">The dataset.</param>
-    /// <param name="padTokenId">Pad id for collation.</param>
+    /// <param name="collator">Builds the batches.</param>
     /// <param name="batchSize">Pairs per forward.</param>
     /// <param name="cacheDir">Cache directory, or null for no cache.</param>
     /// <param name="settingsKey">Tokenization settings (chat template, max lengths, …) that went into <paramref name="pairs"/>.</param>
-    public static PrecomputedReference Create(ICausalLM model, IReadOnlyList<TokenizedPair> pairs, int padTokenId, int batchSize, string? cacheDir, string settingsKey = "")
+    public static PrecomputedReference Create(ICausalLM model, IReadOnlyList<TokenizedPair> pairs, PreferenceCollator collator, int batchSize, string? cacheDir, string settingsKey = "")
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         string? path = null;
@@ -97,7 +97,7 @@ public sealed class PrecomputedReference : IReferenceLogProbs
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
                 var idx = Enumerable.Range(start, Math.Min(batchSize, pairs.Count - start)).ToArray();
-                using var batch = PairCollator.Collate(pairs, idx, padTokenId);
+                using var batch = collator.Collate(pairs, idx);
                 var sums = ReferenceForward.SequenceSums(model, batch).cpu().data<float>().ToArray();
                 for (int i = 0; i < idx.Length; i++)
                 {

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using DpoSharp.IO;
 using DpoSharp.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -69,11 +70,18 @@ public static partial class TrainerCheckpoint
     }
 
     /// <summary>
-    /// Writes the model as a Hugging Face directory: <c>config.json</c> and <c>model.safetensors</c> with the
-    /// module's state-dict names.
+    /// Writes the model as a Hugging Face directory: <see cref="ModelSaver.Save"/> for models built by
+    /// <see cref="ModelLoader"/>, else <c>config.json</c> and <c>model.safetensors</c> with the module's state-dict names.
     /// </summary>
-    public static void SaveModelDirectory(ICausalLM model, string dir)
+    public static void SaveModelDirectory(ICausalLM model, string dir, string? copyTokenizerFrom = null)
     {
+        if (model is CausalLMBase)
+        {
+            ModelSaver.Save(model, dir, copyTokenizerFrom);
+            return;
+        }
+
+        // Models not built by ModelLoader (custom ICausalLM implementations): config.json + the state dict.
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "config.json"), TensorFile.ToJson(model.Config.Raw.DeepClone()));
         var sd = model.Module.state_dict();
@@ -83,6 +91,13 @@ public static partial class TrainerCheckpoint
     /// <summary>Copies the weights of a saved model directory (single or sharded safetensors) into <paramref name="model"/>.</summary>
     public static void LoadModelWeights(ICausalLM model, string dir)
     {
+        if (model is CausalLMBase m)
+        {
+            using var checkpoint = SafeTensorsCheckpoint.Open(dir);
+            m.LoadWeights(checkpoint);
+            return;
+        }
+
         var files = new List<string>();
         var index = Path.Combine(dir, "model.safetensors.index.json");
         if (File.Exists(index))
