@@ -2,6 +2,7 @@ using System.Diagnostics;
 using DpoSharp.Data;
 using DpoSharp.Losses;
 using DpoSharp.Models;
+using DpoSharp.Tokenization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -151,6 +152,59 @@ public sealed partial class DpoTrainer : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Creates a trainer over raw preference examples, tokenized here with <paramref name="processingClass"/> as
+    /// TRL does (chat templates for conversational data; <see cref="DpoOptions.MaxLength"/>,
+    /// <see cref="DpoOptions.MaxPromptLength"/>, <see cref="DpoOptions.MaxCompletionLength"/> and
+    /// <see cref="DpoOptions.TruncationMode"/>). Pairs that cannot keep a completion token are dropped
+    /// (see <see cref="TrainTokenization"/>).
+    /// </summary>
+    /// <param name="model">The policy; trained in place.</param>
+    /// <param name="refModel">The reference model, or null (see the other constructor).</param>
+    /// <param name="args">Options; validated here.</param>
+    /// <param name="trainDataset">Training examples (e.g. from <see cref="PreferenceDatasetLoader.Load"/>).</param>
+    /// <param name="processingClass">The model's tokenizer; its pad id (else EOS) pads batches.</param>
+    /// <param name="evalDataset">Optional evaluation examples.</param>
+    /// <param name="loss">The preference loss; null: the one <see cref="DpoOptions.LossType"/> names.</param>
+    public DpoTrainer(
+        ICausalLM model,
+        ICausalLM? refModel,
+        DpoOptions args,
+        PreferenceDataset trainDataset,
+        ITokenizer processingClass,
+        PreferenceDataset? evalDataset = null,
+        IPreferenceLoss? loss = null)
+        : this(model, refModel, args, PreparedData.Create(args, processingClass, trainDataset, evalDataset), loss)
+    {
+    }
+
+    private DpoTrainer(ICausalLM model, ICausalLM? refModel, DpoOptions args, PreparedData data, IPreferenceLoss? loss)
+        : this(model, refModel, args, data.Train.Pairs, data.PadTokenId, data.Eval?.Pairs, loss)
+    {
+        TrainTokenization = data.Train;
+        EvalTokenization = data.Eval;
+        TokenizationKey = data.Key;
+    }
+
+    /// <summary>Tokenization settings of <paramref name="args"/> (TRL's option names mapped to the data layer).</summary>
+    public static TokenizationOptions TokenizationOptionsFrom(DpoOptions args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        return new TokenizationOptions
+        {
+            MaxLength = args.MaxLength,
+            MaxPromptLength = args.MaxPromptLength,
+            MaxCompletionLength = args.MaxCompletionLength,
+            TruncationMode = TokenizationOptions.ParseTruncationMode(args.TruncationMode),
+        };
+    }
+
+    /// <summary>The tokenization of the training examples (kept/dropped counts, truncations) when built from raw examples.</summary>
+    public TokenizationResult? TrainTokenization { get; }
+
+    /// <summary>The tokenization of the evaluation examples when built from raw examples.</summary>
+    public TokenizationResult? EvalTokenization { get; }
 
     /// <summary>The policy being trained.</summary>
     public ICausalLM Model { get; }
@@ -828,4 +882,35 @@ public sealed partial class DpoTrainer : IDisposable
     private static ICausalLM CopyModel(ICausalLM model) => model is CausalLMBase
         ? ModelLoader.Copy(model)
         : throw new DpoSharpException("no reference model given and this model type cannot be copied: pass a reference model (--ref-model), or set precompute_ref_log_probs or reference_free.");
+
+    private sealed record PreparedData(TokenizationResult Train, TokenizationResult? Eval, int PadTokenId, string Key)
+    {
+        public static PreparedData Create(DpoOptions args, ITokenizer tokenizer, PreferenceDataset train, PreferenceDataset? eval)
+        {
+            ArgumentNullException.ThrowIfNull(args);
+            ArgumentNullException.ThrowIfNull(tokenizer);
+            ArgumentNullException.ThrowIfNull(train);
+            args.Validate();
+            var pairTokenizer = new PairTokenizer(tokenizer, TokenizationOptionsFrom(args));
+            var t = Tokenize(pairTokenizer, train);
+            var e = eval is null ? null : Tokenize(pairTokenizer, eval);
+            int pad = tokenizer.PadTokenId ?? tokenizer.EosTokenId
+                ?? throw new DpoSharpException("the tokenizer has neither a pad nor an EOS token; add pad_token to tokenizer_config.json.");
+            var template = tokenizer.ChatTemplate is null ? "" : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(tokenizer.ChatTemplate)));
+            var key = string.Join(";", $"max_length={args.MaxLength}", $"max_prompt_length={args.MaxPromptLength}", $"max_completion_length={args.MaxCompletionLength}",
+                $"truncation_mode={args.TruncationMode}", $"vocab={tokenizer.VocabSize}", $"pad={pad}", $"template={template}");
+            return new PreparedData(t, e, pad, key);
+        }
+
+        private static TokenizationResult Tokenize(PairTokenizer tokenizer, PreferenceDataset dataset)
+        {
+            var result = tokenizer.Tokenize(dataset);
+            if (result.Pairs.Count == 0)
+            {
+                throw new DpoSharpException($"{string.Join(", ", dataset.Files)}: no pair survives tokenization ({string.Join("; ", result.Stats.Dropped.Select(kv => $"{kv.Value} × {kv.Key}"))}); raise max_length or check the data.");
+            }
+
+            return result;
+        }
+    }
 }
