@@ -88,7 +88,7 @@ public static class TrainCommand
 
         var device = ResolveDevice(options.Device);
         var wall = Stopwatch.StartNew();
-        console.MarkupLine($"[bold]dposharp train[/]: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
+        console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
 
         var train = PreferenceDatasetLoader.Load(options.Dataset, DatasetOptionsFrom(options, options.DatasetTrainSplit));
         var eval = LoadEval(options);

@@ -481,9 +481,11 @@ public sealed partial class DpoTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         int totalPairs = microBatches.Sum(b => b.Length);
-        Tensor? stepLoss = null;
+        var stepLoss = zeros(1, device: device).squeeze();
         foreach (var idx in microBatches)
         {
+            // One scope per micro-batch: its logits are released before the next forward.
+            using var microScope = NewDisposeScope();
             using var batch = _collator.Collate(_train, idx);
             var (lossSum, stats) = ForwardLoss(batch, _trainRef!, device);
 
@@ -494,7 +496,7 @@ public sealed partial class DpoTrainer : IDisposable
             using (no_grad())
             {
                 _metricAcc!.add_(stats);
-                stepLoss = stepLoss is null ? scaled.detach() : stepLoss + scaled.detach();
+                stepLoss.add_(scaled.detach());
             }
 
             _windowPairs += idx.Length;
@@ -507,7 +509,7 @@ public sealed partial class DpoTrainer : IDisposable
         {
             var norm = ClipGradNorm(Args.MaxGradNorm);
             _gradNorm!.copy_(norm);
-            var bad = stepLoss!.isfinite().logical_and(norm.isfinite()).logical_not().logical_and(_badStep!.lt(0));
+            var bad = stepLoss.isfinite().logical_and(norm.isfinite()).logical_not().logical_and(_badStep!.lt(0));
             _badStep.copy_(where(bad, tensor((long)stepNumber, device: device), _badStep));
             _lossSinceStart!.add_(stepLoss);
         }
