@@ -20,13 +20,19 @@ public static class DpoSharpCli
             new VersionOption(),
         };
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(ScoreCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         return root;
     }
 
     /// <summary>Parses and runs; returns the process exit code (0 ok, 1 failure, 2 bad input).</summary>
     public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
     {
-        var config = new InvocationConfiguration();
+        // DpoSharpException must reach the catch below (exit 2), not System.CommandLine's handler (exit 1).
+        var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (output is not null)
         {
             config.Output = output;

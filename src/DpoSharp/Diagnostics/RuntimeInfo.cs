@@ -59,8 +59,12 @@ public sealed record RuntimeInfo(
             ext.Add("NEON");
         }
 
+        var libstdcxx = LibStdCxxVersionPatcher.FindSystemLibStdCxx();
+        var outcomes = TorchSharpRuntime.PatchLog.Select(l => l.Split(": ").Skip(1).FirstOrDefault()?.Split(' ')[0]).Distinct();
         var patch = TorchSharpRuntime.PatchError
-            ?? (TorchSharpRuntime.PatchLog.Count == 0 ? "not needed" : string.Join("; ", TorchSharpRuntime.PatchLog));
+            ?? (TorchSharpRuntime.PatchLog.Count == 0
+                ? "not applicable"
+                : $"{string.Join(", ", outcomes)} (libLibTorchSharp.so vs {libstdcxx ?? "?"})");
         return new RuntimeInfo(
             typeof(RuntimeInfo).Assembly.GetName().Version?.ToString(3) ?? "?",
             torchSharp,

@@ -128,3 +128,45 @@ public class LibStdCxxPatchTests
         return set;
     }
 }
+
+public class LibStdCxxPatchLoadTests
+{
+    [Fact]
+    public void PatchDirectoryMakesAnUnloadableCopyLoadableOnThisSystem()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var root = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var original = Path.Combine(root, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        Assert.True(File.Exists(original), original);
+
+        // libtorch.so & co. are already loaded by the test host (sonames match the copy's DT_NEEDED entries).
+        TorchSharp.torch.zeros(1).Dispose();
+        var libstdcxx = LibStdCxxVersionPatcher.FindSystemLibStdCxx()!;
+        var systemLacks = LibStdCxxVersionPatcher.MissingVersions(original, LibStdCxxVersionPatcher.ReadDefinedVersions(libstdcxx)).Count > 0;
+
+        using var dir = new TempDir();
+        var native = Path.Combine(dir.Path, "runtimes", "linux-x64", "native");
+        Directory.CreateDirectory(native);
+        var copy = Path.Combine(native, "libLibTorchSharp.so");
+        File.Copy(original, copy);
+
+        if (systemLacks)
+        {
+            // Unpatched, the dynamic loader refuses it with the version error.
+            var refused = Assert.ThrowsAny<Exception>(() => System.Runtime.InteropServices.NativeLibrary.Load(copy));
+            Assert.Contains("GLIBCXX_3.4.32", refused.Message);
+        }
+
+        var log = LibStdCxxVersionPatcher.PatchDirectory(dir.Path);
+        Assert.Single(log);
+        Assert.Contains(systemLacks ? "Patched" : "NotNeeded", log[0]);
+        var handle = System.Runtime.InteropServices.NativeLibrary.Load(copy);
+        Assert.NotEqual(IntPtr.Zero, handle);
+        Assert.NotEqual(IntPtr.Zero, System.Runtime.InteropServices.NativeLibrary.GetExport(handle, "THSTorch_get_num_threads"));
+    }
+}

@@ -1,0 +1,142 @@
+using DpoSharp.IO;
+using DpoSharp.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DpoSharp.Models;
+
+/// <summary>
+/// Shared plumbing of the architectures: positions, masks, RoPE tables, weight init, and the mapping between
+/// parameter names and checkpoint keys. Subclasses build the layers and implement <see cref="ForwardCore"/>.
+/// </summary>
+public abstract class CausalLMBase : nn.Module, ICausalLM
+{
+    private readonly RotaryEmbedding? _rope;
+
+    /// <summary>Stores the config; subclasses create their layers then call <c>RegisterComponents()</c>.</summary>
+    protected CausalLMBase(string name, ModelConfig config, bool useRope)
+        : base(name)
+    {
+        Config = config;
+        _rope = useRope ? new RotaryEmbedding(config) : null;
+    }
+
+    /// <inheritdoc/>
+    public ModelConfig Config { get; }
+
+    /// <inheritdoc/>
+    public nn.Module Module => this;
+
+    /// <inheritdoc/>
+    public Device Device => parameters().First().device;
+
+    /// <summary>The dtype of the parameters.</summary>
+    public ScalarType DType => parameters().First().dtype;
+
+    /// <inheritdoc/>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
+    {
+        if (inputIds.dim() != 2)
+        {
+            throw new ArgumentException($"input_ids must be (B, T); got {inputIds.dim()} dims");
+        }
+
+        using var scope = NewDisposeScope();
+        long b = inputIds.shape[0], t = inputIds.shape[1];
+        long past = cache?.Length ?? 0;
+        var device = inputIds.device;
+        positionIds ??= arange(past, past + t, ScalarType.Int64, device).unsqueeze(0).expand(b, t); // (B, T)
+        var (mask, isCausal) = AttentionContext.BuildMask(attentionMask, b, t, past, Config.SlidingWindow, device);
+        Tensor? cos = null, sin = null;
+        if (_rope is not null)
+        {
+            (cos, sin) = _rope.CosSin(positionIds, DType);
+        }
+
+        var ctx = new AttentionContext { Mask = mask, IsCausal = isCausal, Cos = cos, Sin = sin, Cache = cache };
+        var logits = ForwardCore(inputIds, positionIds, ctx);      // (B, T, V)
+        if (logits.dtype != ScalarType.Float32)
+        {
+            logits = logits.to(ScalarType.Float32);
+        }
+
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The architecture's forward: embeddings → layers → final norm → lm_head. Returns (B, T, V).</summary>
+    protected abstract Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx);
+
+    /// <summary>Checkpoint keys that may hold parameter <paramref name="parameterName"/>, preferred first.</summary>
+    public virtual IEnumerable<string> CheckpointKeysFor(string parameterName) => [parameterName];
+
+    /// <summary>Checkpoint keys that may be present but are not parameters (buffers, tied copies).</summary>
+    public virtual bool IsIgnorableCheckpointKey(string key) =>
+        key.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal) || (Config.TieWordEmbeddings && key == "lm_head.weight");
+
+    /// <summary>
+    /// Hugging Face-style random init: weights of linear/embedding layers ~ N(0, 0.02), biases 0, norm weights 1.
+    /// Deterministic for a given <paramref name="seed"/>.
+    /// </summary>
+    public void InitializeWeights(long seed)
+    {
+        using var _ = no_grad();
+        using var gen = new Generator((ulong)seed, CPU);
+        foreach (var (name, p) in named_parameters())
+        {
+            if (p.device_type == DeviceType.META)
+            {
+                continue;
+            }
+
+            string leaf = name[(name.LastIndexOf('.') + 1)..];
+            bool isNorm = name.Contains("norm", StringComparison.Ordinal) || name.Contains(".ln_", StringComparison.Ordinal) || name.Contains("ln_f", StringComparison.Ordinal);
+            if (leaf == "bias")
+            {
+                p.zero_();
+            }
+            else if (isNorm)
+            {
+                p.fill_(1.0);
+            }
+            else
+            {
+                using var cpu = empty(p.shape, ScalarType.Float32, CPU).normal_(0.0, 0.02, gen);
+                p.copy_(cpu);
+            }
+        }
+    }
+
+    /// <summary>Copies every parameter from <paramref name="checkpoint"/>; missing or unexpected keys are an error.</summary>
+    public void LoadWeights(SafeTensorsCheckpoint checkpoint)
+    {
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        var missing = new List<string>();
+        foreach (var (name, p) in named_parameters())
+        {
+            var key = CheckpointKeysFor(name).FirstOrDefault(checkpoint.Contains);
+            if (key is null)
+            {
+                missing.Add(name);
+                continue;
+            }
+
+            checkpoint.ReadInto(key, p);
+            used.Add(key);
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new DpoSharpException($"{checkpoint.Directory}: the checkpoint lacks {missing.Count} weight(s) the {Config.ModelType} config needs, e.g. {string.Join(", ", missing.Take(5))}. Check that config.json belongs to these weights.");
+        }
+
+        var unexpected = checkpoint.Names.Where(n => !used.Contains(n) && !IsIgnorableCheckpointKey(n)).ToList();
+        if (unexpected.Count > 0)
+        {
+            throw new DpoSharpException($"{checkpoint.Directory}: the checkpoint holds {unexpected.Count} tensor(s) the {Config.ModelType} config does not use, e.g. {string.Join(", ", unexpected.Take(5))}. Check that config.json belongs to these weights.");
+        }
+    }
+
+    /// <summary>The tensors to save, with the keys transformers expects (tied lm_head omitted).</summary>
+    public virtual IReadOnlyList<(string Name, Tensor Tensor)> TensorsToSave() =>
+        named_parameters().Select(kv => (kv.name, (Tensor)kv.parameter)).ToList();
+}

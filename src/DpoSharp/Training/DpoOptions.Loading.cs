@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Text.Json;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace DpoSharp.Training;
+
+public sealed partial class DpoOptions
+{
+    /// <summary>
+    /// Loads options from a YAML (<c>.yaml</c>, <c>.yml</c>) or JSON (<c>.json</c>) file: a flat mapping of TRL option
+    /// names to values (lists as sequences or comma-separated text). Unset options keep their defaults. Throws
+    /// <see cref="DpoSharpException"/> naming the file, line and key for unreadable files, unknown keys (with close
+    /// names) and bad values. Does not validate: apply overrides, then call <see cref="Validate"/>.
+    /// </summary>
+    public static DpoOptions LoadFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+        {
+            throw new DpoSharpException($"config file {path} does not exist; pass an existing .yaml or .json file.");
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DpoSharpException($"config file {path} cannot be read: {e.Message}", e);
+        }
+
+        var ext = Path.GetExtension(path).ToLowerInvariant();
+        bool json = ext == ".json" || (ext is not ".yaml" and not ".yml" && text.TrimStart().StartsWith('{'));
+        return json ? FromJson(text, path) : FromYaml(text, path);
+    }
+
+    /// <summary>Parses YAML text (<paramref name="sourceName"/> names it in errors).</summary>
+    public static DpoOptions FromYaml(string yaml, string sourceName = "config")
+    {
+        ArgumentNullException.ThrowIfNull(yaml);
+        var options = new DpoOptions();
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e)
+        {
+            throw new DpoSharpException($"{sourceName}: line {e.Start.Line}: invalid YAML: {e.InnerException?.Message ?? e.Message}", e);
+        }
+
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        {
+            return options;
+        }
+
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            throw new DpoSharpException($"{sourceName}: the file must be a mapping of option names to values (e.g. 'beta: 0.1').");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (keyNode, valueNode) in root.Children)
+        {
+            var where = $"{sourceName}: line {keyNode.Start.Line}";
+            if (keyNode is not YamlScalarNode { Value: { } key })
+            {
+                throw new DpoSharpException($"{where}: option names must be plain text.");
+            }
+
+            if (!seen.Add(key))
+            {
+                throw new DpoSharpException($"{where}: option {key} is given twice.");
+            }
+
+            switch (valueNode)
+            {
+                case YamlScalarNode scalar:
+                    bool isNull = scalar.Style == ScalarStyle.Plain && IsNullText(scalar.Value ?? string.Empty);
+                    options.ApplyCore(key, isNull ? null : [scalar.Value ?? string.Empty], scalar.Value, where);
+                    break;
+                case YamlSequenceNode seq:
+                    var items = new List<string>();
+                    foreach (var item in seq.Children)
+                    {
+                        if (item is not YamlScalarNode { Value: { } v })
+                        {
+                            throw new DpoSharpException($"{sourceName}: line {item.Start.Line}: option {key}: list items must be plain values.");
+                        }
+
+                        items.Add(v);
+                    }
+
+                    options.ApplyList(key, items, where);
+                    break;
+                default:
+                    throw new DpoSharpException($"{where}: option {key}: nested mappings are not options; give a value or a list.");
+            }
+        }
+
+        return options;
+    }
+
+    /// <summary>Parses JSON text (<paramref name="sourceName"/> names it in errors).</summary>
+    public static DpoOptions FromJson(string json, string sourceName = "config")
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        var options = new DpoOptions();
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException e)
+        {
+            throw new DpoSharpException($"{sourceName}: line {(e.LineNumber ?? 0) + 1}: invalid JSON: {e.Message}", e);
+        }
+
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new DpoSharpException($"{sourceName}: the file must be a JSON object of option names to values.");
+            }
+
+            foreach (var prop in doc.RootElement.EnumerateObject())
+            {
+                var where = $"{sourceName}: key \"{prop.Name}\"";
+                var v = prop.Value;
+                switch (v.ValueKind)
+                {
+                    case JsonValueKind.Null:
+                        options.ApplyCore(prop.Name, null, "null", where);
+                        break;
+                    case JsonValueKind.Array:
+                        options.ApplyList(prop.Name, [.. v.EnumerateArray().Select(e => JsonScalar(e, prop.Name, where))], where);
+                        break;
+                    default:
+                        var s = JsonScalar(v, prop.Name, where);
+                        options.ApplyCore(prop.Name, [s], s, where);
+                        break;
+                }
+            }
+        }
+
+        return options;
+    }
+
+    /// <summary>
+    /// Writes the options as YAML that <see cref="LoadFile"/> reads back (e.g. <c>output_dir/dpo_config.yaml</c>).
+    /// </summary>
+    public string ToYaml()
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var (info, prop) in OptionTable)
+        {
+            var value = prop.GetValue(this);
+            string text = value switch
+            {
+                null => "null",
+                string s => YamlQuote(s),
+                IEnumerable<string> l => "[" + string.Join(", ", l.Select(YamlQuote)) + "]",
+                IEnumerable<double> l => "[" + string.Join(", ", l.Select(x => x.ToString("R", CultureInfo.InvariantCulture))) + "]",
+                _ => Format(value),
+            };
+            sb.Append(info.Name).Append(": ").Append(text).Append('\n');
+        }
+
+        return sb.ToString();
+    }
+
+    private static string YamlQuote(string s) => "'" + s.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    private void ApplyList(string key, List<string> items, string where)
+    {
+        var (info, prop) = Find(key, where);
+        if (prop.PropertyType != typeof(List<string>) && prop.PropertyType != typeof(List<double>))
+        {
+            throw new DpoSharpException($"{where}: option {info.Name} takes one value, not a list.");
+        }
+
+        ApplyCore(key, items, string.Join(",", items), where);
+    }
+
+    private static string JsonScalar(JsonElement e, string key, string where) => e.ValueKind switch
+    {
+        JsonValueKind.String => e.GetString() ?? string.Empty,
+        JsonValueKind.Number => e.GetRawText(),
+        JsonValueKind.True => "true",
+        JsonValueKind.False => "false",
+        _ => throw new DpoSharpException($"{where}: option {key}: expected a value or a list of values, not {e.ValueKind}."),
+    };
+}

@@ -1,0 +1,106 @@
+namespace DpoSharp.Training;
+
+/// <summary>
+/// Learning-rate schedules with transformers' <c>get_scheduler</c> semantics, as pure functions of the scheduler
+/// step s (the number of optimizer steps already taken). The optimizer's k-th step (1-based) uses
+/// <c>LearningRate(k − 1)</c>; after it, transformers logs <c>LearningRate(k)</c> as <c>learning_rate</c>.
+/// </summary>
+public sealed class LrSchedule
+{
+    /// <summary>Constant rate (warm-up ignored, as transformers' <c>constant</c>).</summary>
+    public const string Constant = "constant";
+
+    /// <summary>Linear warm-up from 0, then constant.</summary>
+    public const string ConstantWithWarmup = "constant_with_warmup";
+
+    /// <summary>Linear warm-up, then linear decay to 0 at the last step.</summary>
+    public const string Linear = "linear";
+
+    /// <summary>Linear warm-up, then half a cosine down to 0 at the last step.</summary>
+    public const string Cosine = "cosine";
+
+    /// <summary>Creates a schedule.</summary>
+    /// <param name="type">One of <see cref="Types"/>.</param>
+    /// <param name="baseLearningRate">Peak learning rate.</param>
+    /// <param name="totalSteps">Optimizer steps of the whole run (≥ 1).</param>
+    /// <param name="warmupSteps">Warm-up steps (≥ 0).</param>
+    public LrSchedule(string type, double baseLearningRate, int totalSteps, int warmupSteps)
+    {
+        ArgumentNullException.ThrowIfNull(type);
+        if (!Types.Contains(type))
+        {
+            throw new DpoSharpException($"lr_scheduler_type '{type}' is unknown; use one of {string.Join(", ", Types)}.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(warmupSteps);
+        ArgumentOutOfRangeException.ThrowIfLessThan(totalSteps, 1);
+        Type = type;
+        BaseLearningRate = baseLearningRate;
+        TotalSteps = totalSteps;
+        WarmupSteps = warmupSteps;
+    }
+
+    /// <summary>The supported schedule names (<c>lr_scheduler_type</c>).</summary>
+    public static IReadOnlyList<string> Types { get; } = [Constant, ConstantWithWarmup, Linear, Cosine];
+
+    /// <summary>The schedule name.</summary>
+    public string Type { get; }
+
+    /// <summary>The peak learning rate.</summary>
+    public double BaseLearningRate { get; }
+
+    /// <summary>Optimizer steps of the run.</summary>
+    public int TotalSteps { get; }
+
+    /// <summary>Warm-up steps.</summary>
+    public int WarmupSteps { get; }
+
+    /// <summary>
+    /// Warm-up steps as transformers derives them: <paramref name="warmupSteps"/> when positive, else
+    /// ⌈<paramref name="warmupRatio"/> · <paramref name="totalSteps"/>⌉.
+    /// </summary>
+    public static int ResolveWarmupSteps(int totalSteps, int warmupSteps, double warmupRatio)
+        => warmupSteps > 0 ? warmupSteps : (int)Math.Ceiling(totalSteps * warmupRatio);
+
+    /// <summary>The schedule <paramref name="options"/> select for a run of <paramref name="totalSteps"/> steps.</summary>
+    public static LrSchedule FromOptions(DpoOptions options, int totalSteps)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new LrSchedule(options.LrSchedulerType, options.LearningRate, totalSteps, ResolveWarmupSteps(totalSteps, options.WarmupSteps, options.WarmupRatio));
+    }
+
+    /// <summary>The factor applied to the base rate after <paramref name="step"/> optimizer steps.</summary>
+    public double Multiplier(int step) => Type switch
+    {
+        Constant => ConstantFactor(),
+        ConstantWithWarmup => ConstantWithWarmupFactor(step, WarmupSteps),
+        Linear => LinearFactor(step, WarmupSteps, TotalSteps),
+        _ => CosineFactor(step, WarmupSteps, TotalSteps),
+    };
+
+    /// <summary>The learning rate after <paramref name="step"/> optimizer steps (= the rate of step <paramref name="step"/> + 1).</summary>
+    public double LearningRate(int step) => BaseLearningRate * Multiplier(step);
+
+    /// <summary><c>constant</c>: 1.</summary>
+    public static double ConstantFactor() => 1.0;
+
+    /// <summary><c>constant_with_warmup</c>: s / max(1, w) during warm-up, then 1.</summary>
+    public static double ConstantWithWarmupFactor(int step, int warmup)
+        => step < warmup ? (double)step / Math.Max(1, warmup) : 1.0;
+
+    /// <summary><c>linear</c>: warm-up, then max(0, (T − s) / max(1, T − w)).</summary>
+    public static double LinearFactor(int step, int warmup, int total)
+        => step < warmup ? (double)step / Math.Max(1, warmup) : Math.Max(0.0, (double)(total - step) / Math.Max(1, total - warmup));
+
+    /// <summary><c>cosine</c>: warm-up, then max(0, ½(1 + cos(2π·c·p))) with p = (s − w)/max(1, T − w) and c = ½ cycles.</summary>
+    public static double CosineFactor(int step, int warmup, int total, double numCycles = 0.5)
+    {
+        if (step < warmup)
+        {
+            return (double)step / Math.Max(1, warmup);
+        }
+
+        double progress = (double)(step - warmup) / Math.Max(1, total - warmup);
+        return Math.Max(0.0, 0.5 * (1.0 + Math.Cos(Math.PI * numCycles * 2.0 * progress)));
+    }
+}
