@@ -25,12 +25,12 @@ public sealed class TruthfulnessDatasetOptions
     public int Seed { get; init; } = 42;
 
     /// <summary>Numbers in questions are 0..MaxNumber.</summary>
-    /// <value>Default 99.</value>
-    public int MaxNumber { get; init; } = 99;
+    /// <value>Default 39.</value>
+    public int MaxNumber { get; init; } = 39;
 
     /// <summary>Questions used for SFT and DPO training.</summary>
-    /// <value>Default 2000.</value>
-    public int TrainQuestions { get; init; } = 2000;
+    /// <value>Default 2500.</value>
+    public int TrainQuestions { get; init; } = 2500;
 
     /// <summary>Held-out questions for evaluation (their number pairs never occur in training, in any order or wording).</summary>
     /// <value>Default 200.</value>
@@ -151,26 +151,33 @@ public sealed class TruthfulnessDataset
         return list;
     }
 
-    /// <summary>All words the questions and answers use (for a word-level vocabulary), in a fixed order.</summary>
+    /// <summary>
+    /// The pre-tokens of every question and answer as GPT-2's byte-level regex splits them (leading spaces included:
+    /// <c>"Which"</c>, <c>" is"</c>, <c>" larger"</c>, <c>","</c>, <c>" 37"</c>, <c>"?"</c>, …), in a fixed order;
+    /// <see cref="DemoTokenizer.Write"/> makes each one token.
+    /// </summary>
     public IReadOnlyList<string> Words()
     {
-        var words = new List<string> { "Which", "is", ",", "or", "?" };
-        words.AddRange(Wordings);
+        var words = new List<string> { "Which", " is", ",", " or", "?" };
+        words.AddRange(Wordings.Select(w => " " + w));
         for (int i = 0; i <= MaxNumber; i++)
         {
-            words.Add(i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            words.Add(" " + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         return words;
     }
 
-    /// <summary>Writes the SFT corpus as JSONL rows <c>{"prompt": …, "completion": …}</c> (TRL's prompt-completion format).</summary>
+    /// <summary>The completion text of an answer: a space, then the answer (so it is one token after the prompt).</summary>
+    public static string Completion(string answer) => " " + answer;
+
+    /// <summary>Writes the SFT corpus as JSONL rows <c>{"prompt": …, "completion": " 52"}</c> (TRL's prompt-completion format).</summary>
     public void WriteSftJsonl(string path, int seed = 0)
-        => WriteJsonl(path, SftCorpus(seed).Select(e => new Dictionary<string, string> { ["prompt"] = e.Prompt, ["completion"] = e.Completion }));
+        => WriteJsonl(path, SftCorpus(seed).Select(e => new Dictionary<string, string> { ["prompt"] = e.Prompt, ["completion"] = Completion(e.Completion) }));
 
     /// <summary>Writes preference pairs as JSONL rows <c>{"prompt", "chosen", "rejected"}</c>: chosen = true answer.</summary>
     public static void WritePreferenceJsonl(string path, IEnumerable<TruthfulQuestion> questions)
-        => WriteJsonl(path, questions.Select(q => new Dictionary<string, string> { ["prompt"] = q.Prompt, ["chosen"] = q.TrueAnswer, ["rejected"] = q.FalseAnswer }));
+        => WriteJsonl(path, questions.Select(q => new Dictionary<string, string> { ["prompt"] = q.Prompt, ["chosen"] = Completion(q.TrueAnswer), ["rejected"] = Completion(q.FalseAnswer) }));
 
     private static void WriteJsonl(string path, IEnumerable<Dictionary<string, string>> rows)
     {
