@@ -123,6 +123,7 @@ public static class DemoRunner
                 LoggingSteps = 20,
                 Seed = options.Seed,
                 MaxLength = 64,
+                MaxPromptLength = 48,
                 ReportTo = ["jsonl", "tensorboard", "png"],
             };
             using var sft = new SftTrainer(model, sftArgs, SftDataset.Load(sftPath), tokenizer) { TokenizerFilesSource = baseDir };
