@@ -23,6 +23,8 @@ public static class DpoSharpCli
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(ScoreCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
         return root;
     }
 
