@@ -52,7 +52,6 @@ public sealed partial class DpoTrainer : IDisposable
 
     private readonly IReadOnlyList<TokenizedPair> _train;
     private readonly IReadOnlyList<TokenizedPair>? _eval;
-    private readonly int _padTokenId;
     private readonly IPreferenceLoss _loss;
     private readonly List<Parameter> _trainable;
     private readonly List<string> _trainableNames;
@@ -73,7 +72,7 @@ public sealed partial class DpoTrainer : IDisposable
     private Tensor? _badStep;       // () first step with a non-finite loss/grad norm, -1 if none
     private int _windowPairs;
     private long _windowTokens;
-    private int _windowSteps;
+    private readonly bool _ownsLoss;
     private bool _disposed;
 
     /// <summary>
@@ -110,8 +109,8 @@ public sealed partial class DpoTrainer : IDisposable
         Args = args;
         _train = trainDataset;
         _eval = evalDataset is { Count: > 0 } ? evalDataset : null;
-        _padTokenId = padTokenId;
         _collator = new PreferenceCollator(padTokenId, args.PadToMultipleOf);
+        _ownsLoss = loss is null;
         _loss = loss ?? args.CreateLoss();
 
         _trainable = [];
@@ -237,7 +236,7 @@ public sealed partial class DpoTrainer : IDisposable
     /// <summary>Raised after every optimizer step with the global step and the total steps (for progress bars).</summary>
     public event Action<int, int>? StepCompleted;
 
-    /// <summary>Forward passes the reference-model path ran so far (the precomputed cache avoids them).</summary>
+    /// <summary>The reference provider of the training data (built by <see cref="Train"/>): frozen model, precomputed or none.</summary>
     public IReferenceLogProbs? TrainReference => _trainRef;
 
     /// <summary>Number of optimizer steps the run will take in total.</summary>
@@ -290,6 +289,8 @@ public sealed partial class DpoTrainer : IDisposable
         // is the starting model.
         BuildReferences(resumeFromCheckpoint);
 
+        // Seeds the torch generator (dropout); the data order derives from the seed and the epoch. TorchSharp 0.107 has
+        // no use_deterministic_algorithms, but CPU kernels are deterministic for a fixed thread count.
         State = new DpoTrainerState { Seed = Args.Seed, TotalSteps = totalSteps };
         torch.random.manual_seed(Args.Seed);
         _optimizer?.Dispose();
@@ -312,6 +313,7 @@ public sealed partial class DpoTrainer : IDisposable
         }
 
         _activeSink = Rank == 0 ? MetricSink ?? ownedSink : null;
+        bool wasTraining = Model.Module.training;
         try
         {
             var output = TrainLoop(totalSteps, schedule, device, wall, cancellationToken);
@@ -322,6 +324,7 @@ public sealed partial class DpoTrainer : IDisposable
         {
             _activeSink = null;
             ownedSink?.Dispose();
+            Model.Module.train(wasTraining);
         }
     }
 
@@ -484,6 +487,10 @@ public sealed partial class DpoTrainer : IDisposable
         }
 
         _ownedRefModel?.Dispose();
+        if (_ownsLoss)
+        {
+            (_loss as IDisposable)?.Dispose();
+        }
     }
 
     private void TrainStep(IReadOnlyList<int[]> microBatches, double lr, int stepNumber, Device device)
@@ -530,7 +537,6 @@ public sealed partial class DpoTrainer : IDisposable
 
         _optimizer.step();
         _optimizer.zero_grad();
-        _windowSteps++;
     }
 
     /// <summary>Policy forward + reference + loss for one batch; returns the summed per-pair loss and the stats vector.</summary>
@@ -649,7 +655,6 @@ public sealed partial class DpoTrainer : IDisposable
         _metricAcc.zero_();
         _windowPairs = 0;
         _windowTokens = 0;
-        _windowSteps = 0;
         ThrowIfNonFinite();
         AppendLog(m);
         return m;
@@ -713,7 +718,6 @@ public sealed partial class DpoTrainer : IDisposable
         _badStep = full(1, -1L, dtype: ScalarType.Int64, device: device).squeeze().DetachFromDisposeScope();
         _windowPairs = 0;
         _windowTokens = 0;
-        _windowSteps = 0;
     }
 
     private void SetTrainMode()
