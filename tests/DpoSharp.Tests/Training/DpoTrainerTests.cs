@@ -5,6 +5,12 @@ using static TorchSharp.torch;
 
 namespace DpoSharp.Tests.Training;
 
+/// <summary>Tests that compare runs bit for bit: dropout draws from torch's process-wide generator, so nothing
+/// else may run in parallel with them.</summary>
+[CollectionDefinition(nameof(TorchRngCollection), DisableParallelization = true)]
+public sealed class TorchRngCollection;
+
+[Collection(nameof(TorchRngCollection))]
 public class DpoTrainerTests
 {
     private static DpoOptions Options(string outputDir, Action<DpoOptions>? configure = null)
