@@ -188,6 +188,34 @@ public class SharedDataTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TruthyDpoStyleFolderWithPhi2()
+    {
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
+        if (model is null)
+        {
+            return;
+        }
+
+        // The layout and columns of a downloaded truthy-dpo-v0.1 (id, source, system, prompt, chosen, rejected).
+        using var dir = TestPaths.CreateTempDir();
+        var folder = Directory.CreateDirectory(Path.Combine(dir.Path, "truthy-dpo-v0.1")).FullName;
+        File.WriteAllText(Path.Combine(folder, "README.md"), "---\nlicense: cc-by-4.0\n---\n");
+        var rows = Enumerable.Range(0, 4).Select(i => DataFiles.Obj(
+            $$"""{"id": "{{i}}", "source": "truthy", "system": "You are an unbiased, honest assistant.", "prompt": "Is the moon made of cheese ({{i}})?", "chosen": "No, it is rock.", "rejected": "Yes, cheddar."}""")).ToList();
+        DataFiles.WriteParquet(Path.Combine(folder, "truthy-dpo.parquet"), rows);
+
+        var stdout = new StringWriter();
+        var rc = DpoSharpCli.Run(["data", "--dataset", folder, "--model", model, "--show", "3"], stdout, new StringWriter());
+        var text = stdout.ToString();
+        output.WriteLine(text);
+        Assert.Equal(0, rc);
+        Assert.Contains("4 of 4", text);
+        Assert.Contains("chosen:   You are an unbiased, honest assistant.↵\n↵\nIs the moon made of cheese (0)?" + DpoSharp.Cli.Commands.DataCommand.Boundary + "No, it is rock.<|endoftext|>", text);
+        Assert.Contains("(2)?" + DpoSharp.Cli.Commands.DataCommand.Boundary, text);
+        Assert.DoesNotContain("(3)?" + DpoSharp.Cli.Commands.DataCommand.Boundary, text);
+    }
+
+    [Fact]
     public void CliShowsPairsWithSpecialTokensAndBoundary()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");
