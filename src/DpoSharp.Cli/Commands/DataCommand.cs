@@ -130,7 +130,7 @@ public static class DataCommand
         {
             if (tokenized is null)
             {
-                ShowNormalized(console, ds, s.Show);
+                ShowNormalized(console, ds, s.Show, s.TokenizationOptions.SystemSeparator);
             }
             else
             {
@@ -245,7 +245,7 @@ public static class DataCommand
     /// <summary>Makes line breaks and tabs visible (↵ then the break, →).</summary>
     public static string Visible(string text) => text.Replace("\r", "␍").Replace("\n", "↵\n").Replace("\t", "→");
 
-    private static void ShowNormalized(IAnsiConsole console, PreferenceDataset ds, int count)
+    private static void ShowNormalized(IAnsiConsole console, PreferenceDataset ds, int count, string systemSeparator)
     {
         foreach (var e in ds.Examples.Take(count))
         {
@@ -253,7 +253,7 @@ public static class DataCommand
             switch (e.Format)
             {
                 case PreferenceFormat.Standard:
-                    var prompt = e.System is null ? e.Prompt! : e.System + "\n\n" + e.Prompt;
+                    var prompt = e.System is null ? e.Prompt! : e.System + systemSeparator + e.Prompt;
                     Raw(console, "chosen:   " + Visible(prompt + Boundary + e.Chosen));
                     Raw(console, "rejected: " + Visible(prompt + Boundary + e.Rejected));
                     break;
