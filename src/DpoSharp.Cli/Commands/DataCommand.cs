@@ -96,8 +96,7 @@ public static class DataCommand
     }
 
     /// <summary>The tokenizer of a model folder.</summary>
-    public static ITokenizer LoadTokenizer(string modelDir) =>
-        throw new DpoSharpException($"{modelDir}: loading a tokenizer needs HfTokenizer, which this build does not include yet.");
+    public static ITokenizer LoadTokenizer(string modelDir) => HfTokenizer.Load(modelDir);
 
     /// <summary>Runs the command with an already loaded tokenizer (or none); returns the exit code.</summary>
     public static int Execute(DataCommandSettings s, ITokenizer? tokenizer, IAnsiConsole console)
