@@ -22,6 +22,9 @@ public static class DpoSharpCli
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(ScoreCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         return root;
     }
 

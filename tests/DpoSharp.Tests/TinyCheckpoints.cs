@@ -64,17 +64,65 @@ public static class TinyCheckpoints
     /// Writes a tiny random checkpoint of <paramref name="modelType"/> into <paramref name="dir"/> (created) and
     /// returns <paramref name="dir"/>. <paramref name="configure"/> may edit the config before the model is built.
     /// Weights are deterministic per <paramref name="seed"/>; <paramref name="maxShardBytes"/> shards the weights.
+    /// With <paramref name="withTokenizer"/> a byte-level tokenizer (<see cref="WriteTokenizer"/>) is written too.
     /// </summary>
     public static string Write(string dir, string modelType, long seed = 0, int vocabSize = DefaultVocabSize,
-        Action<JsonObject>? configure = null, long maxShardBytes = ModelSaver.DefaultMaxShardBytes)
+        Action<JsonObject>? configure = null, long maxShardBytes = ModelSaver.DefaultMaxShardBytes, bool withTokenizer = true)
     {
+        if (withTokenizer)
+        {
+            Directory.CreateDirectory(dir);
+            WriteTokenizer(dir);
+        }
+
         var json = Config(modelType, vocabSize);
         configure?.Invoke(json);
         var config = ModelConfig.Parse(json);
         using var model = ModelLoader.Create(config, seed: seed);
         Randomize(model, seed);
-        ModelSaver.Save(model, dir, maxShardBytes: maxShardBytes);
+        ModelSaver.Save(model, dir, copyTokenizerFrom: dir, maxShardBytes: maxShardBytes);
         return dir;
+    }
+
+    /// <summary>
+    /// Writes a byte-level BPE <c>tokenizer.json</c> without merges (token id = byte value, GPT-2's byte-to-char
+    /// mapping) plus the special token <c>&lt;|endoftext|&gt;</c> = 256 (BOS/EOS/PAD), and its tokenizer_config.json.
+    /// </summary>
+    public static void WriteTokenizer(string dir)
+    {
+        var vocab = new JsonObject();
+        int extra = 0;
+        for (int b = 0; b < 256; b++)
+        {
+            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            vocab[((char)(printable ? b : 256 + extra++)).ToString()] = b;
+        }
+
+        var tokenizer = new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = new JsonArray(new JsonObject
+            {
+                ["id"] = EosTokenId, ["content"] = "<|endoftext|>", ["single_word"] = false, ["lstrip"] = false,
+                ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
+            }),
+            ["normalizer"] = null,
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true },
+            ["post_processor"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = true, ["trim_offsets"] = false, ["use_regex"] = true },
+            ["decoder"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = true, ["trim_offsets"] = true, ["use_regex"] = true },
+            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new JsonArray() },
+        };
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizer.ToJsonString());
+        var config = new JsonObject
+        {
+            ["tokenizer_class"] = "GPT2Tokenizer",
+            ["bos_token"] = "<|endoftext|>",
+            ["eos_token"] = "<|endoftext|>",
+            ["unk_token"] = "<|endoftext|>",
+            ["add_bos_token"] = false,
+            ["model_max_length"] = 128,
+        };
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), config.ToJsonString());
     }
 
     /// <summary>

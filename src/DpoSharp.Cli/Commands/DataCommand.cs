@@ -95,7 +95,7 @@ public static class DataCommand
         return cmd;
     }
 
-    /// <summary>The tokenizer of a model folder.</summary>
+    /// <summary>The tokenizer of a model folder (<c>tokenizer.json</c> etc., see <see cref="HfTokenizer"/>).</summary>
     public static ITokenizer LoadTokenizer(string modelDir) => HfTokenizer.Load(modelDir);
 
     /// <summary>Runs the command with an already loaded tokenizer (or none); returns the exit code.</summary>

@@ -56,10 +56,10 @@ public static class SequenceLogProbs
         }
 
         var counts = mask.sum(1);                                             // (B)
-        var total = sums.Count == 0 ? zeros(b, device: logits.device) : stack(sums, 0).sum(0);
+        var total = sums.Count == 0 ? zeros(b, device: logits.device) : stack(sums, 0).sum(0L);                    // 0L: a literal 0 would bind to sum(ScalarType?)
         var meanLogits = logitSums.Count == 0
             ? zeros(b, device: logits.device)
-            : stack(logitSums, 0).sum(0).detach() / counts.clamp_min(1);
+            : stack(logitSums, 0).sum(0L).detach() / counts.clamp_min(1);
         return new SequenceLogProbsResult(total, counts, meanLogits);
     }
 }

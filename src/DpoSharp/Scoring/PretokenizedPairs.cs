@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DpoSharp.Data;
+
+namespace DpoSharp.Scoring;
+
+/// <summary>
+/// Pre-tokenized preference JSONL: one object per line with integer arrays <c>prompt_input_ids</c>,
+/// <c>chosen_input_ids</c>, <c>rejected_input_ids</c> (completions do not repeat the prompt). Blank lines are skipped.
+/// </summary>
+public static class PretokenizedPairs
+{
+    /// <summary>The three fields, in order.</summary>
+    public static IReadOnlyList<string> Fields { get; } = ["prompt_input_ids", "chosen_input_ids", "rejected_input_ids"];
+
+    /// <summary>Reads <paramref name="path"/>; <see cref="TokenizedPair.SourceIndex"/> is the 0-based line index.</summary>
+    /// <exception cref="DpoSharpException">Missing file, bad JSON, missing/non-integer fields, ids outside
+    /// 0..<paramref name="vocabSize"/>-1; the message names the file, line and field.</exception>
+    public static IReadOnlyList<TokenizedPair> Read(string path, int? vocabSize = null)
+    {
+        if (!File.Exists(path))
+        {
+            throw new DpoSharpException($"{path}: dataset file not found.");
+        }
+
+        var pairs = new List<TokenizedPair>();
+        int lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            string where = $"{path}:{lineNo}";
+            JsonObject obj;
+            try
+            {
+                obj = JsonNode.Parse(line) as JsonObject ?? throw new DpoSharpException($"{where}: each line must be a JSON object.");
+            }
+            catch (JsonException e)
+            {
+                throw new DpoSharpException($"{where}: not valid JSON ({e.Message}).", e);
+            }
+
+            var arrays = new int[3][];
+            for (int f = 0; f < 3; f++)
+            {
+                arrays[f] = ReadIds(obj, Fields[f], where, vocabSize);
+            }
+
+            if (arrays[0].Length == 0)
+            {
+                throw new DpoSharpException($"{where}: field 'prompt_input_ids' is empty; the first completion token is predicted from the last prompt token, so the prompt needs at least one token (e.g. BOS).");
+            }
+
+            for (int f = 1; f < 3; f++)
+            {
+                if (arrays[f].Length == 0)
+                {
+                    throw new DpoSharpException($"{where}: field '{Fields[f]}' is empty; a completion needs at least one token.");
+                }
+            }
+
+            pairs.Add(new TokenizedPair(arrays[0], arrays[1], arrays[2]) { SourceIndex = lineNo - 1 });
+        }
+
+        return pairs;
+    }
+
+    private static int[] ReadIds(JsonObject obj, string field, string where, int? vocab)
+    {
+        if (obj[field] is not JsonArray arr)
+        {
+            throw new DpoSharpException(obj.ContainsKey(field)
+                ? $"{where}: field '{field}' must be an array of token ids."
+                : $"{where}: missing field '{field}' (each row needs {string.Join(", ", Fields)}).");
+        }
+
+        var ids = new int[arr.Count];
+        for (int i = 0; i < arr.Count; i++)
+        {
+            if (arr[i] is not JsonValue v || !v.TryGetValue<int>(out var id) || id < 0)
+            {
+                throw new DpoSharpException($"{where}: field '{field}' item {i} ({arr[i]?.ToJsonString() ?? "null"}) is not a non-negative integer token id.");
+            }
+
+            if (vocab is int n && id >= n)
+            {
+                throw new DpoSharpException($"{where}: field '{field}' item {i}: token id {id} is outside the model's vocabulary (0..{n - 1}); was the dataset tokenized for another model?");
+            }
+
+            ids[i] = id;
+        }
+
+        return ids;
+    }
+
+    /// <summary>
+    /// Writes one JSON object per score (<c>chosen_logps</c>, <c>rejected_logps</c>) to <paramref name="path"/>
+    /// through a temporary file renamed at the end, so a failure leaves no partial output.
+    /// </summary>
+    public static void WriteScores(string path, IReadOnlyList<PairScore> scores)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(dir))
+        {
+            throw new DpoSharpException($"{path}: the output directory {dir} does not exist.");
+        }
+
+        var tmp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
+            {
+                foreach (var s in scores)
+                {
+                    w.Write("{\"chosen_logps\":");
+                    w.Write(s.ChosenLogps.ToString("R", CultureInfo.InvariantCulture));
+                    w.Write(",\"rejected_logps\":");
+                    w.Write(s.RejectedLogps.ToString("R", CultureInfo.InvariantCulture));
+                    w.Write('}');
+                    w.Write('\n');
+                }
+            }
+
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp))
+            {
+                File.Delete(tmp);
+            }
+        }
+    }
+}
