@@ -24,6 +24,7 @@ public static class DpoSharpCli
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(ScoreCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         return root;
     }
 

@@ -95,9 +95,8 @@ public static class DataCommand
         return cmd;
     }
 
-    /// <summary>The tokenizer of a model folder.</summary>
-    public static ITokenizer LoadTokenizer(string modelDir) =>
-        throw new DpoSharpException($"{modelDir}: loading a tokenizer needs HfTokenizer, which this build does not include yet.");
+    /// <summary>The tokenizer of a model folder (<c>tokenizer.json</c> etc., see <see cref="HfTokenizer"/>).</summary>
+    public static ITokenizer LoadTokenizer(string modelDir) => HfTokenizer.Load(modelDir);
 
     /// <summary>Runs the command with an already loaded tokenizer (or none); returns the exit code.</summary>
     public static int Execute(DataCommandSettings s, ITokenizer? tokenizer, IAnsiConsole console)

@@ -35,12 +35,8 @@ public static partial class PreferenceDatasetLoader
         options.Validate();
         if (File.Exists(path))
         {
-            if (options.Split is not null && Path.GetExtension(path).ToLowerInvariant() != ".json")
-            {
-                // A single file is its own split; --split only selects among a folder's files (or a JSON object's lists).
-            }
-
-            return LoadFiles([Path.GetFullPath(path)], null, [], options);
+            // A single file is its own split; --split only selects among a folder's files (or a JSON object's lists).
+            return LoadFiles([Path.GetFullPath(path)], null, [], options, []);
         }
 
         if (!Directory.Exists(path))
@@ -79,8 +75,22 @@ public static partial class PreferenceDatasetLoader
             throw new DpoSharpException($"{path}: several splits ({string.Join(", ", splits.Keys)}) and none is 'train'; pass --split.");
         }
 
-        return LoadFiles(splits[split], split, splits.Keys.ToArray(), options);
+        // A repository may hold the same split in several formats (e.g. JSON plus a Parquet conversion): read one.
+        var files = splits[split];
+        var formats = files.GroupBy(f => Path.GetExtension(f).ToLowerInvariant()).ToList();
+        var notes = new List<string>();
+        if (formats.Count > 1)
+        {
+            var used = formats.OrderBy(g => FormatPriority.IndexOf(g.Key)).First();
+            notes.Add($"split '{split}' has files of several types; read the {used.Key} files and ignored " +
+                string.Join(", ", formats.Where(g => g != used).Select(g => $"{g.Count()} {g.Key} file(s)")) + ".");
+            files = used.ToList();
+        }
+
+        return LoadFiles(files, split, splits.Keys.ToArray(), options, notes);
     }
+
+    private static readonly List<string> FormatPriority = [".parquet", ".jsonl", ".json", ".csv", ".tsv"];
 
     /// <summary>The data files of a dataset folder grouped by split name (sorted file lists).</summary>
     public static SortedDictionary<string, List<string>> FindSplits(string folder)
@@ -137,11 +147,10 @@ public static partial class PreferenceDatasetLoader
         return "train";
     }
 
-    private static PreferenceDataset LoadFiles(IReadOnlyList<string> files, string? split, IReadOnlyList<string> splits, DatasetOptions options)
+    private static PreferenceDataset LoadFiles(IReadOnlyList<string> files, string? split, IReadOnlyList<string> splits, DatasetOptions options, List<string> warnings)
     {
         var normalizer = new RowNormalizer(options);
         var examples = new List<PreferenceExample>();
-        var warnings = new List<string>();
         IReadOnlyList<string> columns = [];
         var identical = new List<string>();
         foreach (var file in files)

@@ -365,9 +365,9 @@ internal sealed class RowNormalizer(DatasetOptions options)
                     var sb = new StringBuilder();
                     foreach (var p in parts)
                     {
-                        if ((string?)p!["type"] is string type && type != "text")
+                        if (p!["type"] is JsonNode typeNode && (typeNode is not JsonValue tv || tv.GetValueKind() != JsonValueKind.String || tv.GetValue<string>() != "text"))
                         {
-                            throw new DpoSharpException($"{where}: column '{column}' message {index} has a '{type}' part; only text is supported.");
+                            throw new DpoSharpException($"{where}: column '{column}' message {index} has a {typeNode.ToJsonString()} part; only text parts are supported.");
                         }
 
                         sb.Append(AsString(p["text"]!, column, where, allowEmpty: true));

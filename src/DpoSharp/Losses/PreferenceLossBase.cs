@@ -68,11 +68,12 @@ public sealed class PreferenceTerms
         ArgumentNullException.ThrowIfNull(options);
         var pc = input.PolicyChosenLogps;
         var pr = input.PolicyRejectedLogps;
-        bool noRef = options.ReferenceFree || input.ReferenceChosenLogps is null || input.ReferenceRejectedLogps is null;
-        if (!noRef && (input.ReferenceChosenLogps is null) != (input.ReferenceRejectedLogps is null))
+        if (!options.ReferenceFree && (input.ReferenceChosenLogps is null) != (input.ReferenceRejectedLogps is null))
         {
             throw new ArgumentException("Both reference log-prob tensors must be given, or neither.");
         }
+
+        bool noRef = options.ReferenceFree || input.ReferenceChosenLogps is null;
 
         var rc = noRef ? zeros_like(pc) : input.ReferenceChosenLogps!;
         var rr = noRef ? zeros_like(pr) : input.ReferenceRejectedLogps!;

@@ -8,7 +8,7 @@ public static class PreferenceLosses
     private static readonly Dictionary<string, (Func<LossOptions, IPreferenceLoss> Factory, string Description, string Paper)> Registry = new(StringComparer.Ordinal)
     {
         ["sigmoid"] = (o => new SigmoidLoss(o), "DPO's logistic loss; with label_smoothing, conservative DPO (cDPO)", "Rafailov et al. 2023, arXiv:2305.18290; cDPO: Mitchell 2023"),
-        ["robust"] = (o => new RobustLoss(o), "unbiased DPO under label noise label_smoothing", "Chowdhury et al. 2024, arXiv:2403.00409"),
+        ["robust"] = (o => new RobustLoss(o), "unbiased DPO under label-flip noise at rate label_smoothing", "Chowdhury et al. 2024, arXiv:2403.00409"),
         ["exo_pair"] = (o => new ExoPairLoss(o), "pairwise EXO: reverse KL to the (1−ε, ε) label distribution", "Ji et al. 2024, arXiv:2402.00856"),
         ["hinge"] = (o => new HingeLoss(o), "SLiC hinge loss on the normalised likelihood", "Zhao et al. 2023, arXiv:2305.10425"),
         ["ipo"] = (o => new IpoLoss(o), "IPO squared loss on per-token averaged log-ratios", "Azar et al. 2023, arXiv:2310.12036"),

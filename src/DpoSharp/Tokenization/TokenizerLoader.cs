@@ -489,52 +489,52 @@ internal static class TokenizerLoader
         switch (pp.GetProperty("type").GetString())
         {
             case "TemplateProcessing":
-            {
-                var special = new Dictionary<string, int[]>(StringComparer.Ordinal);
-                if (pp.TryGetProperty("special_tokens", out var st) && st.ValueKind == JsonValueKind.Object)
                 {
-                    foreach (var s in st.EnumerateObject())
+                    var special = new Dictionary<string, int[]>(StringComparer.Ordinal);
+                    if (pp.TryGetProperty("special_tokens", out var st) && st.ValueKind == JsonValueKind.Object)
                     {
-                        special[s.Name] = s.Value.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+                        foreach (var s in st.EnumerateObject())
+                        {
+                            special[s.Name] = s.Value.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+                        }
                     }
-                }
 
-                var prefix = new List<int>();
-                var suffix = new List<int>();
-                var seenSequence = false;
-                foreach (var item in pp.GetProperty("single").EnumerateArray())
-                {
-                    if (item.TryGetProperty("Sequence", out _))
+                    var prefix = new List<int>();
+                    var suffix = new List<int>();
+                    var seenSequence = false;
+                    foreach (var item in pp.GetProperty("single").EnumerateArray())
                     {
-                        seenSequence = true;
+                        if (item.TryGetProperty("Sequence", out _))
+                        {
+                            seenSequence = true;
+                        }
+                        else if (item.TryGetProperty("SpecialToken", out var tok))
+                        {
+                            var name = tok.GetProperty("id").GetString()!;
+                            var ids = special.TryGetValue(name, out var x) ? x : [Lookup(name)];
+                            (seenSequence ? suffix : prefix).AddRange(ids);
+                        }
                     }
-                    else if (item.TryGetProperty("SpecialToken", out var tok))
-                    {
-                        var name = tok.GetProperty("id").GetString()!;
-                        var ids = special.TryGetValue(name, out var x) ? x : [Lookup(name)];
-                        (seenSequence ? suffix : prefix).AddRange(ids);
-                    }
-                }
 
-                return ([.. prefix], [.. suffix]);
-            }
+                    return ([.. prefix], [.. suffix]);
+                }
 
             case "RobertaProcessing":
             case "BertProcessing":
                 return ([Lookup(pp.GetProperty("cls")[0].GetString()!)], [Lookup(pp.GetProperty("sep")[0].GetString()!)]);
             case "Sequence":
-            {
-                var prefix = new List<int>();
-                var suffix = new List<int>();
-                foreach (var p in pp.GetProperty("processors").EnumerateArray())
                 {
-                    var (a, b) = ParsePostProcessor(p, vocab, added, file);
-                    prefix.AddRange(a);
-                    suffix.AddRange(b);
-                }
+                    var prefix = new List<int>();
+                    var suffix = new List<int>();
+                    foreach (var p in pp.GetProperty("processors").EnumerateArray())
+                    {
+                        var (a, b) = ParsePostProcessor(p, vocab, added, file);
+                        prefix.AddRange(a);
+                        suffix.AddRange(b);
+                    }
 
-                return ([.. prefix], [.. suffix]);
-            }
+                    return ([.. prefix], [.. suffix]);
+                }
 
             default:
                 return ([], []); // ByteLevel (offsets only) and others add no tokens.

@@ -198,62 +198,62 @@ internal sealed class SplitPreTokenizer(Regex pattern, string behavior, bool inv
 
                 break;
             case "merged_with_previous":
-            {
-                var start = 0;
-                foreach (var s in spans)
                 {
-                    if (s.IsMatch)
+                    var start = 0;
+                    foreach (var s in spans)
                     {
-                        output.Add(piece[start..s.End]);
-                        start = s.End;
+                        if (s.IsMatch)
+                        {
+                            output.Add(piece[start..s.End]);
+                            start = s.End;
+                        }
                     }
-                }
 
-                if (start < piece.Length)
-                {
-                    output.Add(piece[start..]);
-                }
+                    if (start < piece.Length)
+                    {
+                        output.Add(piece[start..]);
+                    }
 
-                break;
-            }
+                    break;
+                }
 
             case "merged_with_next":
-            {
-                var start = 0;
-                foreach (var s in spans)
                 {
-                    if (s.IsMatch && s.Start > start)
+                    var start = 0;
+                    foreach (var s in spans)
                     {
-                        output.Add(piece[start..s.Start]);
-                        start = s.Start;
+                        if (s.IsMatch && s.Start > start)
+                        {
+                            output.Add(piece[start..s.Start]);
+                            start = s.Start;
+                        }
                     }
-                }
 
-                if (start < piece.Length)
-                {
-                    output.Add(piece[start..]);
-                }
+                    if (start < piece.Length)
+                    {
+                        output.Add(piece[start..]);
+                    }
 
-                break;
-            }
+                    break;
+                }
 
             case "contiguous":
-            {
-                var i = 0;
-                while (i < spans.Count)
                 {
-                    var j = i;
-                    while (j + 1 < spans.Count && spans[j + 1].IsMatch == spans[i].IsMatch)
+                    var i = 0;
+                    while (i < spans.Count)
                     {
-                        j++;
+                        var j = i;
+                        while (j + 1 < spans.Count && spans[j + 1].IsMatch == spans[i].IsMatch)
+                        {
+                            j++;
+                        }
+
+                        output.Add(piece[spans[i].Start..spans[j].End]);
+                        i = j + 1;
                     }
 
-                    output.Add(piece[spans[i].Start..spans[j].End]);
-                    i = j + 1;
+                    break;
                 }
-
-                break;
-            }
 
             default:
                 throw new DpoSharpException($"tokenizer.json: Split pre-tokenizer behavior '{behavior}' is not supported (supported: isolated, removed, merged_with_previous, merged_with_next, contiguous).");

@@ -32,8 +32,10 @@ public sealed partial class DpoOptions
         Require(
             MaxLength is null || MaxPromptLength is null || MaxPromptLength < MaxLength,
             $"max_prompt_length ({MaxPromptLength}) must be below max_length ({MaxLength}) to leave room for the completion.");
+        Require(SystemColumn.Length > 0, "system_column must name a column.");
         Require(TruncationModes.Contains(TruncationMode), $"truncation_mode '{TruncationMode}' is unknown; use {string.Join(" or ", TruncationModes)}.");
         Require(PadToMultipleOf is null or >= 1, $"pad_to_multiple_of must be at least 1 (got {PadToMultipleOf}).");
+        ToDatasetOptions().Validate();
         Require(!PaddingFree, "padding_free is not supported yet; remove it or set it to false.");
 
         Require(LossType.Count > 0, $"loss_type is empty; give at least one of {string.Join(", ", PreferenceLosses.Names)}.");

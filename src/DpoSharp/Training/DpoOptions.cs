@@ -40,7 +40,7 @@ public sealed partial class DpoOptions
 
     /// <summary>Device: <c>auto</c> (CUDA when available, else CPU), <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
     /// <value>Default <c>auto</c>.</value>
-    [Description("auto | cpu | cuda | cuda:N")]
+    [Description("auto / cpu / cuda / cuda:N")]
     public string Device { get; set; } = "auto";
 
     /// <summary>Disable dropout in the policy and the reference model.</summary>
@@ -60,20 +60,21 @@ public sealed partial class DpoOptions
     [Description("evaluation data; default: the test split of dataset, if any")]
     public string? EvalDataset { get; set; }
 
-    /// <summary>Split used for training when <see cref="Dataset"/> is a directory with splits.</summary>
-    /// <value>Default <c>train</c>.</value>
-    [Description("split of dataset used for training")]
-    public string DatasetTrainSplit { get; set; } = "train";
+    /// <summary>Split used for training when <see cref="Dataset"/> is a dataset folder with splits.</summary>
+    /// <value>Default null: <c>train</c> when present, else the only split.</value>
+    [Description("split of dataset used for training (default: train, else the only split)")]
+    public string? DatasetTrainSplit { get; set; }
 
     /// <summary>Split used for evaluation when <see cref="Dataset"/> is a directory with splits.</summary>
     /// <value>Default <c>test</c>.</value>
     [Description("split of dataset used for evaluation")]
     public string DatasetTestSplit { get; set; } = "test";
 
-    /// <summary>Column holding the prompt.</summary>
-    /// <value>Default <c>prompt</c>.</value>
-    [Description("prompt column")]
-    public string PromptColumn { get; set; } = "prompt";
+    /// <summary>Column holding the prompt (text or a message list).</summary>
+    /// <value>Default null: <c>prompt</c> when present, else <c>conversations</c>, else the shared beginning of chosen
+    /// and rejected.</value>
+    [Description("prompt column (default: prompt, else conversations, else implicit)")]
+    public string? PromptColumn { get; set; }
 
     /// <summary>Column holding the preferred completion.</summary>
     /// <value>Default <c>chosen</c>.</value>
@@ -84,6 +85,11 @@ public sealed partial class DpoOptions
     /// <value>Default <c>rejected</c>.</value>
     [Description("rejected completion column")]
     public string RejectedColumn { get; set; } = "rejected";
+
+    /// <summary>Optional column with a system text (used when present, as truthy-dpo's <c>system</c>).</summary>
+    /// <value>Default <c>system</c>.</value>
+    [Description("optional system-text column")]
+    public string SystemColumn { get; set; } = "system";
 
     /// <summary>Maximum tokens of prompt + completion; null: no limit.</summary>
     /// <value>Default 1024.</value>
@@ -102,7 +108,7 @@ public sealed partial class DpoOptions
 
     /// <summary>What to keep of a sequence longer than <see cref="MaxLength"/>: <c>keep_end</c> or <c>keep_start</c>.</summary>
     /// <value>Default <c>keep_end</c>.</value>
-    [Description("keep_end | keep_start")]
+    [Description("keep_end / keep_start")]
     public string TruncationMode { get; set; } = "keep_end";
 
     /// <summary>Pad batches to a multiple of this many tokens; null: to the longest row.</summary>
@@ -149,7 +155,7 @@ public sealed partial class DpoOptions
 
     /// <summary>f-divergence: reverse_kl, forward_kl, js_divergence or alpha_divergence.</summary>
     /// <value>Default <c>reverse_kl</c>.</value>
-    [Description("reverse_kl | forward_kl | js_divergence | alpha_divergence")]
+    [Description("reverse_kl / forward_kl / js_divergence / alpha_divergence")]
     public string FDivergenceType { get; set; } = LossOptions.ReverseKl;
 
     /// <summary>α of the α-divergence.</summary>
@@ -216,7 +222,7 @@ public sealed partial class DpoOptions
 
     /// <summary>Learning-rate schedule: constant, constant_with_warmup, linear or cosine.</summary>
     /// <value>Default <c>linear</c> (transformers).</value>
-    [Description("constant | constant_with_warmup | linear | cosine")]
+    [Description("constant / constant_with_warmup / linear / cosine")]
     public string LrSchedulerType { get; set; } = "linear";
 
     /// <summary>Warm-up as a fraction of all steps (used when <see cref="WarmupSteps"/> is 0).</summary>
@@ -283,7 +289,7 @@ public sealed partial class DpoOptions
 
     /// <summary>When to evaluate: no, steps (every <see cref="EvalSteps"/>) or epoch.</summary>
     /// <value>Default <c>no</c>.</value>
-    [Description("no | steps | epoch")]
+    [Description("no / steps / epoch")]
     public string EvalStrategy { get; set; } = "no";
 
     /// <summary>Evaluate every N steps when <see cref="EvalStrategy"/> is <c>steps</c>; null: <see cref="LoggingSteps"/>.</summary>
@@ -332,6 +338,25 @@ public sealed partial class DpoOptions
         FAlphaDivergenceCoef = FAlphaDivergenceCoef,
         DiscopopTau = DiscopopTau,
         RpoAlpha = RpoAlpha,
+    };
+
+    /// <summary>How to read the training (or, with <paramref name="split"/>, another) split of <see cref="Dataset"/>.</summary>
+    public DpoSharp.Data.DatasetOptions ToDatasetOptions(string? split = null) => new()
+    {
+        PromptColumn = PromptColumn,
+        ChosenColumn = ChosenColumn,
+        RejectedColumn = RejectedColumn,
+        SystemColumn = SystemColumn,
+        Split = split ?? DatasetTrainSplit,
+    };
+
+    /// <summary>Length limits for tokenization.</summary>
+    public DpoSharp.Data.TokenizationOptions ToTokenizationOptions() => new()
+    {
+        MaxLength = MaxLength,
+        MaxPromptLength = MaxPromptLength,
+        MaxCompletionLength = MaxCompletionLength,
+        TruncationMode = DpoSharp.Data.TokenizationOptions.ParseTruncationMode(TruncationMode),
     };
 
     /// <summary>The (combined) loss these options select.</summary>

@@ -23,6 +23,9 @@ public sealed class CharTokenizer : ITokenizer
     /// <summary>Whether the chat template writes the BOS text first (like Llama-2's template).</summary>
     public bool TemplateStartsWithBos { get; init; }
 
+    /// <summary>Whether the tokenizer has an EOS token (default true).</summary>
+    public bool HasEos { get; init; } = true;
+
     /// <summary>Id of character <paramref name="c"/>.</summary>
     public static int Id(char c) => c < 256 ? 10 + c : 9;
 
@@ -33,7 +36,7 @@ public sealed class CharTokenizer : ITokenizer
 
     public int? BosTokenId => 1;
 
-    public int? EosTokenId => 2;
+    public int? EosTokenId => HasEos ? 2 : null;
 
     public int? PadTokenId => 0;
 

@@ -106,6 +106,20 @@ public class DatasetShapeTests
         Assert.Equal("S|Be honest.|P|C|R|explicit", Describe(ds.Examples[0]));
     }
 
+    [Fact]
+    public void SameSplitInSeveralFormatsIsReadOnce()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var row = DataFiles.Obj("""{"prompt": "p", "chosen": "c", "rejected": "r"}""");
+        DataFiles.Write(dir.Path, "train", "json-array", [row]);
+        Directory.CreateDirectory(Path.Combine(dir.Path, "data"));
+        DataFiles.WriteParquet(Path.Combine(dir.Path, "data", "train-00000-of-00001.parquet"), [row]);
+        var ds = PreferenceDatasetLoader.Load(dir.Path);
+        Assert.Single(ds.Examples);
+        Assert.EndsWith(".parquet", Assert.Single(ds.Files));
+        Assert.Contains(ds.Warnings, w => w.Contains("ignored 1 .json file(s)"));
+    }
+
     [Theory]
     [InlineData("data/train-00000-of-00001.parquet", "train")]
     [InlineData("train.jsonl", "train")]
@@ -141,6 +155,18 @@ public class DatasetShapeTests
         var e = Assert.Single(PreferenceDatasetLoader.Load(path).Examples);
         Assert.Equal("line1\nline2", e.Prompt);
         Assert.Equal("say \"yes\"", e.Chosen);
+    }
+
+    [Fact]
+    public void CsvCellsThatLookLikeListsStayTextOutsideIdColumns()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "pairs.csv");
+        File.WriteAllText(path, "prompt,chosen,rejected\n\"[1, 2, 3]\",\"[{\"\"a\"\": 1}]\",no\n");
+        var e = Assert.Single(PreferenceDatasetLoader.Load(path).Examples);
+        Assert.Equal(PreferenceFormat.Standard, e.Format);
+        Assert.Equal("[1, 2, 3]", e.Prompt);
+        Assert.Equal("[{\"a\": 1}]", e.Chosen);
     }
 
     [Fact]

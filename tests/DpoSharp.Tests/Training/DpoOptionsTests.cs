@@ -111,6 +111,23 @@ public class DpoOptionsTests
     }
 
     [Fact]
+    public void ParsesCommandLineFlagsOverAConfigFile()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "run.yaml");
+        File.WriteAllText(path, "beta: 0.2\nmax_steps: 10\nresume: false\n");
+        var flags = DpoOptions.ParseArguments(["--max-steps", "3", "--resume", "--learning-rate=5e-7", "--disable-dropout", "false", "--loss-type", "ipo,sft"]);
+        Assert.Equal(["max_steps", "resume", "learning_rate", "disable_dropout", "loss_type"], flags.Select(f => f.Key));
+        var o = DpoOptions.Load(path, flags);
+        Assert.Equal((0.2, 3, true, 5e-7, false), (o.Beta, o.MaxSteps, o.Resume, o.LearningRate, o.DisableDropout));
+        Assert.Equal(["ipo", "sft"], o.LossType);
+        Assert.Contains("max_steps", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["--max-step", "3"])).Message);
+        Assert.Contains("needs a value", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["--beta"])).Message);
+        Assert.Contains("unexpected", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["beta"])).Message);
+        Assert.Contains("beta", Assert.Throws<DpoSharpException>(() => DpoOptions.Load(null, [new("beta", "0")])).Message);
+    }
+
+    [Fact]
     public void UnknownKeysNameTheLineAndCloseNames()
     {
         var ex = Assert.Throws<DpoSharpException>(() => DpoOptions.FromYaml("beta: 0.1\nlearning_rat: 1e-6\n", "run.yaml"));
@@ -219,6 +236,20 @@ public class DpoOptionsTests
     }
 
     [Fact]
+    public void MapsToTheDataStreamsOptions()
+    {
+        var o = new DpoOptions { PromptColumn = "question", ChosenColumn = "prefered_response", RejectedColumn = "disprefered_response", DatasetTrainSplit = "train", MaxLength = 256, MaxPromptLength = 128, MaxCompletionLength = 64, TruncationMode = "keep_start" };
+        var d = o.ToDatasetOptions();
+        Assert.Equal(("question", "prefered_response", "disprefered_response", "system", "train"), (d.PromptColumn, d.ChosenColumn, d.RejectedColumn, d.SystemColumn, d.Split));
+        Assert.Equal("test", o.ToDatasetOptions("test").Split);
+        var t = o.ToTokenizationOptions();
+        Assert.Equal((256, 128, 64, DpoSharp.Data.TruncationMode.KeepStart), (t.MaxLength, t.MaxPromptLength, t.MaxCompletionLength, t.TruncationMode));
+        o.Validate();
+        var same = new DpoOptions { ChosenColumn = "x", RejectedColumn = "x" };
+        Assert.Contains("'x'", Assert.Throws<DpoSharpException>(same.Validate).Message);
+    }
+
+    [Fact]
     public void YamlRoundTrips()
     {
         var o = new DpoOptions { Beta = 0.3, LossType = ["ipo", "sft"], LossWeights = [1, 0.25], RefModel = "it's here", MaxLength = null };
@@ -242,5 +273,13 @@ public class DpoOptionsTests
         Assert.Equal(1024, o.MaxLength);
         Assert.Equal(512, o.MaxPromptLength);
         Assert.Equal(["sigmoid"], o.LossType);
+    }
+
+    [Fact]
+    public void ReadmeDocumentsEveryOptionAndLoss()
+    {
+        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
+        Assert.All(DpoOptions.Options, o => Assert.Contains($"| `{o.Name}` | `{o.Flag}` | `{o.Default}` |", readme));
+        Assert.All(DpoSharp.Losses.PreferenceLosses.Names, n => Assert.Contains($"| `{n}` |", readme));
     }
 }

@@ -6,7 +6,7 @@ namespace DpoSharp.Data.Readers;
 
 /// <summary>
 /// Reads CSV / TSV with RFC 4180 quoting: a header row, fields in double quotes may hold the delimiter, line breaks
-/// and doubled quotes (<c>""</c>). Cells are strings; a cell holding a JSON message, a list of messages or a list of token ids is
+/// and doubled quotes (<c>""</c>). Cells are strings; a cell holding a JSON message, a list of messages, or (in a <c>*_input_ids</c> column) a list of token ids is
 /// read as that list.
 /// </summary>
 internal static class CsvRowReader
@@ -51,7 +51,7 @@ internal static class CsvRowReader
             var obj = new JsonObject();
             for (var c = 0; c < header.Count; c++)
             {
-                obj[header[c]] = Cell(fields[c]);
+                obj[header[c]] = Cell(header[c], fields[c]);
             }
 
             rows.Add(new RawRow(index, line, obj));
@@ -65,7 +65,7 @@ internal static class CsvRowReader
         return rows;
     }
 
-    private static JsonNode? Cell(string value)
+    private static JsonNode? Cell(string column, string value)
     {
         var t = value.AsSpan().Trim();
         if (t.Length >= 2 && ((t[0] == '[' && t[^1] == ']') || (t[0] == '{' && t[^1] == '}')))
@@ -80,7 +80,7 @@ internal static class CsvRowReader
 
                 if (node is JsonArray array && array.Count > 0 &&
                     (array.All(x => x is JsonObject o && IsMessage(o)) ||
-                     array.All(x => x is JsonValue v && v.GetValueKind() == JsonValueKind.Number)))
+                     (column.EndsWith("_input_ids", StringComparison.Ordinal) && array.All(x => x is JsonValue v && v.GetValueKind() == JsonValueKind.Number))))
                 {
                     return array;
                 }

@@ -201,10 +201,13 @@ internal static class JsonRowReader
         var column = (e.BytePositionInLine ?? 0) + 1;
         var where = row is int r ? $" row {r}" : "";
         var reason = e.Message;
-        var cut = reason.IndexOf(" Path:", StringComparison.Ordinal);
-        if (cut > 0)
+        foreach (var tail in new[] { " Path:", " LineNumber:" })
         {
-            reason = reason[..cut];
+            var cut = reason.IndexOf(tail, StringComparison.Ordinal);
+            if (cut > 0)
+            {
+                reason = reason[..cut];
+            }
         }
 
         return new DpoSharpException($"{file}{where}: invalid JSON at line {line}, column {column}: {reason}", e);

@@ -1,0 +1,241 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using DpoSharp.Data;
+using DpoSharp.Models;
+using DpoSharp.Tokenization;
+using DpoSharp.Training;
+using Spectre.Console;
+using TorchSharp;
+
+namespace DpoSharp.Cli.Commands;
+
+/// <summary>
+/// <c>dposharp train --config run.yaml [--option value …]</c>: a DPO run from a YAML/JSON config with every option
+/// also a kebab-case flag (flags override the file). Shows a live progress bar with ETA and the key metrics, writes
+/// metrics.jsonl / TensorBoard events / PNG charts (report_to), checkpoints, and the final model in output_dir.
+/// </summary>
+public static class TrainCommand
+{
+    /// <summary>
+    /// DEMO HOOK (issue 6): when <c>dposharp train</c> gets no config, no model and no dataset, it calls this runner
+    /// (the built-in demo) with the options parsed from the flags (e.g. <c>--output-dir</c>) and the console, and
+    /// returns its exit code. Null: such a call is an error asking for --model/--dataset or --config.
+    /// </summary>
+    public static Func<DpoOptions, IAnsiConsole, CancellationToken, int>? DemoRunner { get; set; }
+
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = "YAML or JSON file of options (TRL names: beta, learning_rate, …); flags override it." };
+        var cmd = new Command("train", "Train a causal LM with DPO (or another preference loss) from a config file and/or flags.") { config };
+        var flags = new List<(DpoOptions.OptionInfo Info, Option Option)>();
+        foreach (var info in DpoOptions.Options)
+        {
+            var description = $"{info.Description} (config: {info.Name}; default: {info.Default})";
+            Option option = info.Type == typeof(bool)
+                ? new Option<bool>(info.Flag) { Description = description }
+                : new Option<string>(info.Flag) { Description = description };
+            flags.Add((info, option));
+            cmd.Options.Add(option);
+        }
+
+        cmd.SetAction((parse, cancellationToken) =>
+        {
+            var options = BuildOptions(parse.GetValue(config), flags.Where(f => parse.GetResult(f.Option) is not null)
+                .Select(f => new KeyValuePair<string, string?>(f.Info.Name, f.Option is Option<bool> b
+                    ? parse.GetValue(b).ToString(CultureInfo.InvariantCulture).ToLowerInvariant()
+                    : parse.GetValue((Option<string>)f.Option))));
+            var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
+
+            // ---- DEMO HOOK: no config, no model, no dataset → the built-in demo (issue 6), before any validation
+            // that would demand --model/--dataset.
+            if (parse.GetValue(config) is null && options.Model is null && options.Dataset is null)
+            {
+                if (DemoRunner is { } demo)
+                {
+                    return Task.FromResult(demo(options, console, cancellationToken));
+                }
+
+                throw new DpoSharpException("train needs a model and a dataset: pass --config run.yaml, or --model DIR --dataset PATH.");
+            }
+
+            return Task.FromResult(Run(options, console, cancellationToken));
+        });
+        return cmd;
+    }
+
+    /// <summary>Options from the config file (if any) with the flag overrides applied in order. Not yet validated.</summary>
+    public static DpoOptions BuildOptions(string? configPath, IEnumerable<KeyValuePair<string, string?>> overrides)
+    {
+        var options = configPath is null ? new DpoOptions() : DpoOptions.LoadFile(configPath);
+        options.Apply(overrides);
+        return options;
+    }
+
+    /// <summary>Runs a training job described by <paramref name="options"/>; returns the exit code.</summary>
+    public static int Run(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        if (options.Model is null)
+        {
+            throw new DpoSharpException("model is not set: give the Hugging Face model directory with --model DIR or 'model:' in the config.");
+        }
+
+        if (options.Dataset is null)
+        {
+            throw new DpoSharpException("dataset is not set: give the preference data with --dataset PATH or 'dataset:' in the config.");
+        }
+
+        var device = ResolveDevice(options.Device);
+        var wall = Stopwatch.StartNew();
+        console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
+
+        var train = PreferenceDatasetLoader.Load(options.Dataset, DatasetOptionsFrom(options, options.DatasetTrainSplit));
+        var eval = LoadEval(options);
+        var tokenizer = HfTokenizer.Load(options.Model);
+        using var model = ModelLoader.Load(options.Model, device);
+        using var refModel = options.RefModel is null ? null : ModelLoader.Load(options.RefModel, device);
+        using var trainer = new DpoTrainer(model, refModel, options, train, tokenizer, eval) { TokenizerFilesSource = options.Model };
+        var stats = trainer.TrainTokenization!.Stats;
+        console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
+            $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
+
+        Directory.CreateDirectory(options.OutputDir);
+        File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());
+
+        bool showConsole = options.EffectiveReportTo.Contains("console");
+        TrainOutput result;
+        try
+        {
+            result = showConsole && console.Profile.Capabilities.Interactive
+                ? TrainWithProgressBar(trainer, console, cancellationToken)
+                : TrainWithLogLines(trainer, console, showConsole, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            console.MarkupLine($"[yellow]interrupted[/] at step {trainer.State.GlobalStep}; continue with --resume (newest checkpoint in {Markup.Escape(options.OutputDir)}).");
+            return 130;
+        }
+
+        WriteSummary(console, trainer, result, options, wall.Elapsed);
+        return 0;
+    }
+
+    private static TrainOutput TrainWithProgressBar(DpoTrainer trainer, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        TrainOutput? result = null;
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("training", maxValue: trainer.TotalSteps);
+                task.Value = trainer.State.GlobalStep;
+                trainer.StepCompleted += (step, total) => task.Value = step;
+                trainer.Logged += e =>
+                {
+                    if (e.Metrics.ContainsKey("loss"))
+                    {
+                        task.Description = Markup.Escape(FormatLine(e, trainer.TotalSteps));
+                    }
+                    else
+                    {
+                        ctx.Refresh();
+                        console.MarkupLine(Markup.Escape(FormatLine(e, trainer.TotalSteps)));
+                    }
+                };
+                result = trainer.Train(cancellationToken: cancellationToken);
+            });
+        return result!;
+    }
+
+    private static TrainOutput TrainWithLogLines(DpoTrainer trainer, IAnsiConsole console, bool show, CancellationToken cancellationToken)
+    {
+        if (show)
+        {
+            trainer.Logged += e => console.WriteLine(FormatLine(e, trainer.TotalSteps));
+        }
+
+        return trainer.Train(cancellationToken: cancellationToken);
+    }
+
+    /// <summary>One console line: step, loss, accuracy, margin (train or eval).</summary>
+    public static string FormatLine(TrainerLogEntry e, int totalSteps)
+    {
+        string prefix = e.Metrics.ContainsKey("eval_loss") ? "eval_" : "";
+        string V(string name, string format) => e.Metrics.TryGetValue(prefix + name, out var v) ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+        var line = $"{(prefix.Length > 0 ? "eval " : "")}step {e.Step}/{totalSteps}  loss {V("loss", "F4")}  acc {V("rewards/accuracies", "F3")}  margin {V("rewards/margins", "F4")}";
+        if (prefix.Length == 0)
+        {
+            line += $"  lr {V("learning_rate", "G3")}  {V("pairs_per_second", "F1")} pairs/s";
+        }
+
+        return line;
+    }
+
+    private static void WriteSummary(IAnsiConsole console, DpoTrainer trainer, TrainOutput result, DpoOptions options, TimeSpan elapsed)
+    {
+        var table = new Table().AddColumn("metric").AddColumn("value");
+        foreach (var (k, v) in result.LastLog)
+        {
+            table.AddRow(Markup.Escape(k), v.ToString("G6", CultureInfo.InvariantCulture));
+        }
+
+        var lastEval = trainer.State.LogHistory.LastOrDefault(e => e.Metrics.ContainsKey("eval_loss"));
+        if (lastEval is not null)
+        {
+            foreach (var (k, v) in lastEval.Metrics.Where(kv => kv.Key.StartsWith("eval_", StringComparison.Ordinal)))
+            {
+                table.AddRow(Markup.Escape(k), v.ToString("G6", CultureInfo.InvariantCulture));
+            }
+        }
+
+        console.Write(table);
+        console.MarkupLine($"done: {result.GlobalStep} steps in {elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s; model saved in {Markup.Escape(Path.GetFullPath(options.OutputDir))}");
+    }
+
+    /// <summary>The training device: <c>auto</c> picks CUDA when available.</summary>
+    public static torch.Device ResolveDevice(string device)
+    {
+        if (device == "auto")
+        {
+            return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
+        }
+
+        if (device.StartsWith("cuda", StringComparison.Ordinal) && !torch.cuda.is_available())
+        {
+            throw new DpoSharpException($"device '{device}' was requested but CUDA is not available in this build (TorchSharp-cpu); use --device cpu.");
+        }
+
+        return torch.device(device);
+    }
+
+    private static DatasetOptions DatasetOptionsFrom(DpoOptions o, string? split) => new()
+    {
+        // TRL's default prompt column "prompt" means "detect" here: prompt, else conversations, else extracted.
+        PromptColumn = o.PromptColumn == "prompt" ? null : o.PromptColumn,
+        ChosenColumn = o.ChosenColumn,
+        RejectedColumn = o.RejectedColumn,
+        Split = split,
+    };
+
+    private static PreferenceDataset? LoadEval(DpoOptions o)
+    {
+        if (o.EvalDataset is { } path)
+        {
+            return PreferenceDatasetLoader.Load(path, DatasetOptionsFrom(o, Directory.Exists(path) ? o.DatasetTestSplit : null));
+        }
+
+        if (o.EvalStrategy == "no")
+        {
+            return null;
+        }
+
+        if (Directory.Exists(o.Dataset) && PreferenceDatasetLoader.FindSplits(o.Dataset!).ContainsKey(o.DatasetTestSplit))
+        {
+            return PreferenceDatasetLoader.Load(o.Dataset!, DatasetOptionsFrom(o, o.DatasetTestSplit));
+        }
+
+        throw new DpoSharpException($"eval_strategy is '{o.EvalStrategy}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");
+    }
+}

@@ -1,0 +1,35 @@
+namespace DpoSharp.Training;
+
+/// <summary>
+/// The trainer's progress, saved in every checkpoint as <c>trainer_state.json</c> (TRL's <c>TrainerState</c>
+/// plus the data position needed for an exact resume).
+/// </summary>
+public sealed class DpoTrainerState
+{
+    /// <summary>Optimizer steps taken.</summary>
+    public int GlobalStep { get; set; }
+
+    /// <summary>Fractional epoch (steps / steps per epoch).</summary>
+    public double Epoch { get; set; }
+
+    /// <summary>Total steps of the run.</summary>
+    public int TotalSteps { get; set; }
+
+    /// <summary>Non-pad tokens seen so far (TRL's <c>num_tokens</c>).</summary>
+    public long NumTokens { get; set; }
+
+    /// <summary>Data position: the epoch being read.</summary>
+    public int DataEpoch { get; set; }
+
+    /// <summary>Data position: the next micro-batch index within <see cref="DataEpoch"/>.</summary>
+    public int MicroBatch { get; set; }
+
+    /// <summary>Seed of the data order (each epoch's shuffle is derived from it and the epoch number).</summary>
+    public int Seed { get; set; }
+
+    /// <summary>State of stateful losses (e.g. the running reward mean of <c>bco_pair</c>).</summary>
+    public Dictionary<string, double> LossState { get; set; } = [];
+
+    /// <summary>Every logged record so far (training and evaluation).</summary>
+    public List<TrainerLogEntry> LogHistory { get; set; } = [];
+}

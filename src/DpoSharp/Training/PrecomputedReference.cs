@@ -1,0 +1,221 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using DpoSharp.Data;
+using DpoSharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DpoSharp.Training;
+
+/// <summary>
+/// Reference log-probs computed once before training (TRL's <c>precompute_ref_log_probs</c>) and looked up by
+/// the pairs' dataset indices. <see cref="Create"/> caches them on disk as
+/// <c>ref_logps-&lt;hash&gt;.safetensors</c>, keyed by a SHA-256 of the model weights, the tokenized pairs and the
+/// tokenization settings, so a later run with the same inputs does not run the reference model at all.
+/// </summary>
+public sealed class PrecomputedReference : IReferenceLogProbs
+{
+    private readonly float[] _chosen;
+    private readonly float[] _rejected;
+
+    /// <summary>Wraps already computed values: entry i belongs to dataset pair i.</summary>
+    public PrecomputedReference(float[] chosen, float[] rejected)
+    {
+        if (chosen.Length != rejected.Length)
+        {
+            throw new ArgumentException("chosen and rejected must have the same length");
+        }
+
+        _chosen = chosen;
+        _rejected = rejected;
+    }
+
+    /// <inheritdoc/>
+    public string Kind => "precomputed";
+
+    /// <summary>Reference log-prob sums of the chosen completions, by dataset index.</summary>
+    public IReadOnlyList<float> Chosen => _chosen;
+
+    /// <summary>Reference log-prob sums of the rejected completions, by dataset index.</summary>
+    public IReadOnlyList<float> Rejected => _rejected;
+
+    /// <summary>True when <see cref="Create"/> found the values in the cache.</summary>
+    public bool LoadedFromCache { get; private init; }
+
+    /// <summary>The cache file used (null when caching was off).</summary>
+    public string? CachePath { get; private init; }
+
+    /// <summary>
+    /// Computes (or loads from <paramref name="cacheDir"/>) the reference log-probs of every pair in
+    /// <paramref name="pairs"/> with <paramref name="model"/> in eval mode under <c>no_grad</c>.
+    /// </summary>
+    /// <param name="model">The reference model (or the policy before training).</param>
+    /// <param name="pairs">The dataset.</param>
+    /// <param name="collator">Builds the batches.</param>
+    /// <param name="batchSize">Pairs per forward.</param>
+    /// <param name="cacheDir">Cache directory, or null for no cache.</param>
+    /// <param name="settingsKey">Tokenization settings (chat template, max lengths, …) that went into <paramref name="pairs"/>.</param>
+    public static PrecomputedReference Create(ICausalLM model, IReadOnlyList<TokenizedPair> pairs, PreferenceCollator collator, int batchSize, string? cacheDir, string settingsKey = "")
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        string? path = null;
+        string? key = null;
+        if (cacheDir is not null)
+        {
+            key = CacheKey(model, pairs, settingsKey);
+            path = Path.Combine(cacheDir, $"ref_logps-{key[..16]}.safetensors");
+            if (File.Exists(path))
+            {
+                var (tensors, meta) = TensorFile.Load(path);
+                try
+                {
+                    if (meta.TryGetValue("key", out var stored) && stored == key && tensors.TryGetValue("chosen", out var c) && tensors.TryGetValue("rejected", out var r)
+                        && c.shape[0] == pairs.Count && r.shape[0] == pairs.Count)
+                    {
+                        return new PrecomputedReference(c.data<float>().ToArray(), r.data<float>().ToArray()) { LoadedFromCache = true, CachePath = path };
+                    }
+                }
+                finally
+                {
+                    foreach (var t in tensors.Values)
+                    {
+                        t.Dispose();
+                    }
+                }
+            }
+        }
+
+        var chosen = new float[pairs.Count];
+        var rejected = new float[pairs.Count];
+        bool wasTraining = model.Module.training;
+        model.Module.eval();
+        try
+        {
+            for (int start = 0; start < pairs.Count; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                using var _ = no_grad();
+                var idx = Enumerable.Range(start, Math.Min(batchSize, pairs.Count - start)).ToArray();
+                using var batch = collator.Collate(pairs, idx);
+                var sums = ReferenceForward.SequenceSums(model, batch).cpu().data<float>().ToArray();
+                for (int i = 0; i < idx.Length; i++)
+                {
+                    chosen[idx[i]] = sums[i];
+                    rejected[idx[i]] = sums[idx.Length + i];
+                }
+            }
+        }
+        finally
+        {
+            model.Module.train(wasTraining);
+        }
+
+        if (path is not null)
+        {
+            Directory.CreateDirectory(cacheDir!);
+            var tmp = path + ".tmp";
+            using (var c = tensor(chosen))
+            using (var r = tensor(rejected))
+            {
+                TensorFile.Save(tmp, [new("chosen", c), new("rejected", r)], new Dictionary<string, string> { ["key"] = key! });
+            }
+
+            File.Move(tmp, path, overwrite: true);
+        }
+
+        return new PrecomputedReference(chosen, rejected) { CachePath = path };
+    }
+
+    /// <summary>SHA-256 (hex) of the model weights (names, dtypes, shapes, bytes), the tokenized pairs and the settings.</summary>
+    public static string CacheKey(ICausalLM model, IReadOnlyList<TokenizedPair> pairs, string settingsKey)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var sink = new HashStream(hash);
+        void Text(string s) => hash.AppendData(Encoding.UTF8.GetBytes(s + "\n"));
+        Text("dposharp-ref-logps-v1");
+        Text(settingsKey);
+        Text(model.Config.ModelType);
+        foreach (var (name, t) in model.Module.state_dict())
+        {
+            Text($"{name}:{t.dtype}:{string.Join('x', t.shape)}");
+            using var c = t.detach().cpu().contiguous();
+            if (c.NumberOfElements > 0)
+            {
+                c.WriteBytesToStream(sink, 1 << 20);
+            }
+        }
+
+        Text(pairs.Count.ToString(CultureInfo.InvariantCulture));
+        var b = new byte[4];
+        void Ids(int[] ids)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(b, ids.Length);
+            hash.AppendData(b);
+            foreach (var id in ids)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(b, id);
+                hash.AppendData(b);
+            }
+        }
+
+        foreach (var p in pairs)
+        {
+            Ids(p.PromptIds);
+            Ids(p.ChosenIds);
+            Ids(p.RejectedIds);
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <inheritdoc/>
+    public (Tensor Chosen, Tensor Rejected)? Compute(PreferenceBatch batch, Device device)
+    {
+        var idx = batch.PairIndices;
+        if (idx.Count != batch.PairCount)
+        {
+            throw new InvalidOperationException("precomputed reference log-probs need the batch's pair indices");
+        }
+
+        var c = new float[idx.Count];
+        var r = new float[idx.Count];
+        for (int i = 0; i < idx.Count; i++)
+        {
+            c[i] = _chosen[idx[i]];
+            r[i] = _rejected[idx[i]];
+        }
+
+        return (tensor(c, device: device), tensor(r, device: device));
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+    }
+
+    private sealed class HashStream(IncrementalHash hash) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => hash.AppendData(buffer, offset, count);
+    }
+}

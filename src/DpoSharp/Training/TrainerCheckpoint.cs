@@ -1,0 +1,412 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using DpoSharp.IO;
+using DpoSharp.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DpoSharp.Training;
+
+/// <summary>
+/// Checkpoint layout (<c>output_dir/checkpoint-&lt;step&gt;/</c>, written into <c>checkpoint-&lt;step&gt;.tmp</c> and
+/// renamed when complete): the model in Hugging Face layout, <c>optimizer.safetensors</c> + <c>optimizer.json</c>
+/// (AdamW moments and step counts), <c>scheduler.json</c>, <c>rng_state.safetensors</c>, reference log-probs when
+/// precomputed, and <c>trainer_state.json</c> (step, data position, loss state, log history), written last.
+/// </summary>
+public static partial class TrainerCheckpoint
+{
+    /// <summary>Name of the trainer state file.</summary>
+    public const string TrainerStateFile = "trainer_state.json";
+
+    private const string OptimizerTensors = "optimizer.safetensors";
+    private const string OptimizerJson = "optimizer.json";
+    private const string SchedulerJson = "scheduler.json";
+    private const string RngFile = "rng_state.safetensors";
+
+    /// <summary>The newest complete checkpoint directory under <paramref name="outputDir"/> (has trainer_state.json), or null.</summary>
+    public static string? FindLatest(string outputDir)
+    {
+        if (!Directory.Exists(outputDir))
+        {
+            return null;
+        }
+
+        return Directory.EnumerateDirectories(outputDir, "checkpoint-*")
+            .Select(d => (Dir: d, Match: CheckpointName().Match(Path.GetFileName(d))))
+            .Where(x => x.Match.Success && File.Exists(Path.Combine(x.Dir, TrainerStateFile)))
+            .OrderByDescending(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Select(x => x.Dir)
+            .FirstOrDefault();
+    }
+
+    /// <summary>Deletes the oldest complete checkpoints so that at most <paramref name="limit"/> remain (save_total_limit).</summary>
+    public static void Rotate(string outputDir, int limit)
+    {
+        var all = Directory.EnumerateDirectories(outputDir, "checkpoint-*")
+            .Select(d => (Dir: d, Match: CheckpointName().Match(Path.GetFileName(d))))
+            .Where(x => x.Match.Success)
+            .OrderByDescending(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Skip(Math.Max(1, limit));
+        foreach (var (dir, _) in all)
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>One <c>metrics.jsonl</c> line: <c>{"step": n, "name": value, …}</c>.</summary>
+    public static string LogLine(TrainerLogEntry entry)
+    {
+        var o = new JsonObject { ["step"] = entry.Step };
+        foreach (var (k, v) in entry.Metrics)
+        {
+            o[k] = double.IsFinite(v) ? JsonValue.Create(v) : null;
+        }
+
+        return o.ToJsonString();
+    }
+
+    /// <summary>
+    /// Writes the model as a Hugging Face directory: <see cref="ModelSaver.Save"/> for models built by
+    /// <see cref="ModelLoader"/>, else <c>config.json</c> and <c>model.safetensors</c> with the module's state-dict names.
+    /// </summary>
+    public static void SaveModelDirectory(ICausalLM model, string dir, string? copyTokenizerFrom = null)
+    {
+        if (model is CausalLMBase)
+        {
+            ModelSaver.Save(model, dir, copyTokenizerFrom);
+            return;
+        }
+
+        // Models not built by ModelLoader (custom ICausalLM implementations): config.json + the state dict.
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), TensorFile.ToJson(model.Config.Raw.DeepClone()));
+        var sd = model.Module.state_dict();
+        TensorFile.Save(Path.Combine(dir, "model.safetensors"), sd.ToList(), new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>Copies the weights of a saved model directory (single or sharded safetensors) into <paramref name="model"/>.</summary>
+    public static void LoadModelWeights(ICausalLM model, string dir)
+    {
+        if (model is CausalLMBase m)
+        {
+            using var checkpoint = SafeTensorsCheckpoint.Open(dir);
+            m.LoadWeights(checkpoint);
+            return;
+        }
+
+        var files = new List<string>();
+        var index = Path.Combine(dir, "model.safetensors.index.json");
+        if (File.Exists(index))
+        {
+            var map = JsonNode.Parse(File.ReadAllText(index))!["weight_map"]!.AsObject();
+            files.AddRange(map.Select(kv => kv.Value!.GetValue<string>()).Distinct().Select(f => Path.Combine(dir, f)));
+        }
+        else
+        {
+            files.Add(Path.Combine(dir, "model.safetensors"));
+        }
+
+        var target = model.Module.state_dict();
+        var loaded = new HashSet<string>(StringComparer.Ordinal);
+        using (no_grad())
+        {
+            foreach (var f in files)
+            {
+                if (!File.Exists(f))
+                {
+                    throw new DpoSharpException($"{f} is missing: the checkpoint is incomplete. Delete it and resume from an earlier one.");
+                }
+
+                var (tensors, _) = TensorFile.Load(f);
+                foreach (var (name, t) in tensors)
+                {
+                    using (t)
+                    {
+                        if (target.TryGetValue(name, out var dst))
+                        {
+                            if (!dst.shape.SequenceEqual(t.shape))
+                            {
+                                throw new DpoSharpException($"{f}: tensor '{name}' has shape {string.Join('x', t.shape)}, the model expects {string.Join('x', dst.shape)}.");
+                            }
+
+                            dst.copy_(t);
+                            loaded.Add(name);
+                        }
+                    }
+                }
+            }
+        }
+
+        var missing = model.Module.named_parameters().Select(p => p.name).Where(n => !loaded.Contains(n)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new DpoSharpException($"{dir}: the saved model lacks {missing.Count} parameter(s), e.g. '{missing[0]}'.");
+        }
+    }
+
+    internal static void Save(DpoTrainer trainer, string outputDir, AdamW optimizer, DpoTrainerState state)
+    {
+        var final = Path.Combine(outputDir, $"checkpoint-{state.GlobalStep}");
+        var tmp = final + ".tmp";
+        if (Directory.Exists(tmp))
+        {
+            Directory.Delete(tmp, recursive: true);
+        }
+
+        Directory.CreateDirectory(tmp);
+        trainer.SaveModelForCheckpoint(tmp);
+        SaveOptimizer(trainer, optimizer, tmp);
+        File.WriteAllText(Path.Combine(tmp, SchedulerJson), TensorFile.ToJson(new JsonObject
+        {
+            ["type"] = trainer.Args.LrSchedulerType,
+            ["last_step"] = state.GlobalStep,
+            ["base_lr"] = trainer.Args.LearningRate,
+            ["total_steps"] = state.TotalSteps,
+        }));
+        using (var rng = torch.random.get_rng_state())
+        {
+            TensorFile.Save(Path.Combine(tmp, RngFile), [new("torch_cpu", rng)], new Dictionary<string, string> { ["data_seed"] = state.Seed.ToString(CultureInfo.InvariantCulture) });
+        }
+
+        var (trainRef, evalRef) = trainer.References;
+        SaveReference(trainRef, tmp, "train");
+        SaveReference(evalRef, tmp, "eval");
+        WriteTrainerState(Path.Combine(tmp, TrainerStateFile), state);
+
+        if (Directory.Exists(final))
+        {
+            Directory.Delete(final, recursive: true);
+        }
+
+        Directory.Move(tmp, final);
+    }
+
+    internal static DpoTrainerState Load(DpoTrainer trainer, string dir, AdamW optimizer)
+    {
+        var statePath = Path.Combine(dir, TrainerStateFile);
+        if (!File.Exists(statePath))
+        {
+            throw new DpoSharpException($"{dir} is not a complete checkpoint ({TrainerStateFile} is missing); resume from another checkpoint.");
+        }
+
+        var state = ReadTrainerState(statePath);
+        if (state.Seed != trainer.Args.Seed)
+        {
+            throw new DpoSharpException($"{statePath}: the checkpoint was trained with seed {state.Seed}, this run has seed {trainer.Args.Seed}; use the same seed to resume.");
+        }
+
+        LoadModelWeights(trainer.Model, dir);
+        LoadOptimizer(trainer, optimizer, dir);
+        var (rng, _) = TensorFile.Load(Path.Combine(dir, RngFile));
+        try
+        {
+            torch.random.set_rng_state(rng["torch_cpu"]);
+        }
+        finally
+        {
+            foreach (var t in rng.Values)
+            {
+                t.Dispose();
+            }
+        }
+
+        state.TotalSteps = trainer.TotalSteps;
+        return state;
+    }
+
+    internal static PrecomputedReference? LoadReference(string dir, string name)
+    {
+        var path = Path.Combine(dir, $"ref_logps-{name}.safetensors");
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var (t, _) = TensorFile.Load(path);
+        try
+        {
+            return new PrecomputedReference(t["chosen"].data<float>().ToArray(), t["rejected"].data<float>().ToArray());
+        }
+        finally
+        {
+            foreach (var x in t.Values)
+            {
+                x.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="state"/> as JSON.</summary>
+    public static void WriteTrainerState(string path, DpoTrainerState state)
+    {
+        var history = new JsonArray();
+        foreach (var e in state.LogHistory)
+        {
+            history.Add(JsonNode.Parse(LogLine(e)));
+        }
+
+        var loss = new JsonObject();
+        foreach (var (k, v) in state.LossState)
+        {
+            loss[k] = v;
+        }
+
+        var o = new JsonObject
+        {
+            ["global_step"] = state.GlobalStep,
+            ["epoch"] = state.Epoch,
+            ["max_steps"] = state.TotalSteps,
+            ["num_tokens"] = state.NumTokens,
+            ["data_position"] = new JsonObject
+            {
+                ["epoch"] = state.DataEpoch,
+                ["micro_batch"] = state.MicroBatch,
+                ["seed"] = state.Seed,
+            },
+            ["loss_state"] = loss,
+            ["log_history"] = history,
+        };
+        File.WriteAllText(path, TensorFile.ToJson(o), Encoding.UTF8);
+    }
+
+    /// <summary>Reads a <c>trainer_state.json</c>.</summary>
+    public static DpoTrainerState ReadTrainerState(string path)
+    {
+        try
+        {
+            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            var pos = o["data_position"]!.AsObject();
+            var state = new DpoTrainerState
+            {
+                GlobalStep = o["global_step"]!.GetValue<int>(),
+                Epoch = o["epoch"]!.GetValue<double>(),
+                TotalSteps = o["max_steps"]!.GetValue<int>(),
+                NumTokens = o["num_tokens"]!.GetValue<long>(),
+                DataEpoch = pos["epoch"]!.GetValue<int>(),
+                MicroBatch = pos["micro_batch"]!.GetValue<int>(),
+                Seed = pos["seed"]!.GetValue<int>(),
+            };
+            foreach (var (k, v) in o["loss_state"]!.AsObject())
+            {
+                state.LossState[k] = v!.GetValue<double>();
+            }
+
+            foreach (var e in o["log_history"]!.AsArray())
+            {
+                var m = new Dictionary<string, double>();
+                int step = 0;
+                foreach (var (k, v) in e!.AsObject())
+                {
+                    if (k == "step")
+                    {
+                        step = v!.GetValue<int>();
+                    }
+                    else
+                    {
+                        m[k] = v is null ? double.NaN : v.GetValue<double>();
+                    }
+                }
+
+                state.LogHistory.Add(new TrainerLogEntry(step, m));
+            }
+
+            return state;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        {
+            throw new DpoSharpException($"{path} is not a valid trainer state ({e.Message}); resume from another checkpoint.", e);
+        }
+    }
+
+    private static void SaveReference(IReferenceLogProbs? reference, string dir, string name)
+    {
+        if (reference is not PrecomputedReference p)
+        {
+            return;
+        }
+
+        using var c = tensor(p.Chosen.ToArray());
+        using var r = tensor(p.Rejected.ToArray());
+        TensorFile.Save(Path.Combine(dir, $"ref_logps-{name}.safetensors"), [new("chosen", c), new("rejected", r)]);
+    }
+
+    private static void SaveOptimizer(DpoTrainer trainer, AdamW optimizer, string dir)
+    {
+        var order = trainer.OptimizerOrder();
+        var states = optimizer.state_dict().State;
+        if (states.Count != order.Count)
+        {
+            throw new InvalidOperationException($"optimizer has {states.Count} states for {order.Count} parameters");
+        }
+
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        var steps = new JsonArray();
+        var names = new JsonArray();
+        for (int i = 0; i < states.Count; i++)
+        {
+            var s = (AdamW.State)states[i];
+            tensors.Add(new($"exp_avg.{i}", s.exp_avg));
+            tensors.Add(new($"exp_avg_sq.{i}", s.exp_avg_sq));
+            if (s.max_exp_avg_sq is not null)
+            {
+                tensors.Add(new($"max_exp_avg_sq.{i}", s.max_exp_avg_sq));
+            }
+
+            steps.Add(s.step);
+            names.Add(order[i].Name);
+        }
+
+        TensorFile.Save(Path.Combine(dir, OptimizerTensors), tensors);
+        File.WriteAllText(Path.Combine(dir, OptimizerJson), TensorFile.ToJson(new JsonObject
+        {
+            ["type"] = "adamw",
+            ["param_names"] = names,
+            ["steps"] = steps,
+        }));
+    }
+
+    private static void LoadOptimizer(DpoTrainer trainer, AdamW optimizer, string dir)
+    {
+        var order = trainer.OptimizerOrder();
+        var jsonPath = Path.Combine(dir, OptimizerJson);
+        var meta = JsonNode.Parse(File.ReadAllText(jsonPath))!.AsObject();
+        var names = meta["param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        var steps = meta["steps"]!.AsArray().Select(n => n!.GetValue<long>()).ToList();
+        if (!names.SequenceEqual(order.Select(o => o.Name)))
+        {
+            throw new DpoSharpException($"{jsonPath}: the optimizer state was saved for different parameters (the model or its trainable set changed); resume with the same model.");
+        }
+
+        var states = optimizer.state_dict().State;
+        var (tensors, _) = TensorFile.Load(Path.Combine(dir, OptimizerTensors));
+        try
+        {
+            using var _ = no_grad();
+            for (int i = 0; i < states.Count; i++)
+            {
+                var s = (AdamW.State)states[i];
+                s.step = steps[i];
+                s.exp_avg.copy_(tensors[$"exp_avg.{i}"]);
+                s.exp_avg_sq.copy_(tensors[$"exp_avg_sq.{i}"]);
+                if (s.max_exp_avg_sq is not null && tensors.TryGetValue($"max_exp_avg_sq.{i}", out var m))
+                {
+                    s.max_exp_avg_sq.copy_(m);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors.Values)
+            {
+                t.Dispose();
+            }
+        }
+    }
+
+    [GeneratedRegex(@"^checkpoint-(\d+)$")]
+    private static partial Regex CheckpointName();
+}

@@ -1,0 +1,167 @@
+using System.Text.Json;
+using DpoSharp.Cli;
+using DpoSharp.Data;
+using DpoSharp.Tokenization;
+using Xunit.Abstractions;
+
+namespace DpoSharp.Tests.Data;
+
+/// <summary>The real torchtune preference samples and real tokenizers from ../shared.</summary>
+public class SharedDataTests(ITestOutputHelper output)
+{
+    private static readonly DatasetOptions StackExchange = new() { PromptColumn = "question", ChosenColumn = "response_j", RejectedColumn = "response_k" };
+
+    [Fact]
+    public void HhRlhfTinyIsConversationalWithExtractedPrompt()
+    {
+        var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/hh_rlhf_tiny.json");
+        if (path is null)
+        {
+            return;
+        }
+
+        var ds = PreferenceDatasetLoader.Load(path);
+        Assert.Equal(PreferenceFormat.Conversational, ds.Format);
+        var e = Assert.Single(ds.Examples);
+        Assert.True(e.PromptExtracted);
+        Assert.Equal([new ChatMessage("user", "What do I do when I have a hole in my trousers?")], e.PromptMessages);
+        Assert.Equal([new ChatMessage("assistant", "Fix the hole.")], e.ChosenMessages);
+        Assert.Equal([new ChatMessage("assistant", "Take them off.")], e.RejectedMessages);
+    }
+
+    [Fact]
+    public void StackExchangePairedTinyThroughColumnMapping()
+    {
+        var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");
+        if (path is null)
+        {
+            return;
+        }
+
+        var ds = PreferenceDatasetLoader.Load(path, StackExchange);
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        var rows = doc.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(25, rows.Length);
+        Assert.Equal(PreferenceFormat.Standard, ds.Format);
+        Assert.Equal(rows.Select(r => r.GetProperty("question").GetString()), ds.Examples.Select(e => e.Prompt));
+        Assert.Equal(rows.Select(r => r.GetProperty("response_j").GetString()), ds.Examples.Select(e => e.Chosen));
+        Assert.Equal(rows.Select(r => r.GetProperty("response_k").GetString()), ds.Examples.Select(e => e.Rejected));
+
+        var ex = Assert.Throws<DpoSharpException>(() => PreferenceDatasetLoader.Load(path));
+        Assert.Contains("missing column 'chosen'. Columns present: question, response_j, response_k", ex.Message);
+    }
+
+    [Fact]
+    public void StackExchangeWithPhi2TokenizerKeepEnd()
+    {
+        var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
+        if (path is null || model is null)
+        {
+            return;
+        }
+
+        var tok = HfTokenizer.Load(model);
+        var ds = PreferenceDatasetLoader.Load(path, StackExchange);
+        var options = new TokenizationOptions { MaxLength = 384, MaxPromptLength = 128, TruncationMode = TruncationMode.KeepEnd };
+        var result = new PairTokenizer(tok, options).Tokenize(ds);
+        Assert.Equal(25, result.Pairs.Count);
+        var eos = tok.EosTokenId!.Value;
+        Assert.Equal(50256, eos);
+        Assert.False(tok.AddsBosToken);
+        for (var i = 0; i < 25; i++)
+        {
+            // Independent expectation: plain Encode, keep the last 128 prompt ids, EOS after each completion,
+            // then cut completions to the room max_length leaves.
+            var prompt = tok.Encode(ds.Examples[i].Prompt!).ToArray();
+            var expectedPrompt = prompt.Length > 128 ? prompt[^128..] : prompt;
+            var room = 384 - expectedPrompt.Length;
+            int[] chosen = [.. tok.Encode(ds.Examples[i].Chosen!), eos];
+            int[] rejected = [.. tok.Encode(ds.Examples[i].Rejected!), eos];
+            Assert.Equal(expectedPrompt, result.Pairs[i].PromptIds);
+            Assert.Equal(chosen.Take(room), result.Pairs[i].ChosenIds);
+            Assert.Equal(rejected.Take(room), result.Pairs[i].RejectedIds);
+            Assert.True(result.Pairs[i].PromptIds.Length + result.Pairs[i].ChosenIds.Length <= 384);
+        }
+
+        Assert.Equal(ds.Examples.Count(e => tok.Encode(e.Prompt!).Count > 128), result.Stats.PromptTruncated);
+    }
+
+    [Fact]
+    public void Llama2AddsBosOnceAndEos()
+    {
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/llama-2");
+        if (model is null)
+        {
+            return;
+        }
+
+        var tok = HfTokenizer.Load(model);
+        Assert.True(tok.AddsBosToken);
+        PreferenceExample Text(string p) => new() { Format = PreferenceFormat.Standard, Prompt = p, Chosen = " Fix the hole.", Rejected = " Take them off." };
+        var result = new PairTokenizer(tok).Tokenize([Text("\n\nHuman: What do I do?\n\nAssistant:"), Text("<s>[INST] What do I do? [/INST]")]);
+        var bos = tok.BosTokenId!.Value;
+        foreach (var pair in result.Pairs)
+        {
+            Assert.Equal(bos, pair.PromptIds[0]);
+            Assert.Equal(1, pair.PromptIds.Count(id => id == bos));
+            Assert.Equal(tok.EosTokenId, pair.ChosenIds[^1]);
+            Assert.Equal(1, pair.ChosenIds.Count(id => id == tok.EosTokenId));
+        }
+
+        // The tokenizer's own special-token path (post-processor) gives the same prompt ids as the pair tokenizer.
+        Assert.Equal(tok.Encode("\n\nHuman: What do I do?\n\nAssistant:", addSpecialTokens: true), result.Pairs[0].PromptIds);
+    }
+
+    [Fact]
+    public void Gpt2HhTextGetsNoBosAndOneEos()
+    {
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/gpt2-openai");
+        if (model is null)
+        {
+            return;
+        }
+
+        var tok = HfTokenizer.Load(model);
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "hh.jsonl");
+        File.WriteAllText(path, "{\"chosen\": \"\\n\\nHuman: What is 2+2?\\n\\nAssistant: It is 4.\", \"rejected\": \"\\n\\nHuman: What is 2+2?\\n\\nAssistant: It is 5.<|endoftext|>\"}\n");
+        var result = new PairTokenizer(tok).Tokenize(PreferenceDatasetLoader.Load(path));
+        var pair = Assert.Single(result.Pairs);
+        Assert.Equal(tok.Encode("\n\nHuman: What is 2+2?\n\nAssistant:"), pair.PromptIds);
+        Assert.Equal([.. tok.Encode(" It is 4."), 50256], pair.ChosenIds);
+        Assert.Equal([.. tok.Encode(" It is 5."), 50256], pair.RejectedIds); // the text's own EOS is not doubled
+        Assert.Equal(0, result.Stats.NonPrefix);
+        Assert.Equal("\n\nHuman: What is 2+2?\n\nAssistant: It is 4.<|endoftext|>", tok.Decode([.. pair.PromptIds, .. pair.ChosenIds]));
+    }
+
+    [Fact]
+    public void CliShowsPairsWithSpecialTokensAndBoundary()
+    {
+        var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
+        if (path is null || model is null)
+        {
+            return;
+        }
+
+        using var dir = TestPaths.CreateTempDir();
+        var outFile = Path.Combine(dir.Path, "normalized.jsonl");
+        var stdout = new StringWriter();
+        var rc = DpoSharpCli.Run(
+            ["data", "--dataset", path, "--model", model, "--prompt-column", "question", "--chosen-column", "response_j", "--rejected-column", "response_k",
+             "--max-length", "256", "--max-prompt-length", "64", "--truncation-mode", "keep_start", "--show", "2", "--output", outFile],
+            stdout, new StringWriter());
+        var text = stdout.ToString();
+        output.WriteLine(text);
+        Assert.Equal(0, rc);
+        Assert.Contains("25 of 25", text);
+        Assert.Contains("<|endoftext|>", text);
+        Assert.Contains("pair 0 ", text);
+        Assert.Contains("pair 1 ", text);
+        Assert.DoesNotContain("pair 2 ", text);
+        Assert.Contains("chosen:   I'm writing a code using Java Swing", text); // keep_start keeps the question's start
+        Assert.Contains(DpoSharp.Cli.Commands.DataCommand.Boundary, text);
+        Assert.Equal(25, File.ReadAllLines(outFile).Length);
+    }
+}

@@ -1,0 +1,311 @@
+using System.Buffers.Binary;
+using System.Text;
+using DpoSharp.Training.Metrics;
+using SkiaSharp;
+using static TorchSharp.torch;
+
+namespace DpoSharp.Tests.Training.Metrics;
+
+public class MetricSinkTests
+{
+    public MetricSinkTests() => DpoSharp.Native.TorchSharpRuntime.EnsureLoadable();
+
+    private static Dictionary<string, double> Step(int i) => new()
+    {
+        ["loss"] = 0.69 - (0.05 * i),
+        ["rewards/chosen"] = 0.01 * i,
+        ["rewards/rejected"] = -0.02 * i,
+        ["rewards/margins"] = 0.03 * i,
+        ["rewards/accuracies"] = Math.Min(1, 0.5 + (0.1 * i)),
+        ["learning_rate"] = 1e-6,
+    };
+
+    [Fact]
+    public void JsonlWritesOneObjectPerStepAndTruncatesOnResume()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "sub", JsonlMetricSink.FileName);
+        using (var sink = new JsonlMetricSink(path))
+        {
+            for (int i = 1; i <= 4; i++)
+            {
+                sink.Log(i * 10, Step(i));
+            }
+
+            sink.Log(40, new Dictionary<string, double> { ["eval_loss"] = double.NaN });
+        }
+
+        var lines = File.ReadAllLines(path);
+        Assert.Equal(5, lines.Length);
+        Assert.StartsWith("{\"step\":10,\"loss\":", lines[0]);
+        Assert.Contains("\"rewards/margins\":", lines[0]);
+        Assert.Equal("{\"step\":40,\"eval_loss\":null}", lines[4]);
+        var records = JsonlMetricSink.Read(path);
+        Assert.Equal(0.69 - 0.1, records[1].Values["loss"], 12);
+        Assert.True(double.IsNaN(records[4].Values["eval_loss"]));
+
+        // Resume from step 20: later lines go, new ones follow.
+        using (var resumed = new JsonlMetricSink(path, append: true, keepUpToStep: 20))
+        {
+            resumed.Log(30, Step(3));
+        }
+
+        Assert.Equal([10L, 20, 30], JsonlMetricSink.Read(path).Select(r => r.Step));
+        File.AppendAllText(path, "not json\n");
+        Assert.Contains("line 4", Assert.Throws<DpoSharpException>(() => JsonlMetricSink.Read(path)).Message);
+    }
+
+    [Fact]
+    public void TensorBoardEventFileHoldsTheScalars()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var logDir = Path.Combine(dir.Path, "runs");
+        using (var sink = new TensorBoardMetricSink(logDir))
+        {
+            sink.Log(10, new Dictionary<string, double> { ["loss"] = 0.5, ["rewards/margins"] = 0.25 });
+            sink.Log(20, new Dictionary<string, double> { ["loss"] = 0.375, ["eval_loss"] = 0.4375 });
+        }
+
+        var file = Assert.Single(Directory.GetFiles(logDir, "events.out.tfevents.*"));
+        var events = ReadTfRecords(File.ReadAllBytes(file)).Select(ParseEvent).ToList();
+        Assert.Contains(events, e => e.FileVersion == "brain.Event:2");
+        var scalars = events.Where(e => e.Tag is not null).ToList();
+        Assert.Contains(scalars, e => e.Tag == "train/loss" && e.Step == 10 && e.Value == 0.5f);
+        Assert.Contains(scalars, e => e.Tag == "train/rewards/margins" && e.Step == 10 && e.Value == 0.25f);
+        Assert.Contains(scalars, e => e.Tag == "train/loss" && e.Step == 20 && e.Value == 0.375f);
+        Assert.Contains(scalars, e => e.Tag == "eval/loss" && e.Step == 20 && e.Value == 0.4375f);
+        Assert.All(scalars, e => Assert.InRange(e.WallTime, 1.6e9, 1e10));   // seconds since 1970
+    }
+
+    [Fact]
+    public void PngChartsAreRealImagesWithPlottedLines()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var jsonl = Path.Combine(dir.Path, "metrics.jsonl");
+        using (var sink = new JsonlMetricSink(jsonl))
+        {
+            for (int i = 1; i <= 8; i++)
+            {
+                var m = Step(i);
+                if (i % 4 == 0)
+                {
+                    m["eval_loss"] = 0.7 - (0.04 * i);
+                    m["eval_rewards/margins"] = 0.02 * i;
+                }
+
+                sink.Log(i, m);
+            }
+        }
+
+        var written = PngChartWriter.WriteFromJsonl(jsonl, Path.Combine(dir.Path, "charts"));
+        Assert.Equal(["loss.png", "rewards_margins.png", "rewards_accuracies.png", "rewards_chosen_rejected.png"], written.Select(Path.GetFileName));
+        foreach (var png in written)
+        {
+            var bytes = File.ReadAllBytes(png);
+            Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8]);
+            Assert.Equal("IHDR", Encoding.ASCII.GetString(bytes, 12, 4));
+            Assert.Equal(PngChartWriter.DefaultWidth, BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
+            Assert.Equal(PngChartWriter.DefaultHeight, BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)));
+            Assert.True(bytes.Length > 5000, $"{png}: {bytes.Length} bytes");
+        }
+
+        // Decode the loss chart: the plot area holds many strongly coloured (non-grey) pixels: the lines.
+        using var bitmap = SKBitmap.Decode(written[0]);
+        int coloured = 0;
+        for (int y = 0; y < bitmap.Height; y++)
+        {
+            for (int x = 0; x < bitmap.Width; x++)
+            {
+                var c = bitmap.GetPixel(x, y);
+                if (Math.Max(Math.Max(c.Red, c.Green), c.Blue) - Math.Min(Math.Min(c.Red, c.Green), c.Blue) > 60)
+                {
+                    coloured++;
+                }
+            }
+        }
+
+        Assert.True(coloured > 500, $"only {coloured} coloured pixels");
+
+        // Nothing to draw: no file.
+        Assert.Empty(PngChartWriter.Write([new MetricRecord(1, new Dictionary<string, double> { ["other"] = 1 })], Path.Combine(dir.Path, "empty")));
+    }
+
+    [Fact]
+    public void PngChartSinkDrawsOnClose()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var sink = new PngChartSink(dir.Path);
+        sink.Log(1, Step(1));
+        sink.Log(2, Step(2));
+        Assert.Empty(Directory.GetFiles(dir.Path));
+        sink.Close();
+        Assert.Equal(4, sink.Written.Count);
+        Assert.All(sink.Written, f => Assert.True(File.Exists(f)));
+        Assert.Throws<ObjectDisposedException>(() => sink.Log(3, Step(3)));
+    }
+
+    [Fact]
+    public void AccumulatorAveragesAcrossMicroBatchesAndResets()
+    {
+        using var scope = NewDisposeScope();
+        using var acc = new MetricsAccumulator();
+        float[] r1 = [0.1f, 0.3f], r2 = [0.5f, -0.1f, 0.2f];
+        acc.Add("rewards/chosen", tensor(r1));
+        acc.Add("loss", tensor(0.75f));
+        acc.Add("rewards/chosen", tensor(r2));
+        acc.Add("loss", tensor(0.25f));
+        acc.Set("learning_rate", 1e-6);
+        var m = acc.ReadAndReset("eval_");
+        Assert.Equal(r1.Concat(r2).Select(x => (double)x).Average(), m["eval_rewards/chosen"], 6);
+        Assert.Equal(0.5, m["eval_loss"], 6);
+        Assert.Equal(1e-6, m["eval_learning_rate"]);
+        Assert.Equal(["rewards/chosen", "loss", "learning_rate"], m.Keys.Select(k => k["eval_".Length..]));
+        Assert.Empty(acc.ReadAndReset());
+        acc.Add("loss", tensor(2f));
+        Assert.Equal(2, acc.ReadAndReset()["loss"], 6);
+    }
+
+    [Fact]
+    public void AccumulatorKeepsNoTensorsAliveAfterReading()
+    {
+        using var acc = new MetricsAccumulator();
+        static long Live() => TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        void Round()
+        {
+            using var scope = NewDisposeScope();
+            for (int i = 0; i < 4; i++)
+            {
+                acc.Add("loss", tensor((float)i));
+                acc.Add("rewards/margins", rand(3));
+            }
+
+            acc.ReadAndReset();
+        }
+
+        Round();
+        long before = Live();
+        for (int i = 0; i < 5; i++)
+        {
+            Round();
+        }
+
+        Assert.Equal(before, Live());
+    }
+
+    // ---- independent TFRecord + protobuf reading
+
+    private static IEnumerable<byte[]> ReadTfRecords(byte[] file)
+    {
+        int pos = 0;
+        while (pos < file.Length)
+        {
+            ulong len = BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(pos));
+            uint lenCrc = BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(pos + 8));
+            Assert.Equal(MaskedCrc(file.AsSpan(pos, 8)), lenCrc);
+            var data = file.AsSpan(pos + 12, (int)len).ToArray();
+            uint dataCrc = BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(pos + 12 + (int)len));
+            Assert.Equal(MaskedCrc(data), dataCrc);
+            pos += 12 + (int)len + 4;
+            yield return data;
+        }
+    }
+
+    private static uint MaskedCrc(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++)
+            {
+                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;   // CRC-32C (Castagnoli), reflected
+            }
+        }
+
+        crc = ~crc;
+        return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+    }
+
+    private sealed record TbEvent(double WallTime, long Step, string? FileVersion, string? Tag, float Value);
+
+    private static TbEvent ParseEvent(byte[] data)
+    {
+        double wall = 0;
+        long step = 0;
+        string? version = null, tag = null;
+        float value = float.NaN;
+        foreach (var (field, wire, payload, number) in Fields(data))
+        {
+            switch (field)
+            {
+                case 1 when wire == 1: wall = BitConverter.Int64BitsToDouble((long)number); break;
+                case 2 when wire == 0: step = (long)number; break;
+                case 3 when wire == 2: version = Encoding.UTF8.GetString(payload); break;
+                case 5 when wire == 2:
+                    foreach (var (sf, sw, sv, _) in Fields(payload))
+                    {
+                        if (sf == 1 && sw == 2)
+                        {
+                            foreach (var (vf, vw, vp, vn) in Fields(sv))
+                            {
+                                if (vf == 1 && vw == 2)
+                                {
+                                    tag = Encoding.UTF8.GetString(vp);
+                                }
+                                else if (vf == 2 && vw == 5)
+                                {
+                                    value = BitConverter.Int32BitsToSingle((int)vn);
+                                }
+                            }
+                        }
+                    }
+
+                    break;
+            }
+        }
+
+        return new TbEvent(wall, step, version, tag, value);
+    }
+
+    private static List<(int Field, int Wire, byte[] Payload, ulong Number)> Fields(byte[] data)
+    {
+        var list = new List<(int, int, byte[], ulong)>();
+        int pos = 0;
+        ulong Varint()
+        {
+            ulong v = 0;
+            int shift = 0;
+            while (true)
+            {
+                byte b = data[pos++];
+                v |= (ulong)(b & 0x7F) << shift;
+                if ((b & 0x80) == 0)
+                {
+                    return v;
+                }
+
+                shift += 7;
+            }
+        }
+
+        while (pos < data.Length)
+        {
+            ulong key = Varint();
+            int field = (int)(key >> 3), wire = (int)(key & 7);
+            switch (wire)
+            {
+                case 0: list.Add((field, wire, [], Varint())); break;
+                case 1: list.Add((field, wire, [], BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(pos)))); pos += 8; break;
+                case 5: list.Add((field, wire, [], BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(pos)))); pos += 4; break;
+                case 2:
+                    int len = (int)Varint();
+                    list.Add((field, wire, data.AsSpan(pos, len).ToArray(), 0));
+                    pos += len;
+                    break;
+                default: throw new InvalidDataException($"wire type {wire}");
+            }
+        }
+
+        return list;
+    }
+}
