@@ -90,7 +90,7 @@ public static class TrainCommand
         var wall = Stopwatch.StartNew();
         console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
 
-        var train = PreferenceDatasetLoader.Load(options.Dataset, DatasetOptionsFrom(options, options.DatasetTrainSplit));
+        var train = PreferenceDatasetLoader.Load(options.Dataset, options.ToDatasetOptions());
         var eval = LoadEval(options);
         var tokenizer = HfTokenizer.Load(options.Model);
         using var model = ModelLoader.Load(options.Model, device);
@@ -202,28 +202,16 @@ public static class TrainCommand
             return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
         }
 
-        if (device.StartsWith("cuda", StringComparison.Ordinal) && !torch.cuda.is_available())
-        {
-            throw new DpoSharpException($"device '{device}' was requested but CUDA is not available in this build (TorchSharp-cpu); use --device cpu.");
-        }
-
-        return torch.device(device);
+        return DeviceOption.Resolve(device);
     }
-
-    private static DatasetOptions DatasetOptionsFrom(DpoOptions o, string? split) => new()
-    {
-        // TRL's default prompt column "prompt" means "detect" here: prompt, else conversations, else extracted.
-        PromptColumn = o.PromptColumn == "prompt" ? null : o.PromptColumn,
-        ChosenColumn = o.ChosenColumn,
-        RejectedColumn = o.RejectedColumn,
-        Split = split,
-    };
 
     private static PreferenceDataset? LoadEval(DpoOptions o)
     {
         if (o.EvalDataset is { } path)
         {
-            return PreferenceDatasetLoader.Load(path, DatasetOptionsFrom(o, Directory.Exists(path) ? o.DatasetTestSplit : null));
+            var options = o.ToDatasetOptions();
+            options.Split = Directory.Exists(path) && PreferenceDatasetLoader.FindSplits(path).ContainsKey(o.DatasetTestSplit) ? o.DatasetTestSplit : null;
+            return PreferenceDatasetLoader.Load(path, options);
         }
 
         if (o.EvalStrategy == "no")
@@ -233,7 +221,7 @@ public static class TrainCommand
 
         if (Directory.Exists(o.Dataset) && PreferenceDatasetLoader.FindSplits(o.Dataset!).ContainsKey(o.DatasetTestSplit))
         {
-            return PreferenceDatasetLoader.Load(o.Dataset!, DatasetOptionsFrom(o, o.DatasetTestSplit));
+            return PreferenceDatasetLoader.Load(o.Dataset!, o.ToDatasetOptions(o.DatasetTestSplit));
         }
 
         throw new DpoSharpException($"eval_strategy is '{o.EvalStrategy}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");

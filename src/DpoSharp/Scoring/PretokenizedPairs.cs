@@ -100,11 +100,17 @@ public static class PretokenizedPairs
     }
 
     /// <summary>
-    /// Writes one JSON object per score (<c>chosen_logps</c>, <c>rejected_logps</c>) to <paramref name="path"/>
-    /// through a temporary file renamed at the end, so a failure leaves no partial output.
+    /// Writes one JSON object per score (<c>chosen_logps</c>, <c>rejected_logps</c>; with <paramref name="losses"/>
+    /// also <c>ref_chosen_logps</c>, <c>ref_rejected_logps</c>, <c>chosen_reward</c>, <c>rejected_reward</c>, <c>loss</c>)
+    /// to <paramref name="path"/> through a temporary file renamed at the end, so a failure leaves no partial output.
     /// </summary>
-    public static void WriteScores(string path, IReadOnlyList<PairScore> scores)
+    public static void WriteScores(string path, IReadOnlyList<PairScore> scores, IReadOnlyList<PairLossScore>? losses = null)
     {
+        if (losses is not null && losses.Count != scores.Count)
+        {
+            throw new ArgumentException($"{losses.Count} loss rows for {scores.Count} scores", nameof(losses));
+        }
+
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(dir))
@@ -117,12 +123,29 @@ public static class PretokenizedPairs
         {
             using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
             {
-                foreach (var s in scores)
+                for (int i = 0; i < scores.Count; i++)
                 {
+                    var s = scores[i];
                     w.Write("{\"chosen_logps\":");
                     w.Write(s.ChosenLogps.ToString("R", CultureInfo.InvariantCulture));
                     w.Write(",\"rejected_logps\":");
                     w.Write(s.RejectedLogps.ToString("R", CultureInfo.InvariantCulture));
+                    if (losses is not null)
+                    {
+                        var l = losses[i];
+                        void Field(string name, double v)
+                        {
+                            w.Write(",\"" + name + "\":");
+                            w.Write(double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "null");
+                        }
+
+                        Field("ref_chosen_logps", l.RefChosenLogps);
+                        Field("ref_rejected_logps", l.RefRejectedLogps);
+                        Field("chosen_reward", l.ChosenReward);
+                        Field("rejected_reward", l.RejectedReward);
+                        Field("loss", l.Loss);
+                    }
+
                     w.Write('}');
                     w.Write('\n');
                 }

@@ -3,6 +3,7 @@ using DpoSharp.Data;
 using DpoSharp.Losses;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
+using DpoSharp.Training.Metrics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,7 +35,7 @@ public sealed record TrainOutput(int GlobalStep, double TrainingLoss, double Sec
 public sealed partial class DpoTrainer : IDisposable
 {
     /// <summary>Name of the metrics file written in the output directory (one JSON object per logged step).</summary>
-    public const string MetricsFileName = "metrics.jsonl";
+    public const string MetricsFileName = JsonlMetricSink.FileName;
 
     // Device accumulator slots (sums over pairs).
     private const int SlotLoss = 0;
@@ -60,6 +61,7 @@ public sealed partial class DpoTrainer : IDisposable
     private IReadOnlyList<int[]>? _epochBatches;
     private int _epochBatchesEpoch = -1;
     private bool _sawNll;
+    private IMetricSink? _activeSink;
     private IReferenceLogProbs? _trainRef;
     private IReferenceLogProbs? _evalRef;
     private readonly ICausalLM? _ownedRefModel;
@@ -111,10 +113,6 @@ public sealed partial class DpoTrainer : IDisposable
         _padTokenId = padTokenId;
         _collator = new PreferenceCollator(padTokenId, args.PadToMultipleOf);
         _loss = loss ?? args.CreateLoss();
-        if (args.UseWeighting)
-        {
-            throw new DpoSharpException("use_weighting (WPO) is not supported by this trainer yet; remove it or set it to false.");
-        }
 
         _trainable = [];
         _trainableNames = [];
@@ -187,19 +185,6 @@ public sealed partial class DpoTrainer : IDisposable
         TokenizationKey = data.Key;
     }
 
-    /// <summary>Tokenization settings of <paramref name="args"/> (TRL's option names mapped to the data layer).</summary>
-    public static TokenizationOptions TokenizationOptionsFrom(DpoOptions args)
-    {
-        ArgumentNullException.ThrowIfNull(args);
-        return new TokenizationOptions
-        {
-            MaxLength = args.MaxLength,
-            MaxPromptLength = args.MaxPromptLength,
-            MaxCompletionLength = args.MaxCompletionLength,
-            TruncationMode = TokenizationOptions.ParseTruncationMode(args.TruncationMode),
-        };
-    }
-
     /// <summary>The tokenization of the training examples (kept/dropped counts, truncations) when built from raw examples.</summary>
     public TokenizationResult? TrainTokenization { get; }
 
@@ -238,6 +223,13 @@ public sealed partial class DpoTrainer : IDisposable
     /// <summary>A directory whose tokenizer files (tokenizer.json, tokenizer_config.json, …) are copied next to
     /// every saved model, as TRL saves its processing class. Null: none.</summary>
     public string? TokenizerFilesSource { get; set; }
+
+    /// <summary>
+    /// Where logged metrics go (rank 0). Null: the file sinks <see cref="DpoOptions.ReportTo"/> selects
+    /// (metrics.jsonl, TensorBoard events, PNG charts at the end) in <see cref="DpoOptions.OutputDir"/>, created by
+    /// <see cref="Train"/> (resume-aware: metrics.jsonl keeps the lines up to the checkpoint).
+    /// </summary>
+    public IMetricSink? MetricSink { get; set; }
 
     /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
     public event Action<TrainerLogEntry>? Logged;
@@ -309,15 +301,32 @@ public sealed partial class DpoTrainer : IDisposable
             LoadCheckpoint(resumeFromCheckpoint);
         }
 
+        IMetricSink? ownedSink = null;
         if (WritesFiles)
         {
             Directory.CreateDirectory(Args.OutputDir);
-            if (WritesJsonl)
+            if (MetricSink is null)
             {
-                RewriteMetricsFile();
+                ownedSink = CompositeMetricSink.FromOptions(Args, resumeFromCheckpoint is null ? null : State.GlobalStep);
             }
         }
 
+        _activeSink = Rank == 0 ? MetricSink ?? ownedSink : null;
+        try
+        {
+            var output = TrainLoop(totalSteps, schedule, device, wall, cancellationToken);
+            _activeSink?.Close();
+            return output;
+        }
+        finally
+        {
+            _activeSink = null;
+            ownedSink?.Dispose();
+        }
+    }
+
+    private TrainOutput TrainLoop(int totalSteps, LrSchedule schedule, Device device, Stopwatch wall, CancellationToken cancellationToken)
+    {
         int startStep = State.GlobalStep;
         var lastLog = (IReadOnlyDictionary<string, double>)new Dictionary<string, double>();
         var window = Stopwatch.StartNew();
@@ -539,7 +548,10 @@ public sealed partial class DpoTrainer : IDisposable
             refLogps?.Rejected,
             lp.TokenCounts[..p],
             lp.TokenCounts[p..],
-            Args.Beta);
+            Args.Beta)
+        {
+            PairWeights = Args.UseWeighting ? WpoWeights.Compute(logits, batch.InputIds, batch.CompletionMask) : null,
+        };
         var output = _loss.Compute(input);
         var lossSum = output.Losses.sum();
         Tensor stats;
@@ -645,8 +657,6 @@ public sealed partial class DpoTrainer : IDisposable
 
     private bool WritesFiles => Rank == 0 && Args.OutputDir.Length > 0;
 
-    private bool WritesJsonl => Args.EffectiveReportTo.Contains("jsonl");
-
     private string? ResolveResumeCheckpoint()
     {
         if (Args.ResumeFromCheckpoint is { } dir)
@@ -675,22 +685,8 @@ public sealed partial class DpoTrainer : IDisposable
     {
         var entry = new TrainerLogEntry(State.GlobalStep, metrics);
         State.LogHistory.Add(entry);
-        if (WritesFiles && WritesJsonl)
-        {
-            File.AppendAllText(Path.Combine(Args.OutputDir, MetricsFileName), TrainerCheckpoint.LogLine(entry) + "\n");
-        }
-
+        _activeSink?.Log(entry.Step, entry.Metrics);
         Logged?.Invoke(entry);
-    }
-
-    private void RewriteMetricsFile()
-    {
-        var path = Path.Combine(Args.OutputDir, MetricsFileName);
-        using var w = new StreamWriter(path, append: false);
-        foreach (var e in State.LogHistory)
-        {
-            w.WriteLine(TrainerCheckpoint.LogLine(e));
-        }
     }
 
     private void ThrowIfNonFinite()
@@ -893,7 +889,7 @@ public sealed partial class DpoTrainer : IDisposable
             ArgumentNullException.ThrowIfNull(tokenizer);
             ArgumentNullException.ThrowIfNull(train);
             args.Validate();
-            var pairTokenizer = new PairTokenizer(tokenizer, TokenizationOptionsFrom(args));
+            var pairTokenizer = new PairTokenizer(tokenizer, args.ToTokenizationOptions());
             var t = Tokenize(pairTokenizer, train);
             var e = eval is null ? null : Tokenize(pairTokenizer, eval);
             int pad = tokenizer.PadTokenId ?? tokenizer.EosTokenId

@@ -69,6 +69,15 @@ public class CliTrainTests
             Assert.True(last.ContainsKey(name), name);
         }
 
+        // TensorBoard event files and PNG charts (report_to).
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(output, "runs"), "events.out.tfevents.*", SearchOption.AllDirectories));
+        var charts = Directory.GetFiles(Path.Combine(output, "charts"), "*.png");
+        Assert.NotEmpty(charts);
+        foreach (var png in charts)
+        {
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+        }
+
         Assert.True(File.Exists(Path.Combine(output, "checkpoint-3", "trainer_state.json")));
         Assert.True(File.Exists(Path.Combine(output, "checkpoint-3", "optimizer.safetensors")));
         Assert.True(File.Exists(Path.Combine(output, "dposharp_config.yaml")));
