@@ -130,7 +130,7 @@ public static class DataCommand
         {
             if (tokenized is null)
             {
-                ShowNormalized(console, ds, s.Show);
+                ShowNormalized(console, ds, s.Show, s.TokenizationOptions.SystemSeparator);
             }
             else
             {
@@ -234,10 +234,18 @@ public static class DataCommand
         console.Write(lengths);
     }
 
+    /// <summary>Writes text as is: no markup, no wrapping at the console width (shown pairs must be exact).</summary>
+    private static void Raw(IAnsiConsole console, string text)
+    {
+        var writer = console.Profile.Out.Writer;
+        writer.WriteLine(text);
+        writer.Flush();
+    }
+
     /// <summary>Makes line breaks and tabs visible (↵ then the break, →).</summary>
     public static string Visible(string text) => text.Replace("\r", "␍").Replace("\n", "↵\n").Replace("\t", "→");
 
-    private static void ShowNormalized(IAnsiConsole console, PreferenceDataset ds, int count)
+    private static void ShowNormalized(IAnsiConsole console, PreferenceDataset ds, int count, string systemSeparator)
     {
         foreach (var e in ds.Examples.Take(count))
         {
@@ -245,20 +253,20 @@ public static class DataCommand
             switch (e.Format)
             {
                 case PreferenceFormat.Standard:
-                    var prompt = e.System is null ? e.Prompt! : e.System + "\n\n" + e.Prompt;
-                    console.WriteLine("chosen:   " + Visible(prompt + Boundary + e.Chosen));
-                    console.WriteLine("rejected: " + Visible(prompt + Boundary + e.Rejected));
+                    var prompt = e.System is null ? e.Prompt! : e.System + systemSeparator + e.Prompt;
+                    Raw(console, "chosen:   " + Visible(prompt + Boundary + e.Chosen));
+                    Raw(console, "rejected: " + Visible(prompt + Boundary + e.Rejected));
                     break;
                 case PreferenceFormat.Conversational:
                     static string M(IEnumerable<ChatMessage> ms) => string.Concat(ms.Select(m => $"\n  [{m.Role}] {Visible(m.Content)}"));
-                    console.WriteLine("prompt:" + M(e.PromptMessages!));
-                    console.WriteLine("chosen:" + M(e.ChosenMessages!));
-                    console.WriteLine("rejected:" + M(e.RejectedMessages!));
+                    Raw(console, "prompt:" + M(e.PromptMessages!));
+                    Raw(console, "chosen:" + M(e.ChosenMessages!));
+                    Raw(console, "rejected:" + M(e.RejectedMessages!));
                     break;
                 default:
-                    console.WriteLine($"prompt ids:   [{string.Join(", ", e.PromptIds!)}]");
-                    console.WriteLine($"chosen ids:   [{string.Join(", ", e.ChosenIds!)}]");
-                    console.WriteLine($"rejected ids: [{string.Join(", ", e.RejectedIds!)}]");
+                    Raw(console, $"prompt ids:   [{string.Join(", ", e.PromptIds!)}]");
+                    Raw(console, $"chosen ids:   [{string.Join(", ", e.ChosenIds!)}]");
+                    Raw(console, $"rejected ids: [{string.Join(", ", e.RejectedIds!)}]");
                     break;
             }
         }
@@ -271,8 +279,8 @@ public static class DataCommand
         {
             var e = ds.Examples[pair.SourceIndex];
             console.Write(new Rule(Markup.Escape($"pair {pair.SourceIndex} · {Path.GetFileName(e.SourceFile)} row {e.SourceRow} · prompt {pair.PromptIds.Length} + chosen {pair.ChosenIds.Length} / rejected {pair.RejectedIds.Length} tokens")).LeftJustified());
-            console.WriteLine("chosen:   " + Render(tokenizer, pair.PromptIds, pair.ChosenIds));
-            console.WriteLine("rejected: " + Render(tokenizer, pair.PromptIds, pair.RejectedIds));
+            Raw(console, "chosen:   " + Render(tokenizer, pair.PromptIds, pair.ChosenIds));
+            Raw(console, "rejected: " + Render(tokenizer, pair.PromptIds, pair.RejectedIds));
         }
     }
 

@@ -61,8 +61,15 @@ public static class ScoreCommand
 
             var err = parse.InvocationConfiguration.Error;
             var sw = Stopwatch.StartNew();
-            using var lm = ModelLoader.Load(parse.GetValue(model)!, dev);
-            var pairs = PretokenizedPairs.Read(parse.GetValue(dataset)!, lm.Config.VocabSize);
+            var dir = parse.GetValue(model)!;
+            if (!Directory.Exists(dir))
+            {
+                throw new DpoSharpException($"{dir}: model directory not found.");
+            }
+
+            // Validate the dataset against the config before loading (possibly gigabytes of) weights.
+            var pairs = PretokenizedPairs.Read(parse.GetValue(dataset)!, ModelConfig.Load(dir).VocabSize);
+            using var lm = ModelLoader.Load(dir, dev);
             var scores = PreferenceScorer.Score(lm, pairs, bs);
             IReadOnlyList<PairLossScore>? losses = null;
             if (refDir is not null)
