@@ -93,6 +93,29 @@ public class CliTrainTests
     }
 
     [Fact]
+    public void ResumeContinuesFromTheNewestCheckpointAndReproducesTheRun()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var (model, dataset) = WriteTinyJob(dir.Path, rows: 12);
+        string[] Args(string output) => ["train", "--model", model, "--dataset", dataset, "--output-dir", output, "--max-steps", "6",
+            "--save-steps", "3", "--logging-steps", "1", "--per-device-train-batch-size", "4", "--learning-rate", "1e-3", "--report-to", "jsonl"];
+        var full = Path.Combine(dir.Path, "full");
+        var resumed = Path.Combine(dir.Path, "resumed");
+        Assert.Equal(0, Run(Args(full)).Rc);
+        Assert.Equal(0, Run(Args(resumed)).Rc);
+
+        // Pretend the second run died after checkpoint 3: drop what came later.
+        Directory.Delete(Path.Combine(resumed, "checkpoint-6"), recursive: true);
+        File.Delete(Path.Combine(resumed, "model.safetensors"));
+        var (rc, _, err) = Run([.. Args(resumed), "--resume"]);
+        Assert.True(rc == 0, err);
+        Assert.Equal(
+            DpoTrainerTests.StableMetrics(Path.Combine(full, DpoTrainer.MetricsFileName)),
+            DpoTrainerTests.StableMetrics(Path.Combine(resumed, DpoTrainer.MetricsFileName)));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(full, "model.safetensors")), File.ReadAllBytes(Path.Combine(resumed, "model.safetensors")));
+    }
+
+    [Fact]
     public void BadValuesAndMissingInputsExitWith2()
     {
         using var dir = TestPaths.CreateTempDir();
