@@ -63,8 +63,8 @@ public sealed partial class DpoTrainer : IDisposable
     private IMetricSink? _activeSink;
     private IReferenceLogProbs? _trainRef;
     private IReferenceLogProbs? _evalRef;
-    private readonly ICausalLM? _ownedRefModel;
-    private readonly ICausalLM? _refModel;
+    private ICausalLM? _ownedRefModel;
+    private ICausalLM? _refModel;
     private AdamW? _optimizer;
     private Tensor? _metricAcc;     // (SlotCount) sums since the last log
     private Tensor? _gradNorm;      // () last step's total norm
@@ -80,7 +80,7 @@ public sealed partial class DpoTrainer : IDisposable
     /// </summary>
     /// <param name="model">The policy; trained in place.</param>
     /// <param name="refModel">The reference model (frozen here; not disposed by the trainer). Null: a frozen copy of
-    /// <paramref name="model"/> as it is now, unless <see cref="DpoOptions.ReferenceFree"/> or
+    /// <paramref name="model"/> made before training starts, unless <see cref="DpoOptions.ReferenceFree"/> or
     /// <see cref="DpoOptions.PrecomputeRefLogProbs"/> make a model unnecessary.</param>
     /// <param name="args">Options; validated here.</param>
     /// <param name="trainDataset">Tokenized training pairs.</param>
@@ -134,19 +134,10 @@ public sealed partial class DpoTrainer : IDisposable
             throw new ArgumentException("the reference model must not be the policy itself; pass null to use a frozen copy.", nameof(refModel));
         }
 
-        if (!args.ReferenceFree)
+        if (!args.ReferenceFree && refModel is not null)
         {
             _refModel = refModel;
-            if (_refModel is null && !args.PrecomputeRefLogProbs)
-            {
-                _ownedRefModel = CopyModel(model);
-                _refModel = _ownedRefModel;
-            }
-
-            if (_refModel is not null)
-            {
-                FrozenModelReference.Freeze(_refModel);
-            }
+            FrozenModelReference.Freeze(_refModel);
         }
     }
 
@@ -211,6 +202,13 @@ public sealed partial class DpoTrainer : IDisposable
 
     /// <summary>Number of data-parallel processes.</summary>
     public int WorldSize { get; set; } = 1;
+
+    /// <summary>
+    /// A custom source of reference log-probs for training and evaluation (e.g. the policy with its LoRA adapters
+    /// disabled), used instead of the one the options select. Not disposed by the trainer. Null: frozen model,
+    /// precomputed or none, from <see cref="DpoOptions"/>.
+    /// </summary>
+    public IReferenceLogProbs? ReferenceLogProbs { get; set; }
 
     /// <summary>Directory of the precomputed reference log-prob cache (<c>ref_logps-&lt;hash&gt;.safetensors</c>);
     /// null: <see cref="DpoOptions.OutputDir"/>.</summary>
@@ -480,12 +478,7 @@ public sealed partial class DpoTrainer : IDisposable
         _gradNorm?.Dispose();
         _lossSinceStart?.Dispose();
         _badStep?.Dispose();
-        _trainRef?.Dispose();
-        if (!ReferenceEquals(_evalRef, _trainRef))
-        {
-            _evalRef?.Dispose();
-        }
-
+        DisposeReferences();
         _ownedRefModel?.Dispose();
         if (_ownsLoss)
         {
@@ -809,18 +802,35 @@ public sealed partial class DpoTrainer : IDisposable
 
     private void BuildReferences(string? resumeCheckpoint)
     {
-        _trainRef?.Dispose();
-        if (!ReferenceEquals(_evalRef, _trainRef))
-        {
-            _evalRef?.Dispose();
-        }
-
+        DisposeReferences();
         _trainRef = BuildReference(_train, resumeCheckpoint, "train");
         _evalRef = _eval is null ? null : BuildReference(_eval, resumeCheckpoint, "eval");
     }
 
+    private void DisposeReferences()
+    {
+        // A caller's ReferenceLogProbs is the caller's to dispose.
+        if (!ReferenceEquals(_trainRef, ReferenceLogProbs))
+        {
+            _trainRef?.Dispose();
+        }
+
+        if (!ReferenceEquals(_evalRef, _trainRef) && !ReferenceEquals(_evalRef, ReferenceLogProbs))
+        {
+            _evalRef?.Dispose();
+        }
+
+        _trainRef = null;
+        _evalRef = null;
+    }
+
     private IReferenceLogProbs BuildReference(IReadOnlyList<TokenizedPair> data, string? resumeCheckpoint, string cacheName)
     {
+        if (ReferenceLogProbs is { } custom)
+        {
+            return custom;
+        }
+
         if (Args.ReferenceFree)
         {
             return new NoReference();
@@ -828,7 +838,16 @@ public sealed partial class DpoTrainer : IDisposable
 
         if (!Args.PrecomputeRefLogProbs)
         {
-            return new FrozenModelReference(_refModel!);
+            if (_refModel is null)
+            {
+                // The default reference: a frozen copy of the policy, made once, before any training or checkpoint
+                // loading changes it.
+                _ownedRefModel = CopyModel(Model);
+                _refModel = _ownedRefModel;
+                FrozenModelReference.Freeze(_refModel);
+            }
+
+            return new FrozenModelReference(_refModel);
         }
 
         // Resuming without a reference model: the policy has moved on, so use the values the checkpoint carries.

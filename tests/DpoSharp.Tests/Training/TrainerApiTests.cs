@@ -76,6 +76,44 @@ public class TrainerApiTests
         Assert.False(File.Exists(Path.Combine(dir.Path, DpoTrainer.MetricsFileName)));  // report_to none
     }
 
+    [Fact]
+    public void ACustomReferenceProviderReplacesTheFrozenCopy()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        using var model = new TinyCausalLM(seed: 1);
+        using var frozen = model.Clone();
+        var args = new DpoOptions { OutputDir = dir.Path, MaxSteps = 3, PerDeviceTrainBatchSize = 2, GradientAccumulationSteps = 2, LearningRate = 1e-3, ReportTo = ["none"] };
+
+        // TinyCausalLM cannot be copied by ModelLoader: without a reference the trainer says so.
+        using (var other = model.Clone())
+        using (var noRef = new DpoTrainer(other, refModel: null, args, TinyData.Pairs(8), padTokenId: 0))
+        {
+            var e = Assert.Throws<DpoSharpException>(() => noRef.Train());
+            Assert.Contains("--ref-model", e.Message);
+        }
+
+        using var provider = new CountingReference(new FrozenModelReference(frozen));
+        using var trainer = new DpoTrainer(model, refModel: null, args, TinyData.Pairs(8), padTokenId: 0) { ReferenceLogProbs = provider };
+        trainer.Train();
+        Assert.Equal(6, provider.Calls);              // 3 steps × 2 micro-batches
+        Assert.Same(provider, trainer.TrainReference);
+    }
+
+    private sealed class CountingReference(IReferenceLogProbs inner) : IReferenceLogProbs
+    {
+        public int Calls { get; private set; }
+
+        public string Kind => "counting";
+
+        public (TorchSharp.torch.Tensor Chosen, TorchSharp.torch.Tensor Rejected)? Compute(PreferenceBatch batch, TorchSharp.torch.Device device)
+        {
+            Calls++;
+            return inner.Compute(batch, device);
+        }
+
+        public void Dispose() => inner.Dispose();
+    }
+
     private sealed class CountingSynchronizer(List<int> calls) : IGradientSynchronizer
     {
         public void Synchronize(IReadOnlyList<Parameter> parameters) => calls.Add(parameters.Count(p => p.grad is not null) == parameters.Count ? parameters.Count : -1);
