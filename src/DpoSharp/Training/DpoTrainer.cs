@@ -636,19 +636,21 @@ public sealed partial class DpoTrainer : IDisposable
     private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
     {
         using var scope = NewDisposeScope();
-        var sums = _metricAcc!.cpu().data<float>().ToArray();
+
+        // One device→host copy per logging step: the metric sums, the last grad norm and the first bad step.
+        var sums = cat([_metricAcc!, _gradNorm!.unsqueeze(0), _badStep!.to(ScalarType.Float32).unsqueeze(0)]).cpu().data<float>().ToArray();
+        ThrowIfNonFinite((long)sums[SlotCount + 1]);
         var m = MetricsFromSums(sums, _windowPairs, "");
-        m["grad_norm"] = _gradNorm!.item<float>();
+        m["grad_norm"] = sums[SlotCount];
         m["learning_rate"] = nextLr;
         m["epoch"] = State.Epoch;
         m["num_tokens"] = State.NumTokens;
         double secs = Math.Max(windowSeconds, 1e-9);
         m["pairs_per_second"] = _windowPairs / secs;
         m["tokens_per_second"] = _windowTokens / secs;
-        _metricAcc.zero_();
+        _metricAcc!.zero_();
         _windowPairs = 0;
         _windowTokens = 0;
-        ThrowIfNonFinite();
         AppendLog(m);
         return m;
     }
@@ -690,7 +692,11 @@ public sealed partial class DpoTrainer : IDisposable
     private void ThrowIfNonFinite()
     {
         using var scope = NewDisposeScope();
-        long bad = _badStep!.item<long>();
+        ThrowIfNonFinite(_badStep!.item<long>());
+    }
+
+    private static void ThrowIfNonFinite(long bad)
+    {
         if (bad >= 0)
         {
             throw new DpoSharpException(
