@@ -86,6 +86,22 @@ public static class TrainCommand
             throw new DpoSharpException("dataset is not set: give the preference data with --dataset PATH or 'dataset:' in the config.");
         }
 
+        foreach (var (name, dir) in new[] { ("model", options.Model), ("ref_model", options.RefModel) })
+        {
+            if (dir is not null && !Directory.Exists(dir))
+            {
+                throw new DpoSharpException($"{name} directory {dir} does not exist; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json).");
+            }
+        }
+
+        foreach (var (name, path) in new[] { ("dataset", options.Dataset), ("eval_dataset", options.EvalDataset) })
+        {
+            if (path is not null && !File.Exists(path) && !Directory.Exists(path))
+            {
+                throw new DpoSharpException($"{name} {path}: no such file or folder. Pass a .jsonl/.json/.parquet/.csv/.tsv file or a dataset folder.");
+            }
+        }
+
         var device = ResolveDevice(options.Device);
         var wall = Stopwatch.StartNew();
         console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
