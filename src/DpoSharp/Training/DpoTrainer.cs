@@ -426,7 +426,7 @@ public sealed partial class DpoTrainer : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var idx = Enumerable.Range(start, Math.Min(Args.PerDeviceEvalBatchSize, _eval.Count - start)).ToArray();
-                using var batch = _collator.Collate(_eval, idx);
+                using var batch = _collator.Collate(_eval, idx, device);
                 tokens += batch.TokenCount;
                 var (_, stats) = ForwardLoss(batch, _evalRef, device);
                 acc.add_(stats);
@@ -495,7 +495,7 @@ public sealed partial class DpoTrainer : IDisposable
         {
             // One scope per micro-batch: its logits are released before the next forward.
             using var microScope = NewDisposeScope();
-            using var batch = _collator.Collate(_train, idx);
+            using var batch = _collator.Collate(_train, idx, device);
             var (lossSum, stats) = ForwardLoss(batch, _trainRef!, device);
 
             // Mean over every pair of the optimizer step: gradient accumulation equals the big batch exactly, also
@@ -533,13 +533,14 @@ public sealed partial class DpoTrainer : IDisposable
     }
 
     /// <summary>Policy forward + reference + loss for one batch; returns the summed per-pair loss and the stats vector.</summary>
-    private (Tensor LossSum, Tensor Stats) ForwardLoss(PreferenceBatch cpuBatch, IReferenceLogProbs reference, Device device)
+    private (Tensor LossSum, Tensor Stats) ForwardLoss(PreferenceBatch given, IReferenceLogProbs reference, Device device)
     {
-        var batch = cpuBatch.InputIds.device == device ? cpuBatch : cpuBatch.To(device);
+        var at = given.InputIds.device;
+        var batch = at.type == device.type && at.index == device.index ? given : given.To(device);
         int p = batch.PairCount;
         var logits = Model.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds);   // (2P, T, V)
         var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask);
-        var refLogps = reference.Compute(cpuBatch, device);
+        var refLogps = reference.Compute(batch, device);
         var input = new PreferenceLossInput(
             lp.Sums[..p],
             lp.Sums[p..],
@@ -578,7 +579,7 @@ public sealed partial class DpoTrainer : IDisposable
             ]).to(ScalarType.Float32);
         }
 
-        if (!ReferenceEquals(batch, cpuBatch))
+        if (!ReferenceEquals(batch, given))
         {
             batch.Dispose();
         }
