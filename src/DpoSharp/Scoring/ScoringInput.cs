@@ -54,6 +54,13 @@ public static class ScoringInput
                 "copy the model's tokenizer files into the model directory, or score pre-tokenized data (prompt_input_ids, chosen_input_ids, rejected_input_ids).");
         }
 
+        if (tokenizer is { ChatTemplate: null } && examples.FirstOrDefault(e => e.Format == PreferenceFormat.Conversational) is { } chat)
+        {
+            throw new DpoSharpException(
+                $"{chat.Where}: the dataset holds chat messages, and the model's tokenizer has no chat_template (tokenizer_config.json) to render them; " +
+                "use a model directory whose tokenizer_config.json has a chat_template, or convert the data to prompt/chosen/rejected strings.");
+        }
+
         var result = new PairTokenizer(tokenizer, options).Tokenize(examples);
         var kept = result.Pairs.ToDictionary(p => p.SourceIndex);
         var rows = new ScoringRow[examples.Count];
