@@ -234,6 +234,31 @@ public class ScoreDatasetShapesTests
     }
 
     [Fact]
+    public void PretokenizedJsonInADatasetFolderSplitScoresLikePretokenizedJsonl()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var dir = Model(tmp.Path);
+        var tok = HfTokenizer.Load(dir);
+        var pairs = Standard.Select(s => TokenizeStandard(tok, s.Prompt, s.Chosen, s.Rejected)).ToList();
+        var jsonl = WritePretokenized(Path.Combine(tmp.Path, "pre.jsonl"), pairs);
+        var folder = Directory.CreateDirectory(Path.Combine(tmp.Path, "hf", "data")).FullName;
+        File.WriteAllLines(Path.Combine(folder, "train-00000-of-00001.jsonl"), ["{\"prompt\":\"x\",\"chosen\":\" a\",\"rejected\":\" b\"}"]);
+        var array = new JsonArray([.. File.ReadAllLines(jsonl).Select(l => JsonNode.Parse(l))]);
+        File.WriteAllText(Path.Combine(folder, "test-00000-of-00001.json"), array.ToJsonString());
+        var viaFolder = Run(["score", "--model", dir, "--dataset", Path.Combine(tmp.Path, "hf"), "--split", "test", "--output", Path.Combine(tmp.Path, "a.jsonl")]);
+        var viaJsonl = Run(["score", "--model", dir, "--dataset", jsonl, "--output", Path.Combine(tmp.Path, "b.jsonl")]);
+        using var model = ModelLoader.Load(dir);
+        AssertScores(viaFolder, pairs, model, viaJsonl);
+
+        // The loader's pre-tokenized rows get the same checks: an empty prompt cannot predict the first completion token.
+        File.WriteAllText(Path.Combine(folder, "test-00000-of-00001.json"), "[{\"prompt_input_ids\":[],\"chosen_input_ids\":[1],\"rejected_input_ids\":[2]}]");
+        var err = new StringWriter();
+        Assert.Equal(2, DpoSharpCli.Run(["score", "--model", dir, "--dataset", Path.Combine(tmp.Path, "hf"), "--split", "test", "--output", Path.Combine(tmp.Path, "c.jsonl")], new StringWriter(), err));
+        Assert.Contains("prompt ids are empty", err.ToString());
+        Assert.False(File.Exists(Path.Combine(tmp.Path, "c.jsonl")));
+    }
+
+    [Fact]
     public void BadInputsExitTwoWithoutOutput()
     {
         using var tmp = TestPaths.CreateTempDir();
