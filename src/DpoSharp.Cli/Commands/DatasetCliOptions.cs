@@ -91,7 +91,4 @@ internal sealed class DatasetCliOptions
         };
     }
 
-    /// <summary>Whether any tokenization flag was given on the command line.</summary>
-    public bool AnyTokenizationFlagGiven(ParseResult parse) =>
-        TokenizationFlags.Any(o => parse.GetResult(o) is { Implicit: false });
 }

@@ -223,6 +223,21 @@ public class ScoreDatasetShapesTests
             Assert.True(Math.Abs(output[i]["rejected_logps"]!.GetValue<double>() - IndependentLogp(model, p, r[..Math.Min(budget, r.Length)])) < 1e-4);
         }
 
+        // With the model as its own reference: equal log-probs, zero rewards, sigmoid loss ln 2; the dropped row stays null.
+        var withRef = Run(["score", "--model", dir, "--dataset", data, "--output", Path.Combine(tmp.Path, "ref.jsonl"), "--max-length", "12", "--max-prompt-length", "0", "--ref-model", dir]);
+        Assert.Equal(3, withRef.Count);
+        foreach (var field in new[] { "ref_chosen_logps", "ref_rejected_logps", "chosen_reward", "rejected_reward", "loss" })
+        {
+            Assert.Null(withRef[1][field]);
+        }
+
+        foreach (int i in new[] { 0, 2 })
+        {
+            Assert.True(Math.Abs(withRef[i]["ref_chosen_logps"]!.GetValue<double>() - output[i]["chosen_logps"]!.GetValue<double>()) < 1e-5);
+            Assert.True(Math.Abs(withRef[i]["chosen_reward"]!.GetValue<double>()) < 1e-5);
+            Assert.True(Math.Abs(withRef[i]["loss"]!.GetValue<double>() - Math.Log(2)) < 1e-5);
+        }
+
         // Pre-tokenized rows get no truncation by default, but an explicit limit applies to them too.
         var (p0, c0, r0) = TokenizeStandard(tok, rows[0].Item1, rows[0].Item2, rows[0].Item3);
         Assert.True(p0.Length + c0.Length > 12);
