@@ -39,53 +39,25 @@ public static class DataCommand
 
     public static Command Create()
     {
-        var dataset = new Option<string>("--dataset") { Description = "Dataset file (.jsonl, .json, .parquet, .csv, .tsv) or Hugging Face dataset folder.", Required = true };
+        var common = new DatasetCliOptions("Dataset file (.jsonl, .json, .parquet, .csv, .tsv) or Hugging Face dataset folder.");
         var model = new Option<string?>("--model") { Description = "Model folder: its tokenizer and chat template tokenize the pairs (token statistics, truncation, what the model sees)." };
-        var split = new Option<string?>("--split") { Description = "Split of a dataset folder (default: train, or the only split)." };
-        var promptColumn = new Option<string?>("--prompt-column") { Description = "Column holding the prompt (default: prompt, else conversations, else extracted from chosen/rejected)." };
-        var chosenColumn = new Option<string>("--chosen-column") { Description = "Column holding the preferred completion.", DefaultValueFactory = _ => "chosen" };
-        var rejectedColumn = new Option<string>("--rejected-column") { Description = "Column holding the dispreferred completion.", DefaultValueFactory = _ => "rejected" };
-        var maxLength = new Option<int?>("--max-length") { Description = "Maximum tokens of prompt + completion (default 1024; 0 = no limit)." };
-        var maxPromptLength = new Option<int?>("--max-prompt-length") { Description = "Maximum prompt tokens (default 512; 0 = no limit)." };
-        var maxCompletionLength = new Option<int?>("--max-completion-length") { Description = "Maximum completion tokens (default: no limit)." };
-        var truncationMode = new Option<string>("--truncation-mode") { Description = "Which end of a long prompt to keep: keep_start or keep_end.", DefaultValueFactory = _ => "keep_end" };
-        truncationMode.AcceptOnlyFromAmong("keep_start", "keep_end");
         var show = new Option<int>("--show") { Description = "Show this many pairs as the model sees them.", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--output") { Description = "Write the normalized pairs to this .jsonl file." };
 
-        var cmd = new Command("data", "Validate a preference dataset, print statistics, show pairs as the model sees them, write normalized JSONL.")
+        var cmd = new Command("data", "Validate a preference dataset, print statistics, show pairs as the model sees them, write normalized JSONL.");
+        foreach (var o in common.DatasetFlags.Take(1).Append(model).Concat(common.DatasetFlags.Skip(1)).Concat(common.TokenizationFlags).Append(show).Append(output))
         {
-            dataset, model, split, promptColumn, chosenColumn, rejectedColumn, maxLength, maxPromptLength, maxCompletionLength,
-            truncationMode, show, output,
-        };
+            cmd.Options.Add(o);
+        }
+
         cmd.SetAction(parse =>
         {
-            var defaults = new TokenizationOptions();
-            static int? Limit(int? given, int? fallback) => given switch
-            {
-                null => fallback,
-                0 => null,
-                _ => given,
-            };
-
             var settings = new DataCommandSettings
             {
-                Dataset = parse.GetValue(dataset)!,
+                Dataset = parse.GetValue(common.Dataset)!,
                 Model = parse.GetValue(model),
-                DatasetOptions = new DatasetOptions
-                {
-                    Split = parse.GetValue(split),
-                    PromptColumn = parse.GetValue(promptColumn),
-                    ChosenColumn = parse.GetValue(chosenColumn)!,
-                    RejectedColumn = parse.GetValue(rejectedColumn)!,
-                },
-                TokenizationOptions = new TokenizationOptions
-                {
-                    MaxLength = Limit(parse.GetValue(maxLength), defaults.MaxLength),
-                    MaxPromptLength = Limit(parse.GetValue(maxPromptLength), defaults.MaxPromptLength),
-                    MaxCompletionLength = Limit(parse.GetValue(maxCompletionLength), defaults.MaxCompletionLength),
-                    TruncationMode = TokenizationOptions.ParseTruncationMode(parse.GetValue(truncationMode)!),
-                },
+                DatasetOptions = common.GetDatasetOptions(parse),
+                TokenizationOptions = common.GetTokenizationOptions(parse, new TokenizationOptions()),
                 Show = parse.GetValue(show),
                 Output = parse.GetValue(output),
             };
