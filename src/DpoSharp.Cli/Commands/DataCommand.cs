@@ -39,53 +39,25 @@ public static class DataCommand
 
     public static Command Create()
     {
-        var dataset = new Option<string>("--dataset") { Description = "Dataset file (.jsonl, .json, .parquet, .csv, .tsv) or Hugging Face dataset folder.", Required = true };
+        var common = new DatasetCliOptions("Dataset file (.jsonl, .json, .parquet, .csv, .tsv) or Hugging Face dataset folder.");
         var model = new Option<string?>("--model") { Description = "Model folder: its tokenizer and chat template tokenize the pairs (token statistics, truncation, what the model sees)." };
-        var split = new Option<string?>("--split") { Description = "Split of a dataset folder (default: train, or the only split)." };
-        var promptColumn = new Option<string?>("--prompt-column") { Description = "Column holding the prompt (default: prompt, else conversations, else extracted from chosen/rejected)." };
-        var chosenColumn = new Option<string>("--chosen-column") { Description = "Column holding the preferred completion.", DefaultValueFactory = _ => "chosen" };
-        var rejectedColumn = new Option<string>("--rejected-column") { Description = "Column holding the dispreferred completion.", DefaultValueFactory = _ => "rejected" };
-        var maxLength = new Option<int?>("--max-length") { Description = "Maximum tokens of prompt + completion (default 1024; 0 = no limit)." };
-        var maxPromptLength = new Option<int?>("--max-prompt-length") { Description = "Maximum prompt tokens (default 512; 0 = no limit)." };
-        var maxCompletionLength = new Option<int?>("--max-completion-length") { Description = "Maximum completion tokens (default: no limit)." };
-        var truncationMode = new Option<string>("--truncation-mode") { Description = "Which end of a long prompt to keep: keep_start or keep_end.", DefaultValueFactory = _ => "keep_end" };
-        truncationMode.AcceptOnlyFromAmong("keep_start", "keep_end");
         var show = new Option<int>("--show") { Description = "Show this many pairs as the model sees them.", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--output") { Description = "Write the normalized pairs to this .jsonl file." };
 
-        var cmd = new Command("data", "Validate a preference dataset, print statistics, show pairs as the model sees them, write normalized JSONL.")
+        var cmd = new Command("data", "Validate a preference dataset, print statistics, show pairs as the model sees them, write normalized JSONL.");
+        foreach (var o in common.DatasetFlags.Take(1).Append(model).Concat(common.DatasetFlags.Skip(1)).Concat(common.TokenizationFlags).Append(show).Append(output))
         {
-            dataset, model, split, promptColumn, chosenColumn, rejectedColumn, maxLength, maxPromptLength, maxCompletionLength,
-            truncationMode, show, output,
-        };
+            cmd.Options.Add(o);
+        }
+
         cmd.SetAction(parse =>
         {
-            var defaults = new TokenizationOptions();
-            static int? Limit(int? given, int? fallback) => given switch
-            {
-                null => fallback,
-                0 => null,
-                _ => given,
-            };
-
             var settings = new DataCommandSettings
             {
-                Dataset = parse.GetValue(dataset)!,
+                Dataset = parse.GetValue(common.Dataset)!,
                 Model = parse.GetValue(model),
-                DatasetOptions = new DatasetOptions
-                {
-                    Split = parse.GetValue(split),
-                    PromptColumn = parse.GetValue(promptColumn),
-                    ChosenColumn = parse.GetValue(chosenColumn)!,
-                    RejectedColumn = parse.GetValue(rejectedColumn)!,
-                },
-                TokenizationOptions = new TokenizationOptions
-                {
-                    MaxLength = Limit(parse.GetValue(maxLength), defaults.MaxLength),
-                    MaxPromptLength = Limit(parse.GetValue(maxPromptLength), defaults.MaxPromptLength),
-                    MaxCompletionLength = Limit(parse.GetValue(maxCompletionLength), defaults.MaxCompletionLength),
-                    TruncationMode = TokenizationOptions.ParseTruncationMode(parse.GetValue(truncationMode)!),
-                },
+                DatasetOptions = common.GetDatasetOptions(parse),
+                TokenizationOptions = common.GetTokenizationOptions(parse, new TokenizationOptions()),
                 Show = parse.GetValue(show),
                 Output = parse.GetValue(output),
             };
@@ -130,7 +102,7 @@ public static class DataCommand
         {
             if (tokenized is null)
             {
-                ShowNormalized(console, ds, s.Show);
+                ShowNormalized(console, ds, s.Show, s.TokenizationOptions.SystemSeparator);
             }
             else
             {
@@ -234,10 +206,18 @@ public static class DataCommand
         console.Write(lengths);
     }
 
+    /// <summary>Writes text as is: no markup, no wrapping at the console width (shown pairs must be exact).</summary>
+    private static void Raw(IAnsiConsole console, string text)
+    {
+        var writer = console.Profile.Out.Writer;
+        writer.WriteLine(text);
+        writer.Flush();
+    }
+
     /// <summary>Makes line breaks and tabs visible (↵ then the break, →).</summary>
     public static string Visible(string text) => text.Replace("\r", "␍").Replace("\n", "↵\n").Replace("\t", "→");
 
-    private static void ShowNormalized(IAnsiConsole console, PreferenceDataset ds, int count)
+    private static void ShowNormalized(IAnsiConsole console, PreferenceDataset ds, int count, string systemSeparator)
     {
         foreach (var e in ds.Examples.Take(count))
         {
@@ -245,20 +225,20 @@ public static class DataCommand
             switch (e.Format)
             {
                 case PreferenceFormat.Standard:
-                    var prompt = e.System is null ? e.Prompt! : e.System + "\n\n" + e.Prompt;
-                    console.WriteLine("chosen:   " + Visible(prompt + Boundary + e.Chosen));
-                    console.WriteLine("rejected: " + Visible(prompt + Boundary + e.Rejected));
+                    var prompt = e.System is null ? e.Prompt! : e.System + systemSeparator + e.Prompt;
+                    Raw(console, "chosen:   " + Visible(prompt + Boundary + e.Chosen));
+                    Raw(console, "rejected: " + Visible(prompt + Boundary + e.Rejected));
                     break;
                 case PreferenceFormat.Conversational:
                     static string M(IEnumerable<ChatMessage> ms) => string.Concat(ms.Select(m => $"\n  [{m.Role}] {Visible(m.Content)}"));
-                    console.WriteLine("prompt:" + M(e.PromptMessages!));
-                    console.WriteLine("chosen:" + M(e.ChosenMessages!));
-                    console.WriteLine("rejected:" + M(e.RejectedMessages!));
+                    Raw(console, "prompt:" + M(e.PromptMessages!));
+                    Raw(console, "chosen:" + M(e.ChosenMessages!));
+                    Raw(console, "rejected:" + M(e.RejectedMessages!));
                     break;
                 default:
-                    console.WriteLine($"prompt ids:   [{string.Join(", ", e.PromptIds!)}]");
-                    console.WriteLine($"chosen ids:   [{string.Join(", ", e.ChosenIds!)}]");
-                    console.WriteLine($"rejected ids: [{string.Join(", ", e.RejectedIds!)}]");
+                    Raw(console, $"prompt ids:   [{string.Join(", ", e.PromptIds!)}]");
+                    Raw(console, $"chosen ids:   [{string.Join(", ", e.ChosenIds!)}]");
+                    Raw(console, $"rejected ids: [{string.Join(", ", e.RejectedIds!)}]");
                     break;
             }
         }
@@ -271,8 +251,8 @@ public static class DataCommand
         {
             var e = ds.Examples[pair.SourceIndex];
             console.Write(new Rule(Markup.Escape($"pair {pair.SourceIndex} · {Path.GetFileName(e.SourceFile)} row {e.SourceRow} · prompt {pair.PromptIds.Length} + chosen {pair.ChosenIds.Length} / rejected {pair.RejectedIds.Length} tokens")).LeftJustified());
-            console.WriteLine("chosen:   " + Render(tokenizer, pair.PromptIds, pair.ChosenIds));
-            console.WriteLine("rejected: " + Render(tokenizer, pair.PromptIds, pair.RejectedIds));
+            Raw(console, "chosen:   " + Render(tokenizer, pair.PromptIds, pair.ChosenIds));
+            Raw(console, "rejected: " + Render(tokenizer, pair.PromptIds, pair.RejectedIds));
         }
     }
 

@@ -86,11 +86,27 @@ public static class TrainCommand
             throw new DpoSharpException("dataset is not set: give the preference data with --dataset PATH or 'dataset:' in the config.");
         }
 
+        foreach (var (name, dir) in new[] { ("model", options.Model), ("ref_model", options.RefModel) })
+        {
+            if (dir is not null && !Directory.Exists(dir))
+            {
+                throw new DpoSharpException($"{name} directory {dir} does not exist; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json).");
+            }
+        }
+
+        foreach (var (name, path) in new[] { ("dataset", options.Dataset), ("eval_dataset", options.EvalDataset) })
+        {
+            if (path is not null && !File.Exists(path) && !Directory.Exists(path))
+            {
+                throw new DpoSharpException($"{name} {path}: no such file or folder. Pass a .jsonl/.json/.parquet/.csv/.tsv file or a dataset folder.");
+            }
+        }
+
         var device = ResolveDevice(options.Device);
         var wall = Stopwatch.StartNew();
         console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
 
-        var train = PreferenceDatasetLoader.Load(options.Dataset, DatasetOptionsFrom(options, options.DatasetTrainSplit));
+        var train = PreferenceDatasetLoader.Load(options.Dataset, options.ToDatasetOptions());
         var eval = LoadEval(options);
         var tokenizer = HfTokenizer.Load(options.Model);
         using var model = ModelLoader.Load(options.Model, device);
@@ -202,28 +218,16 @@ public static class TrainCommand
             return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
         }
 
-        if (device.StartsWith("cuda", StringComparison.Ordinal) && !torch.cuda.is_available())
-        {
-            throw new DpoSharpException($"device '{device}' was requested but CUDA is not available in this build (TorchSharp-cpu); use --device cpu.");
-        }
-
-        return torch.device(device);
+        return DeviceOption.Resolve(device);
     }
-
-    private static DatasetOptions DatasetOptionsFrom(DpoOptions o, string? split) => new()
-    {
-        // TRL's default prompt column "prompt" means "detect" here: prompt, else conversations, else extracted.
-        PromptColumn = o.PromptColumn == "prompt" ? null : o.PromptColumn,
-        ChosenColumn = o.ChosenColumn,
-        RejectedColumn = o.RejectedColumn,
-        Split = split,
-    };
 
     private static PreferenceDataset? LoadEval(DpoOptions o)
     {
         if (o.EvalDataset is { } path)
         {
-            return PreferenceDatasetLoader.Load(path, DatasetOptionsFrom(o, Directory.Exists(path) ? o.DatasetTestSplit : null));
+            var options = o.ToDatasetOptions();
+            options.Split = Directory.Exists(path) && PreferenceDatasetLoader.FindSplits(path).ContainsKey(o.DatasetTestSplit) ? o.DatasetTestSplit : null;
+            return PreferenceDatasetLoader.Load(path, options);
         }
 
         if (o.EvalStrategy == "no")
@@ -233,7 +237,7 @@ public static class TrainCommand
 
         if (Directory.Exists(o.Dataset) && PreferenceDatasetLoader.FindSplits(o.Dataset!).ContainsKey(o.DatasetTestSplit))
         {
-            return PreferenceDatasetLoader.Load(o.Dataset!, DatasetOptionsFrom(o, o.DatasetTestSplit));
+            return PreferenceDatasetLoader.Load(o.Dataset!, o.ToDatasetOptions(o.DatasetTestSplit));
         }
 
         throw new DpoSharpException($"eval_strategy is '{o.EvalStrategy}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");

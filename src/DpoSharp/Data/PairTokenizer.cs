@@ -10,7 +10,7 @@ namespace DpoSharp.Data;
 /// when the tokenizer adds one and the text does not already start with it. The prompt ids are checked to be a
 /// prefix of the tokenization of prompt + completion. Then the limits of <see cref="TokenizationOptions"/> apply;
 /// a pair that cannot keep at least one token of each completion is dropped, never trained on empty.
-/// Pre-tokenized pairs are used as given (only the limits apply).
+/// Pre-tokenized pairs are used as given (only the limits apply); they need no tokenizer.
 /// </summary>
 public sealed class PairTokenizer
 {
@@ -23,11 +23,12 @@ public sealed class PairTokenizer
     /// <summary>Drop reason: the (possibly truncated) prompt fills max_length.</summary>
     public const string PromptTooLong = "prompt leaves no room for a completion within max_length";
 
-    private readonly ITokenizer tokenizer;
+    private readonly ITokenizer? tokenizer;
     private readonly TokenizationOptions options;
 
-    /// <summary>Creates a pair tokenizer; <paramref name="options"/> are validated here.</summary>
-    public PairTokenizer(ITokenizer tokenizer, TokenizationOptions? options = null)
+    /// <summary>Creates a pair tokenizer; <paramref name="options"/> are validated here. <paramref name="tokenizer"/>
+    /// may be null when only pre-tokenized pairs are given (text pairs then throw <see cref="DpoSharpException"/>).</summary>
+    public PairTokenizer(ITokenizer? tokenizer, TokenizationOptions? options = null)
     {
         this.tokenizer = tokenizer;
         this.options = options ?? new TokenizationOptions();
@@ -48,6 +49,7 @@ public sealed class PairTokenizer
         var stats = new TokenizationStats { Rows = examples.Count };
         var pairs = new List<TokenizedPair>(examples.Count);
         var dropped = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var dropReasons = new Dictionary<int, string>();
         var droppedRows = new List<string>();
         var rawP = new List<int>();
         var rawC = new List<int>();
@@ -64,6 +66,7 @@ public sealed class PairTokenizer
             if (pair is null)
             {
                 dropped[reason!] = dropped.GetValueOrDefault(reason!) + 1;
+                dropReasons[i] = reason!;
                 if (droppedRows.Count < 5)
                 {
                     droppedRows.Add(examples[i].Where);
@@ -108,7 +111,7 @@ public sealed class PairTokenizer
                 $"{stats.DroppedCount} pair(s) dropped ({string.Join(", ", dropped.Select(d => $"{d.Key}: {d.Value}"))}), e.g. {string.Join("; ", droppedRows)}.");
         }
 
-        return new TokenizationResult(pairs, stats, warnings);
+        return new TokenizationResult(pairs, stats, warnings) { DropReasons = dropReasons };
     }
 
     /// <summary>Tokenizes one pair before any length limit: the texts the model sees and their ids.</summary>
@@ -121,32 +124,39 @@ public sealed class PairTokenizer
                     null, null, null, true, false);
             case PreferenceFormat.Standard:
                 {
+                    var tok = Tok(example);
                     var prompt = example.System is null ? example.Prompt! : example.System + options.SystemSeparator + example.Prompt;
-                    var p = WithBos(tokenizer.Encode(prompt));
-                    var c = WithEos(tokenizer.Encode(example.Chosen!));
-                    var r = WithEos(tokenizer.Encode(example.Rejected!));
+                    var p = WithBos(tok.Encode(prompt));
+                    var c = WithEos(tok.Encode(example.Chosen!));
+                    var r = WithEos(tok.Encode(example.Rejected!));
                     var prefix = IsPrefix(p, prompt + example.Chosen) && IsPrefix(p, prompt + example.Rejected);
                     return new EncodedPair(p, c, r, prompt, example.Chosen, example.Rejected, prefix, false);
                 }
 
             default:
                 {
+                    var tok = Tok(example);
                     var promptMessages = example.PromptMessages!;
-                    var prompt = tokenizer.ApplyChatTemplate(promptMessages, addGenerationPrompt: true);
+                    var prompt = tok.ApplyChatTemplate(promptMessages, addGenerationPrompt: true);
                     var (chosen, chosenOk) = CompletionText(prompt, promptMessages, example.ChosenMessages!);
                     var (rejected, rejectedOk) = CompletionText(prompt, promptMessages, example.RejectedMessages!);
-                    var p = WithBos(tokenizer.Encode(prompt));
-                    var c = tokenizer.Encode(chosen).ToArray();
-                    var r = tokenizer.Encode(rejected).ToArray();
+                    var p = WithBos(tok.Encode(prompt));
+                    var c = tok.Encode(chosen).ToArray();
+                    var r = tok.Encode(rejected).ToArray();
                     var prefix = IsPrefix(p, prompt + chosen) && IsPrefix(p, prompt + rejected);
                     return new EncodedPair(p, c, r, prompt, chosen, rejected, prefix, !(chosenOk && rejectedOk));
                 }
         }
     }
 
+    private ITokenizer Tok(PreferenceExample example) => tokenizer ?? throw new DpoSharpException(
+        $"{example.Where}: this pair is text, and tokenizing it needs a tokenizer; use a model directory with tokenizer files (tokenizer.json) or pre-tokenized data.");
+
+    private ITokenizer Tok() => tokenizer ?? throw new InvalidOperationException("no tokenizer");
+
     private (string Text, bool TemplatePrefix) CompletionText(string promptText, IReadOnlyList<ChatMessage> prompt, IReadOnlyList<ChatMessage> completion)
     {
-        var full = tokenizer.ApplyChatTemplate([.. prompt, .. completion], addGenerationPrompt: false);
+        var full = Tok().ApplyChatTemplate([.. prompt, .. completion], addGenerationPrompt: false);
         if (full.StartsWith(promptText, StringComparison.Ordinal))
         {
             return (full[promptText.Length..], true);
@@ -158,7 +168,7 @@ public sealed class PairTokenizer
 
     private int[] WithBos(IReadOnlyList<int> ids)
     {
-        if (tokenizer.AddsBosToken && tokenizer.BosTokenId is int bos && (ids.Count == 0 || ids[0] != bos))
+        if (Tok().AddsBosToken && Tok().BosTokenId is int bos && (ids.Count == 0 || ids[0] != bos))
         {
             return [bos, .. ids];
         }
@@ -168,7 +178,7 @@ public sealed class PairTokenizer
 
     private int[] WithEos(IReadOnlyList<int> ids)
     {
-        if (tokenizer.EosTokenId is int eos && (ids.Count == 0 || ids[^1] != eos))
+        if (Tok().EosTokenId is int eos && (ids.Count == 0 || ids[^1] != eos))
         {
             return [.. ids, eos];
         }
@@ -178,7 +188,7 @@ public sealed class PairTokenizer
 
     private bool IsPrefix(int[] promptIds, string fullText)
     {
-        var full = WithBos(tokenizer.Encode(fullText));
+        var full = WithBos(Tok().Encode(fullText));
         return full.Length >= promptIds.Length && full.AsSpan(0, promptIds.Length).SequenceEqual(promptIds);
     }
 
@@ -254,7 +264,12 @@ public sealed record EncodedPair(
 /// <param name="Pairs">Kept pairs in dataset order.</param>
 /// <param name="Stats">Counts and length distributions.</param>
 /// <param name="Warnings">One sentence per kind of problem, with its count.</param>
-public sealed record TokenizationResult(IReadOnlyList<TokenizedPair> Pairs, TokenizationStats Stats, IReadOnlyList<string> Warnings);
+public sealed record TokenizationResult(IReadOnlyList<TokenizedPair> Pairs, TokenizationStats Stats, IReadOnlyList<string> Warnings)
+{
+    /// <summary>Why each dropped pair was dropped, keyed by its index in the tokenized list (one of
+    /// <see cref="PairTokenizer.EmptyChosen"/>, <see cref="PairTokenizer.EmptyRejected"/>, <see cref="PairTokenizer.PromptTooLong"/>).</summary>
+    public IReadOnlyDictionary<int, string> DropReasons { get; init; } = new Dictionary<int, string>();
+}
 
 /// <summary>What <see cref="PairTokenizer"/> did to a dataset.</summary>
 public sealed class TokenizationStats

@@ -22,9 +22,16 @@ public static partial class PreferenceDatasetLoader
 
     private static readonly Dictionary<string, string> SplitAliases = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["train"] = "train", ["training"] = "train",
-        ["test"] = "test", ["testing"] = "test", ["eval"] = "test", ["evaluation"] = "test",
-        ["validation"] = "validation", ["valid"] = "validation", ["val"] = "validation", ["dev"] = "validation",
+        ["train"] = "train",
+        ["training"] = "train",
+        ["test"] = "test",
+        ["testing"] = "test",
+        ["eval"] = "test",
+        ["evaluation"] = "test",
+        ["validation"] = "validation",
+        ["valid"] = "validation",
+        ["val"] = "validation",
+        ["dev"] = "validation",
     };
 
     /// <summary>Loads, validates and normalizes the dataset at <paramref name="path"/> (a file or a folder).</summary>

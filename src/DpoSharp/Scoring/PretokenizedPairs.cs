@@ -100,10 +100,58 @@ public static class PretokenizedPairs
     }
 
     /// <summary>
-    /// Writes one JSON object per score (<c>chosen_logps</c>, <c>rejected_logps</c>) to <paramref name="path"/>
-    /// through a temporary file renamed at the end, so a failure leaves no partial output.
+    /// True when <paramref name="path"/> is a <c>.jsonl</c> file whose first non-blank line is a JSON object with
+    /// pre-tokenized fields and without the text columns of <paramref name="options"/> — the file
+    /// <see cref="Read"/> reads (with its exact checks). Anything else (other files, text rows, unparsable first
+    /// line) is left to <see cref="PreferenceDatasetLoader"/>.
     /// </summary>
-    public static void WriteScores(string path, IReadOnlyList<PairScore> scores)
+    public static bool IsPretokenizedJsonl(string path, DatasetOptions? options = null)
+    {
+        options ??= new DatasetOptions();
+        if (!File.Exists(path) || !string.Equals(Path.GetExtension(path), ".jsonl", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var first = File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l));
+        if (first is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            return JsonNode.Parse(first) is JsonObject o && Fields.Any(o.ContainsKey) &&
+                !o.ContainsKey(options.ChosenColumn) && !o.ContainsKey(options.RejectedColumn);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Writes one JSON object per score (<c>index</c>, <c>chosen_logps</c>, <c>rejected_logps</c>; with
+    /// <paramref name="losses"/> also <c>ref_chosen_logps</c>, <c>ref_rejected_logps</c>, <c>chosen_reward</c>,
+    /// <c>rejected_reward</c>, <c>loss</c>) to <paramref name="path"/>, see <see cref="WriteRows"/>.
+    /// </summary>
+    public static void WriteScores(string path, IReadOnlyList<PairScore> scores, IReadOnlyList<PairLossScore>? losses = null)
+    {
+        if (losses is not null && losses.Count != scores.Count)
+        {
+            throw new ArgumentException($"{losses.Count} loss rows for {scores.Count} scores", nameof(losses));
+        }
+
+        WriteRows(path, [.. scores.Select((s, i) => new ScoredRow(i, s, losses?[i], null))], losses is not null);
+    }
+
+    /// <summary>
+    /// Writes one JSON object per row, in the given order: <c>index</c>, <c>chosen_logps</c>, <c>rejected_logps</c>,
+    /// with <paramref name="withLosses"/> also <c>ref_chosen_logps</c>, <c>ref_rejected_logps</c>,
+    /// <c>chosen_reward</c>, <c>rejected_reward</c>, <c>loss</c>; a dropped row has <c>dropped</c> (the reason) and
+    /// null scores. Written through a temporary file renamed at the end, so a failure leaves no partial output.
+    /// </summary>
+    public static void WriteRows(string path, IReadOnlyList<ScoredRow> rows, bool withLosses)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
@@ -117,12 +165,33 @@ public static class PretokenizedPairs
         {
             using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
             {
-                foreach (var s in scores)
+                foreach (var row in rows)
                 {
-                    w.Write("{\"chosen_logps\":");
-                    w.Write(s.ChosenLogps.ToString("R", CultureInfo.InvariantCulture));
-                    w.Write(",\"rejected_logps\":");
-                    w.Write(s.RejectedLogps.ToString("R", CultureInfo.InvariantCulture));
+                    w.Write("{\"index\":");
+                    w.Write(row.Index.ToString(CultureInfo.InvariantCulture));
+                    void Field(string name, double? v)
+                    {
+                        w.Write(",\"" + name + "\":");
+                        w.Write(v is double d && double.IsFinite(d) ? d.ToString("R", CultureInfo.InvariantCulture) : "null");
+                    }
+
+                    if (row.Dropped is not null)
+                    {
+                        w.Write(",\"dropped\":");
+                        w.Write(JsonSerializer.Serialize(row.Dropped));
+                    }
+
+                    Field("chosen_logps", row.Score?.ChosenLogps);
+                    Field("rejected_logps", row.Score?.RejectedLogps);
+                    if (withLosses)
+                    {
+                        Field("ref_chosen_logps", row.Loss?.RefChosenLogps);
+                        Field("ref_rejected_logps", row.Loss?.RefRejectedLogps);
+                        Field("chosen_reward", row.Loss?.ChosenReward);
+                        Field("rejected_reward", row.Loss?.RejectedReward);
+                        Field("loss", row.Loss?.Loss);
+                    }
+
                     w.Write('}');
                     w.Write('\n');
                 }
@@ -139,3 +208,10 @@ public static class PretokenizedPairs
         }
     }
 }
+
+/// <summary>One output row of <c>dposharp score</c>.</summary>
+/// <param name="Index">0-based index of the input row.</param>
+/// <param name="Score">The pair's log-probs, or null when dropped.</param>
+/// <param name="Loss">Reference log-probs, rewards and loss (with a reference model), or null.</param>
+/// <param name="Dropped">Why the row was not scored, or null.</param>
+public sealed record ScoredRow(int Index, PairScore? Score, PairLossScore? Loss, string? Dropped);

@@ -11,6 +11,7 @@ namespace DpoSharp.Tokenization;
 internal sealed class BpeModel
 {
     private const int MaxCacheEntries = 200_000;
+    private const int MaxCachedWordLength = 256;
 
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<long, (int Rank, int NewId)> _merges;
@@ -96,6 +97,12 @@ internal sealed class BpeModel
         }
 
         var ids = Merge(word);
+        if (word.Length > MaxCachedWordLength)
+        {
+            output.AddRange(ids);
+            return;
+        }
+
         if (_cache.Count >= MaxCacheEntries)
         {
             _cache.Clear();

@@ -3,6 +3,7 @@ using DpoSharp.Data;
 using DpoSharp.Losses;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
+using DpoSharp.Training.Metrics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,7 +35,7 @@ public sealed record TrainOutput(int GlobalStep, double TrainingLoss, double Sec
 public sealed partial class DpoTrainer : IDisposable
 {
     /// <summary>Name of the metrics file written in the output directory (one JSON object per logged step).</summary>
-    public const string MetricsFileName = "metrics.jsonl";
+    public const string MetricsFileName = JsonlMetricSink.FileName;
 
     // Device accumulator slots (sums over pairs).
     private const int SlotLoss = 0;
@@ -51,7 +52,6 @@ public sealed partial class DpoTrainer : IDisposable
 
     private readonly IReadOnlyList<TokenizedPair> _train;
     private readonly IReadOnlyList<TokenizedPair>? _eval;
-    private readonly int _padTokenId;
     private readonly IPreferenceLoss _loss;
     private readonly List<Parameter> _trainable;
     private readonly List<string> _trainableNames;
@@ -60,10 +60,11 @@ public sealed partial class DpoTrainer : IDisposable
     private IReadOnlyList<int[]>? _epochBatches;
     private int _epochBatchesEpoch = -1;
     private bool _sawNll;
+    private IMetricSink? _activeSink;
     private IReferenceLogProbs? _trainRef;
     private IReferenceLogProbs? _evalRef;
-    private readonly ICausalLM? _ownedRefModel;
-    private readonly ICausalLM? _refModel;
+    private ICausalLM? _ownedRefModel;
+    private ICausalLM? _refModel;
     private AdamW? _optimizer;
     private Tensor? _metricAcc;     // (SlotCount) sums since the last log
     private Tensor? _gradNorm;      // () last step's total norm
@@ -71,7 +72,7 @@ public sealed partial class DpoTrainer : IDisposable
     private Tensor? _badStep;       // () first step with a non-finite loss/grad norm, -1 if none
     private int _windowPairs;
     private long _windowTokens;
-    private int _windowSteps;
+    private readonly bool _ownsLoss;
     private bool _disposed;
 
     /// <summary>
@@ -79,7 +80,7 @@ public sealed partial class DpoTrainer : IDisposable
     /// </summary>
     /// <param name="model">The policy; trained in place.</param>
     /// <param name="refModel">The reference model (frozen here; not disposed by the trainer). Null: a frozen copy of
-    /// <paramref name="model"/> as it is now, unless <see cref="DpoOptions.ReferenceFree"/> or
+    /// <paramref name="model"/> made before training starts, unless <see cref="DpoOptions.ReferenceFree"/> or
     /// <see cref="DpoOptions.PrecomputeRefLogProbs"/> make a model unnecessary.</param>
     /// <param name="args">Options; validated here.</param>
     /// <param name="trainDataset">Tokenized training pairs.</param>
@@ -108,13 +109,9 @@ public sealed partial class DpoTrainer : IDisposable
         Args = args;
         _train = trainDataset;
         _eval = evalDataset is { Count: > 0 } ? evalDataset : null;
-        _padTokenId = padTokenId;
         _collator = new PreferenceCollator(padTokenId, args.PadToMultipleOf);
+        _ownsLoss = loss is null;
         _loss = loss ?? args.CreateLoss();
-        if (args.UseWeighting)
-        {
-            throw new DpoSharpException("use_weighting (WPO) is not supported by this trainer yet; remove it or set it to false.");
-        }
 
         _trainable = [];
         _trainableNames = [];
@@ -137,19 +134,10 @@ public sealed partial class DpoTrainer : IDisposable
             throw new ArgumentException("the reference model must not be the policy itself; pass null to use a frozen copy.", nameof(refModel));
         }
 
-        if (!args.ReferenceFree)
+        if (!args.ReferenceFree && refModel is not null)
         {
             _refModel = refModel;
-            if (_refModel is null && !args.PrecomputeRefLogProbs)
-            {
-                _ownedRefModel = CopyModel(model);
-                _refModel = _ownedRefModel;
-            }
-
-            if (_refModel is not null)
-            {
-                FrozenModelReference.Freeze(_refModel);
-            }
+            FrozenModelReference.Freeze(_refModel);
         }
     }
 
@@ -187,19 +175,6 @@ public sealed partial class DpoTrainer : IDisposable
         TokenizationKey = data.Key;
     }
 
-    /// <summary>Tokenization settings of <paramref name="args"/> (TRL's option names mapped to the data layer).</summary>
-    public static TokenizationOptions TokenizationOptionsFrom(DpoOptions args)
-    {
-        ArgumentNullException.ThrowIfNull(args);
-        return new TokenizationOptions
-        {
-            MaxLength = args.MaxLength,
-            MaxPromptLength = args.MaxPromptLength,
-            MaxCompletionLength = args.MaxCompletionLength,
-            TruncationMode = TokenizationOptions.ParseTruncationMode(args.TruncationMode),
-        };
-    }
-
     /// <summary>The tokenization of the training examples (kept/dropped counts, truncations) when built from raw examples.</summary>
     public TokenizationResult? TrainTokenization { get; }
 
@@ -228,6 +203,13 @@ public sealed partial class DpoTrainer : IDisposable
     /// <summary>Number of data-parallel processes.</summary>
     public int WorldSize { get; set; } = 1;
 
+    /// <summary>
+    /// A custom source of reference log-probs for training and evaluation (e.g. the policy with its LoRA adapters
+    /// disabled), used instead of the one the options select. Not disposed by the trainer. Null: frozen model,
+    /// precomputed or none, from <see cref="DpoOptions"/>.
+    /// </summary>
+    public IReferenceLogProbs? ReferenceLogProbs { get; set; }
+
     /// <summary>Directory of the precomputed reference log-prob cache (<c>ref_logps-&lt;hash&gt;.safetensors</c>);
     /// null: <see cref="DpoOptions.OutputDir"/>.</summary>
     public string? ReferenceCacheDir { get; set; }
@@ -239,13 +221,20 @@ public sealed partial class DpoTrainer : IDisposable
     /// every saved model, as TRL saves its processing class. Null: none.</summary>
     public string? TokenizerFilesSource { get; set; }
 
+    /// <summary>
+    /// Where logged metrics go (rank 0). Null: the file sinks <see cref="DpoOptions.ReportTo"/> selects
+    /// (metrics.jsonl, TensorBoard events, PNG charts at the end) in <see cref="DpoOptions.OutputDir"/>, created by
+    /// <see cref="Train"/> (resume-aware: metrics.jsonl keeps the lines up to the checkpoint).
+    /// </summary>
+    public IMetricSink? MetricSink { get; set; }
+
     /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
     public event Action<TrainerLogEntry>? Logged;
 
     /// <summary>Raised after every optimizer step with the global step and the total steps (for progress bars).</summary>
     public event Action<int, int>? StepCompleted;
 
-    /// <summary>Forward passes the reference-model path ran so far (the precomputed cache avoids them).</summary>
+    /// <summary>The reference provider of the training data (built by <see cref="Train"/>): frozen model, precomputed or none.</summary>
     public IReferenceLogProbs? TrainReference => _trainRef;
 
     /// <summary>Number of optimizer steps the run will take in total.</summary>
@@ -298,6 +287,8 @@ public sealed partial class DpoTrainer : IDisposable
         // is the starting model.
         BuildReferences(resumeFromCheckpoint);
 
+        // Seeds the torch generator (dropout); the data order derives from the seed and the epoch. TorchSharp 0.107 has
+        // no use_deterministic_algorithms, but CPU kernels are deterministic for a fixed thread count.
         State = new DpoTrainerState { Seed = Args.Seed, TotalSteps = totalSteps };
         torch.random.manual_seed(Args.Seed);
         _optimizer?.Dispose();
@@ -309,15 +300,34 @@ public sealed partial class DpoTrainer : IDisposable
             LoadCheckpoint(resumeFromCheckpoint);
         }
 
+        IMetricSink? ownedSink = null;
         if (WritesFiles)
         {
             Directory.CreateDirectory(Args.OutputDir);
-            if (WritesJsonl)
+            if (MetricSink is null)
             {
-                RewriteMetricsFile();
+                ownedSink = CompositeMetricSink.FromOptions(Args, resumeFromCheckpoint is null ? null : State.GlobalStep);
             }
         }
 
+        _activeSink = Rank == 0 ? MetricSink ?? ownedSink : null;
+        bool wasTraining = Model.Module.training;
+        try
+        {
+            var output = TrainLoop(totalSteps, schedule, device, wall, cancellationToken);
+            _activeSink?.Close();
+            return output;
+        }
+        finally
+        {
+            _activeSink = null;
+            ownedSink?.Dispose();
+            Model.Module.train(wasTraining);
+        }
+    }
+
+    private TrainOutput TrainLoop(int totalSteps, LrSchedule schedule, Device device, Stopwatch wall, CancellationToken cancellationToken)
+    {
         int startStep = State.GlobalStep;
         var lastLog = (IReadOnlyDictionary<string, double>)new Dictionary<string, double>();
         var window = Stopwatch.StartNew();
@@ -416,7 +426,7 @@ public sealed partial class DpoTrainer : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var idx = Enumerable.Range(start, Math.Min(Args.PerDeviceEvalBatchSize, _eval.Count - start)).ToArray();
-                using var batch = _collator.Collate(_eval, idx);
+                using var batch = _collator.Collate(_eval, idx, device);
                 tokens += batch.TokenCount;
                 var (_, stats) = ForwardLoss(batch, _evalRef, device);
                 acc.add_(stats);
@@ -468,13 +478,12 @@ public sealed partial class DpoTrainer : IDisposable
         _gradNorm?.Dispose();
         _lossSinceStart?.Dispose();
         _badStep?.Dispose();
-        _trainRef?.Dispose();
-        if (!ReferenceEquals(_evalRef, _trainRef))
-        {
-            _evalRef?.Dispose();
-        }
-
+        DisposeReferences();
         _ownedRefModel?.Dispose();
+        if (_ownsLoss)
+        {
+            (_loss as IDisposable)?.Dispose();
+        }
     }
 
     private void TrainStep(IReadOnlyList<int[]> microBatches, double lr, int stepNumber, Device device)
@@ -486,7 +495,7 @@ public sealed partial class DpoTrainer : IDisposable
         {
             // One scope per micro-batch: its logits are released before the next forward.
             using var microScope = NewDisposeScope();
-            using var batch = _collator.Collate(_train, idx);
+            using var batch = _collator.Collate(_train, idx, device);
             var (lossSum, stats) = ForwardLoss(batch, _trainRef!, device);
 
             // Mean over every pair of the optimizer step: gradient accumulation equals the big batch exactly, also
@@ -521,17 +530,17 @@ public sealed partial class DpoTrainer : IDisposable
 
         _optimizer.step();
         _optimizer.zero_grad();
-        _windowSteps++;
     }
 
     /// <summary>Policy forward + reference + loss for one batch; returns the summed per-pair loss and the stats vector.</summary>
-    private (Tensor LossSum, Tensor Stats) ForwardLoss(PreferenceBatch cpuBatch, IReferenceLogProbs reference, Device device)
+    private (Tensor LossSum, Tensor Stats) ForwardLoss(PreferenceBatch given, IReferenceLogProbs reference, Device device)
     {
-        var batch = cpuBatch.InputIds.device == device ? cpuBatch : cpuBatch.To(device);
+        var at = given.InputIds.device;
+        var batch = at.type == device.type && at.index == device.index ? given : given.To(device);
         int p = batch.PairCount;
         var logits = Model.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds);   // (2P, T, V)
         var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask);
-        var refLogps = reference.Compute(cpuBatch, device);
+        var refLogps = reference.Compute(batch, device);
         var input = new PreferenceLossInput(
             lp.Sums[..p],
             lp.Sums[p..],
@@ -539,7 +548,10 @@ public sealed partial class DpoTrainer : IDisposable
             refLogps?.Rejected,
             lp.TokenCounts[..p],
             lp.TokenCounts[p..],
-            Args.Beta);
+            Args.Beta)
+        {
+            PairWeights = Args.UseWeighting ? WpoWeights.Compute(logits, batch.InputIds, batch.CompletionMask) : null,
+        };
         var output = _loss.Compute(input);
         var lossSum = output.Losses.sum();
         Tensor stats;
@@ -567,7 +579,7 @@ public sealed partial class DpoTrainer : IDisposable
             ]).to(ScalarType.Float32);
         }
 
-        if (!ReferenceEquals(batch, cpuBatch))
+        if (!ReferenceEquals(batch, given))
         {
             batch.Dispose();
         }
@@ -625,27 +637,26 @@ public sealed partial class DpoTrainer : IDisposable
     private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
     {
         using var scope = NewDisposeScope();
-        var sums = _metricAcc!.cpu().data<float>().ToArray();
+
+        // One device→host copy per logging step: the metric sums, the last grad norm and the first bad step.
+        var sums = cat([_metricAcc!, _gradNorm!.unsqueeze(0), _badStep!.to(ScalarType.Float32).unsqueeze(0)]).cpu().data<float>().ToArray();
+        ThrowIfNonFinite((long)sums[SlotCount + 1]);
         var m = MetricsFromSums(sums, _windowPairs, "");
-        m["grad_norm"] = _gradNorm!.item<float>();
+        m["grad_norm"] = sums[SlotCount];
         m["learning_rate"] = nextLr;
         m["epoch"] = State.Epoch;
         m["num_tokens"] = State.NumTokens;
         double secs = Math.Max(windowSeconds, 1e-9);
         m["pairs_per_second"] = _windowPairs / secs;
         m["tokens_per_second"] = _windowTokens / secs;
-        _metricAcc.zero_();
+        _metricAcc!.zero_();
         _windowPairs = 0;
         _windowTokens = 0;
-        _windowSteps = 0;
-        ThrowIfNonFinite();
         AppendLog(m);
         return m;
     }
 
     private bool WritesFiles => Rank == 0 && Args.OutputDir.Length > 0;
-
-    private bool WritesJsonl => Args.EffectiveReportTo.Contains("jsonl");
 
     private string? ResolveResumeCheckpoint()
     {
@@ -675,28 +686,18 @@ public sealed partial class DpoTrainer : IDisposable
     {
         var entry = new TrainerLogEntry(State.GlobalStep, metrics);
         State.LogHistory.Add(entry);
-        if (WritesFiles && WritesJsonl)
-        {
-            File.AppendAllText(Path.Combine(Args.OutputDir, MetricsFileName), TrainerCheckpoint.LogLine(entry) + "\n");
-        }
-
+        _activeSink?.Log(entry.Step, entry.Metrics);
         Logged?.Invoke(entry);
-    }
-
-    private void RewriteMetricsFile()
-    {
-        var path = Path.Combine(Args.OutputDir, MetricsFileName);
-        using var w = new StreamWriter(path, append: false);
-        foreach (var e in State.LogHistory)
-        {
-            w.WriteLine(TrainerCheckpoint.LogLine(e));
-        }
     }
 
     private void ThrowIfNonFinite()
     {
         using var scope = NewDisposeScope();
-        long bad = _badStep!.item<long>();
+        ThrowIfNonFinite(_badStep!.item<long>());
+    }
+
+    private static void ThrowIfNonFinite(long bad)
+    {
         if (bad >= 0)
         {
             throw new DpoSharpException(
@@ -717,7 +718,6 @@ public sealed partial class DpoTrainer : IDisposable
         _badStep = full(1, -1L, dtype: ScalarType.Int64, device: device).squeeze().DetachFromDisposeScope();
         _windowPairs = 0;
         _windowTokens = 0;
-        _windowSteps = 0;
     }
 
     private void SetTrainMode()
@@ -809,18 +809,35 @@ public sealed partial class DpoTrainer : IDisposable
 
     private void BuildReferences(string? resumeCheckpoint)
     {
-        _trainRef?.Dispose();
-        if (!ReferenceEquals(_evalRef, _trainRef))
-        {
-            _evalRef?.Dispose();
-        }
-
+        DisposeReferences();
         _trainRef = BuildReference(_train, resumeCheckpoint, "train");
         _evalRef = _eval is null ? null : BuildReference(_eval, resumeCheckpoint, "eval");
     }
 
+    private void DisposeReferences()
+    {
+        // A caller's ReferenceLogProbs is the caller's to dispose.
+        if (!ReferenceEquals(_trainRef, ReferenceLogProbs))
+        {
+            _trainRef?.Dispose();
+        }
+
+        if (!ReferenceEquals(_evalRef, _trainRef) && !ReferenceEquals(_evalRef, ReferenceLogProbs))
+        {
+            _evalRef?.Dispose();
+        }
+
+        _trainRef = null;
+        _evalRef = null;
+    }
+
     private IReferenceLogProbs BuildReference(IReadOnlyList<TokenizedPair> data, string? resumeCheckpoint, string cacheName)
     {
+        if (ReferenceLogProbs is { } custom)
+        {
+            return custom;
+        }
+
         if (Args.ReferenceFree)
         {
             return new NoReference();
@@ -828,7 +845,16 @@ public sealed partial class DpoTrainer : IDisposable
 
         if (!Args.PrecomputeRefLogProbs)
         {
-            return new FrozenModelReference(_refModel!);
+            if (_refModel is null)
+            {
+                // The default reference: a frozen copy of the policy, made once, before any training or checkpoint
+                // loading changes it.
+                _ownedRefModel = CopyModel(Model);
+                _refModel = _ownedRefModel;
+                FrozenModelReference.Freeze(_refModel);
+            }
+
+            return new FrozenModelReference(_refModel);
         }
 
         // Resuming without a reference model: the policy has moved on, so use the values the checkpoint carries.
@@ -893,7 +919,7 @@ public sealed partial class DpoTrainer : IDisposable
             ArgumentNullException.ThrowIfNull(tokenizer);
             ArgumentNullException.ThrowIfNull(train);
             args.Validate();
-            var pairTokenizer = new PairTokenizer(tokenizer, TokenizationOptionsFrom(args));
+            var pairTokenizer = new PairTokenizer(tokenizer, args.ToTokenizationOptions());
             var t = Tokenize(pairTokenizer, train);
             var e = eval is null ? null : Tokenize(pairTokenizer, eval);
             int pad = tokenizer.PadTokenId ?? tokenizer.EosTokenId

@@ -146,6 +146,26 @@ public class BadInputTests
     }
 
     [Fact]
+    public async Task NullCellInParquet()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "pairs.parquet");
+        var schema = new Parquet.Schema.ParquetSchema(
+            new Parquet.Schema.DataField<string>("prompt"), new Parquet.Schema.DataField<string>("chosen"), new Parquet.Schema.DataField<string>("rejected"));
+        var rows = new List<IDictionary<string, object?>>
+        {
+            new Dictionary<string, object?> { ["prompt"] = "p", ["chosen"] = "a", ["rejected"] = "b" },
+            new Dictionary<string, object?> { ["prompt"] = "p", ["chosen"] = null, ["rejected"] = "b" },
+        };
+        await using (var fs = File.Create(path))
+        {
+            await Parquet.Serialization.ParquetSerializer.SerializeUntypedAsync(rows, schema, fs);
+        }
+
+        Assert.Contains("row 1: column 'chosen' is null", Fails(path));
+    }
+
+    [Fact]
     public void UnknownExtension()
     {
         using var dir = TestPaths.CreateTempDir();

@@ -23,6 +23,9 @@ public sealed class CharTokenizer : ITokenizer
     /// <summary>Whether the chat template writes the BOS text first (like Llama-2's template).</summary>
     public bool TemplateStartsWithBos { get; init; }
 
+    /// <summary>Text of the generation prompt (default <c>&lt;|im_start|&gt;assistant\n</c>).</summary>
+    public string GenerationPrompt { get; init; } = "<|im_start|>assistant\n";
+
     /// <summary>Whether the tokenizer has an EOS token (default true).</summary>
     public bool HasEos { get; init; } = true;
 
@@ -117,7 +120,7 @@ public sealed class CharTokenizer : ITokenizer
 
         if (addGenerationPrompt)
         {
-            sb.Append("<|im_start|>assistant\n");
+            sb.Append(GenerationPrompt);
         }
 
         return sb.ToString();

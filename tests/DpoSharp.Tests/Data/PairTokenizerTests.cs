@@ -85,6 +85,17 @@ public class PairTokenizerTests
     }
 
     [Fact]
+    public void TemplatePrefixMismatchIsCountedAndTheCompletionStartsWhereRenderingsDiffer()
+    {
+        // The generation prompt "assistant:\n" is not how the template renders an assistant turn ("assistant\n").
+        var tok = new CharTokenizer { GenerationPrompt = "<|im_start|>assistant:\n" };
+        var r = Run(tok, NoLimits, Chat([new("user", "hi")], [new("assistant", "yo")], [new("assistant", "no")]));
+        Assert.Equal(1, r.Stats.TemplateMismatch);
+        Assert.Equal([.. Chars("\nyo"), 4, .. Chars("\n")], r.Pairs[0].ChosenIds);
+        Assert.Contains(r.Warnings, w => w.StartsWith("1 pair(s): the chat template's rendering", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void TemplateBosIsNotDuplicated()
     {
         var tok = new CharTokenizer { AddsBosToken = true, TemplateStartsWithBos = true };

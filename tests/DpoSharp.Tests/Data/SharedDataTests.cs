@@ -136,6 +136,86 @@ public class SharedDataTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void HhRlhfTinyWithLlama2ChatTemplate()
+    {
+        var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/hh_rlhf_tiny.json");
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/llama-2");
+        if (path is null || model is null)
+        {
+            return;
+        }
+
+        var tok = HfTokenizer.Load(model);
+        var result = new PairTokenizer(tok).Tokenize(PreferenceDatasetLoader.Load(path));
+        var pair = Assert.Single(result.Pairs);
+
+        // Llama-2's template: bos_token + '[INST] ' + user + ' [/INST]', then ' ' + assistant + ' ' + eos_token.
+        var encoded = new PairTokenizer(tok).Encode(PreferenceDatasetLoader.Load(path).Examples[0]);
+        Assert.Equal("<s>[INST] What do I do when I have a hole in my trousers? [/INST]", encoded.PromptText);
+        Assert.Equal(" Fix the hole. </s>", encoded.ChosenText);
+        Assert.Equal(" Take them off. </s>", encoded.RejectedText);
+        Assert.Equal(tok.Encode("<s>[INST] What do I do when I have a hole in my trousers? [/INST]"), pair.PromptIds);
+        Assert.Equal(1, pair.PromptIds.Count(id => id == tok.BosTokenId)); // the template's BOS, not a second one
+        Assert.Equal(tok.Encode(" Fix the hole. </s>"), pair.ChosenIds); // the template's EOS, none appended
+        Assert.Equal(1, pair.ChosenIds.Count(id => id == tok.EosTokenId));
+        Assert.Equal(0, result.Stats.TemplateMismatch);
+
+        var stdout = new StringWriter();
+        Assert.Equal(0, DpoSharpCli.Run(["data", "--dataset", path, "--model", model, "--show", "1"], stdout, new StringWriter()));
+        var shown = stdout.ToString();
+        output.WriteLine(shown);
+
+        // Exactly the decoded ids, special tokens kept, one line per completion (no wrapping).
+        Assert.Contains("chosen:   " + tok.Decode(pair.PromptIds) + DpoSharp.Cli.Commands.DataCommand.Boundary + tok.Decode(pair.ChosenIds) + Environment.NewLine, shown);
+        Assert.Contains("[INST] What do I do when I have a hole in my trousers? [/INST]" + DpoSharp.Cli.Commands.DataCommand.Boundary, shown);
+        Assert.Contains("chosen:   <s>", shown);
+        Assert.Contains("Fix the hole. </s>", shown);
+    }
+
+    [Fact]
+    public void ConversationalDataWithoutChatTemplateIsBadInput()
+    {
+        var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/hh_rlhf_tiny.json");
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
+        if (path is null || model is null)
+        {
+            return;
+        }
+
+        var err = new StringWriter();
+        Assert.Equal(2, DpoSharpCli.Run(["data", "--dataset", path, "--model", model], new StringWriter(), err));
+        Assert.Contains("chat_template", err.ToString());
+    }
+
+    [Fact]
+    public void TruthyDpoStyleFolderWithPhi2()
+    {
+        var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
+        if (model is null)
+        {
+            return;
+        }
+
+        // The layout and columns of a downloaded truthy-dpo-v0.1 (id, source, system, prompt, chosen, rejected).
+        using var dir = TestPaths.CreateTempDir();
+        var folder = Directory.CreateDirectory(Path.Combine(dir.Path, "truthy-dpo-v0.1")).FullName;
+        File.WriteAllText(Path.Combine(folder, "README.md"), "---\nlicense: cc-by-4.0\n---\n");
+        var rows = Enumerable.Range(0, 4).Select(i => DataFiles.Obj(
+            $$"""{"id": "{{i}}", "source": "truthy", "system": "You are an unbiased, honest assistant.", "prompt": "Is the moon made of cheese ({{i}})?", "chosen": "No, it is rock.", "rejected": "Yes, cheddar."}""")).ToList();
+        DataFiles.WriteParquet(Path.Combine(folder, "truthy-dpo.parquet"), rows);
+
+        var stdout = new StringWriter();
+        var rc = DpoSharpCli.Run(["data", "--dataset", folder, "--model", model, "--show", "3"], stdout, new StringWriter());
+        var text = stdout.ToString();
+        output.WriteLine(text);
+        Assert.Equal(0, rc);
+        Assert.Contains("4 of 4", text);
+        Assert.Contains("chosen:   You are an unbiased, honest assistant.↵\n↵\nIs the moon made of cheese (0)?" + DpoSharp.Cli.Commands.DataCommand.Boundary + "No, it is rock.<|endoftext|>", text);
+        Assert.Contains("(2)?" + DpoSharp.Cli.Commands.DataCommand.Boundary, text);
+        Assert.DoesNotContain("(3)?" + DpoSharp.Cli.Commands.DataCommand.Boundary, text);
+    }
+
+    [Fact]
     public void CliShowsPairsWithSpecialTokensAndBoundary()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");

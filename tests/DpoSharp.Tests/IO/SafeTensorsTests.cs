@@ -144,6 +144,51 @@ public class SafeTensorsTests
     }
 
     [Fact]
+    public void RandomCorruptionEitherReadsOrGivesDpoSharpException()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var good = Path.Combine(tmp.Path, "good.safetensors");
+        SafeTensorsWriter.Write(good, [("a", randn(3, 4)), ("b", tensor(new long[] { 1, 2 })), ("c", randn(5).to(ScalarType.BFloat16))]);
+        var original = File.ReadAllBytes(good);
+        int headerEnd = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(original);
+        var rng = new Random(1);
+        var path = Path.Combine(tmp.Path, "bad.safetensors");
+        int rejected = 0;
+        for (int trial = 0; trial < 300; trial++)
+        {
+            var bytes = (byte[])original.Clone();
+            if (trial % 3 == 0)
+            {
+                bytes = bytes[..rng.Next(bytes.Length)];                        // truncation anywhere
+            }
+            else
+            {
+                for (int k = 0; k < 1 + (trial % 4); k++)
+                {
+                    bytes[rng.Next(headerEnd)] = (byte)rng.Next(256);          // header / length corruption
+                }
+            }
+
+            File.WriteAllBytes(path, bytes);
+            try
+            {
+                using var f = SafeTensorsFile.Open(path);
+                foreach (var name in f.Tensors.Keys)
+                {
+                    f.Read(name).Dispose();
+                }
+            }
+            catch (DpoSharpException e)
+            {
+                Assert.Contains(path, e.Message);
+                rejected++;
+            }
+        }
+
+        Assert.True(rejected > 150, $"only {rejected} of 300 corruptions were detected");
+    }
+
+    [Fact]
     public void ShardedCheckpointIndexErrorsAreClear()
     {
         using var tmp = TestPaths.CreateTempDir();

@@ -20,7 +20,8 @@ public class ArchitectureTests
             {
                 c["rope_theta"] = 500.0;
                 c["rope_scaling"] = new JsonObject { ["rope_type"] = "llama3", ["factor"] = 4.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 16 };
-            },
+            }
+            ,
             "llama-tied" => c => c["tie_word_embeddings"] = true,
             _ => null,
         };
@@ -119,6 +120,43 @@ public class ArchitectureTests
         var padded = model.Forward(ids, mask, pos);
         Assert.False(padded.isnan().any().item<bool>());
         Assert.True((padded[.., 3..] - plain).abs().max().item<float>() < 1e-4);
+    }
+
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    [InlineData("phi")]
+    public void GradientsReachEveryParameterAndMatchFiniteDifferences(string type)
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var (dir, _) = WriteVariant(tmp.Path, type);
+        using var model = ModelLoader.Load(dir);
+        var ids = tensor(RandomIds(6, 8)).unsqueeze(0);
+        var target = RandomIds(6, 9);
+        Tensor Loss() => nn.functional.cross_entropy(model.Forward(ids)[0], tensor(target));
+        Loss().backward();
+        foreach (var (name, p) in model.Module.named_parameters())
+        {
+            Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0, $"{name} has no gradient");
+        }
+
+        // Central difference on one embedding weight vs autograd.
+        var emb = model.Module.named_parameters().First(kv => kv.name.EndsWith("wte.weight", StringComparison.Ordinal) || kv.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter;
+        long tok = ids[0, 2].item<long>();
+        double analytic = emb.grad![tok, 3].item<float>();
+        double h = 1e-2, plus, minus;
+        using (no_grad())
+        {
+            emb[tok, 3] += h;
+            plus = Loss().item<float>();
+            emb[tok, 3] -= 2 * h;
+            minus = Loss().item<float>();
+            emb[tok, 3] += h;
+        }
+
+        Assert.True(Math.Abs(analytic) > 1e-3, $"gradient {analytic} too small to compare");
+        Assert.True(Math.Abs(((plus - minus) / (2 * h)) - analytic) < 2e-3 + (0.02 * Math.Abs(analytic)), $"numeric {(plus - minus) / (2 * h)} vs autograd {analytic}");
     }
 
     [Fact]

@@ -253,6 +253,7 @@ public sealed class ChatTemplateTests(ITestOutputHelper output)
     [InlineData("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', '?') }} {{ greet(name='C') }}", "Hi A! Hi B? Hi C!")]
     [InlineData("{% set s %}in{{ 1 + 1 }}{% endset %}[{{ s }}]", "[in2]")]
     [InlineData("{% generation %}gen{% endgeneration %}", "gen")]
+    [InlineData("{{ {'a': {'b': 1}} | tojson }}|{% set d = {'x': {'y': 2}} %}{{ d.x.y }}", "{\"a\": {\"b\": 1}}|2")]
     [InlineData("{{ \"it's\" }} {{ 'say \"hi\"' }} {{ 'a\\tb' }} {{ 1.0 }} {{ 2.5e3 }} {{ True }} {{ None }}", "it's say \"hi\" a\tb 1.0 2500.0 True None")]
     [InlineData("{% for m in messages %}{{ m.role }}:{{ m['content'] }};{% endfor %}{{ messages | length }}", "user:a;assistant:b;2")]
     public void Expressions(string template, string expected)

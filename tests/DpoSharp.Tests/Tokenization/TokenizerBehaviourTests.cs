@@ -223,6 +223,28 @@ public sealed class TokenizerBehaviourTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AddedTokenStripFlagsAndNonSpecialTokensSurviveSkip()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        WriteTinyByteLevel(tmp.Path);
+        var path = Path.Combine(tmp.Path, "tokenizer.json");
+        var json = JsonNode.Parse(File.ReadAllText(path))!;
+        json["added_tokens"]!.AsArray().Add(new JsonObject { ["id"] = 260, ["content"] = "<|end|>", ["special"] = true, ["rstrip"] = true });
+        json["added_tokens"]!.AsArray().Add(new JsonObject { ["id"] = 261, ["content"] = "<x>", ["special"] = false, ["lstrip"] = true });
+        File.WriteAllText(path, json.ToJsonString());
+        var tok = HfTokenizer.Load(tmp.Path);
+
+        // rstrip swallows the whitespace after the token, lstrip the whitespace before it.
+        // Byte-level ids: 'a' = 97, 'b' = 98, 'c' = 99, ' ' = 'Ġ' (byte 32 is mapped to char 288, id 32).
+        Assert.Equal([97, 260, 98], tok.Encode("a<|end|>  \n b"));
+        Assert.Equal([97, 261, 98], tok.Encode("a   <x>b"));
+        Assert.Equal([97, 32, 98], tok.EncodeOrdinary("a b"));
+        Assert.Equal([257, 256], tok.Encode("abcab"));
+        Assert.Equal("a<x>b", tok.Decode([97, 260, 261, 98], skipSpecialTokens: true));
+        Assert.Equal("a<|end|><x>b", tok.Decode([97, 260, 261, 98]));
+    }
+
+    [Fact]
     public void MissingDirectoryOrFilesAreClearErrors()
     {
         using var tmp = TestPaths.CreateTempDir();

@@ -174,5 +174,8 @@ public sealed class TokenizerConformanceTests(ITestOutputHelper output)
 
         Assert.True(withRuns >= 5);
         Assert.Equal([50286, 15496], phi.Encode("  Hello"));
+        Assert.Equal("  Hello", phi.Decode([50286, 15496, 50256], skipSpecialTokens: true)); // whitespace tokens are not special
+        Assert.Equal(50256, phi.PadTokenId); // Phi-2 has no pad token: EOS
+        Assert.False(phi.AddsBosToken);
     }
 }

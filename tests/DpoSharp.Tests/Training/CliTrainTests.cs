@@ -69,6 +69,15 @@ public class CliTrainTests
             Assert.True(last.ContainsKey(name), name);
         }
 
+        // TensorBoard event files and PNG charts (report_to).
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(output, "runs"), "events.out.tfevents.*", SearchOption.AllDirectories));
+        var charts = Directory.GetFiles(Path.Combine(output, "charts"), "*.png");
+        Assert.NotEmpty(charts);
+        foreach (var png in charts)
+        {
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+        }
+
         Assert.True(File.Exists(Path.Combine(output, "checkpoint-3", "trainer_state.json")));
         Assert.True(File.Exists(Path.Combine(output, "checkpoint-3", "optimizer.safetensors")));
         Assert.True(File.Exists(Path.Combine(output, "dposharp_config.yaml")));
@@ -81,6 +90,29 @@ public class CliTrainTests
         var moved = trained.Module.named_parameters().Zip(original.Module.named_parameters())
             .Any(p => !p.First.parameter.eq(p.Second.parameter).all().item<bool>());
         Assert.True(moved, "training changed no weight");
+    }
+
+    [Fact]
+    public void ResumeContinuesFromTheNewestCheckpointAndReproducesTheRun()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var (model, dataset) = WriteTinyJob(dir.Path, rows: 12);
+        string[] Args(string output) => ["train", "--model", model, "--dataset", dataset, "--output-dir", output, "--max-steps", "6",
+            "--save-steps", "3", "--logging-steps", "1", "--per-device-train-batch-size", "4", "--learning-rate", "1e-3", "--report-to", "jsonl"];
+        var full = Path.Combine(dir.Path, "full");
+        var resumed = Path.Combine(dir.Path, "resumed");
+        Assert.Equal(0, Run(Args(full)).Rc);
+        Assert.Equal(0, Run(Args(resumed)).Rc);
+
+        // Pretend the second run died after checkpoint 3: drop what came later.
+        Directory.Delete(Path.Combine(resumed, "checkpoint-6"), recursive: true);
+        File.Delete(Path.Combine(resumed, "model.safetensors"));
+        var (rc, _, err) = Run([.. Args(resumed), "--resume"]);
+        Assert.True(rc == 0, err);
+        Assert.Equal(
+            DpoTrainerTests.StableMetrics(Path.Combine(full, DpoTrainer.MetricsFileName)),
+            DpoTrainerTests.StableMetrics(Path.Combine(resumed, DpoTrainer.MetricsFileName)));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(full, "model.safetensors")), File.ReadAllBytes(Path.Combine(resumed, "model.safetensors")));
     }
 
     [Fact]

@@ -5,6 +5,12 @@ using static TorchSharp.torch;
 
 namespace DpoSharp.Tests.Training;
 
+/// <summary>Tests that compare runs bit for bit: dropout draws from torch's process-wide generator, so nothing
+/// else may run in parallel with them.</summary>
+[CollectionDefinition(nameof(TorchRngCollection), DisableParallelization = true)]
+public sealed class TorchRngCollection;
+
+[Collection(nameof(TorchRngCollection))]
 public class DpoTrainerTests
 {
     private static DpoOptions Options(string outputDir, Action<DpoOptions>? configure = null)
@@ -156,8 +162,11 @@ public class DpoTrainerTests
         }
     }
 
-    [Fact]
-    public void ResumedRunMatchesAnUninterruptedOneExactly()
+    [Theory]
+    [InlineData("sigmoid", false)]
+    [InlineData("bco_pair", false)]    // stateful loss: the running reward mean is restored
+    [InlineData("ipo", true)]          // precomputed reference log-probs travel with the checkpoint
+    public void ResumedRunMatchesAnUninterruptedOneExactly(string lossType, bool precompute)
     {
         using var dir = TestPaths.CreateTempDir();
         var data = TinyData.Pairs(10);
@@ -171,11 +180,15 @@ public class DpoTrainerTests
             o.PerDeviceTrainBatchSize = 3;       // 4 micro-batches per epoch: the resume point is mid-epoch
             o.GradientAccumulationSteps = 1;
             o.WarmupSteps = 2;
+            o.LossType = [lossType];
+            o.PrecomputeRefLogProbs = precompute;
         }
+
+        TinyCausalLM? Reference(TinyCausalLM model) => precompute ? null : model.Clone();
 
         Dictionary<string, float[]> fullWeights;
         using (var model = new TinyCausalLM(seed: 9))
-        using (var reference = model.Clone())
+        using (var reference = Reference(model))
         using (var trainer = new DpoTrainer(model, reference, Options(full, Configure), data, padTokenId: 0))
         {
             trainer.Train();
@@ -184,7 +197,7 @@ public class DpoTrainerTests
 
         // Interrupted after step 3 (its checkpoint is written), then resumed by a new process-like setup.
         using (var model = new TinyCausalLM(seed: 9))
-        using (var reference = model.Clone())
+        using (var reference = Reference(model))
         using (var trainer = new DpoTrainer(model, reference, Options(resumed, Configure), data, padTokenId: 0))
         {
             using var cts = new CancellationTokenSource();
@@ -204,7 +217,7 @@ public class DpoTrainerTests
         Assert.Equal(Path.Combine(resumed, "checkpoint-3"), latest);
 
         using (var model = new TinyCausalLM(seed: 9))     // the starting weights; the checkpoint's replace them
-        using (var reference = model.Clone())
+        using (var reference = Reference(model))
         using (var trainer = new DpoTrainer(model, reference, Options(resumed, Configure), data, padTokenId: 0))
         {
             var output = trainer.Train(latest);
@@ -272,6 +285,44 @@ public class DpoTrainerTests
         // The final model is saved in output_dir itself.
         Assert.True(File.Exists(Path.Combine(dir.Path, "config.json")));
         Assert.True(File.Exists(Path.Combine(dir.Path, "model.safetensors")));
+    }
+
+    [Fact]
+    public void WeightDecayAppliesToMatricesOnlyAndOldCheckpointsRotate()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var data = TinyData.Pairs(8);
+        using var model = new TinyCausalLM(seed: 6);
+        using var reference = model.Clone();
+        var before = model.Snapshot();
+        var args = Options(dir.Path, o =>
+        {
+            o.MaxSteps = 3;
+            o.LearningRate = 0.1;
+            o.WeightDecay = 0.5;
+            o.LrSchedulerType = "constant";
+            o.SaveSteps = 1;
+            o.SaveTotalLimit = 2;
+        });
+
+        // A loss with zero gradient: AdamW's update is 0, so only the decoupled decay p ← p·(1 − lr·wd) moves weights.
+        using var trainer = new DpoTrainer(model, reference, args, data, padTokenId: 0, loss: new ZeroGradientLoss());
+        trainer.Train();
+        var after = model.Snapshot();
+        double factor = Math.Pow(1 - (0.1 * 0.5), 3);
+        foreach (var (name, p) in model.Module.named_parameters())
+        {
+            var expected = p.dim() >= 2 ? before[name].Select(x => (float)(x * factor)).ToArray() : before[name];
+            Assert.Equal(expected.Length, after[name].Length);
+            for (int i = 0; i < expected.Length; i++)
+            {
+                Assert.True(Math.Abs(expected[i] - after[name][i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])), $"{name}[{i}]: {after[name][i]} vs {expected[i]}");
+            }
+        }
+
+        // save_total_limit 2: checkpoints 2 and 3 remain.
+        var left = Directory.GetDirectories(dir.Path, "checkpoint-*").Select(d => Path.GetFileName(d)!).Order().ToArray();
+        Assert.Equal(new[] { "checkpoint-2", "checkpoint-3" }, left);
     }
 
     [Fact]
@@ -383,6 +434,15 @@ public class DpoTrainerTests
 
         return o.ToJsonString();
     }));
+}
+
+/// <summary>Per-pair loss 0·(chosen log-prob): zero gradients everywhere, rewards as in sigmoid.</summary>
+internal sealed class ZeroGradientLoss : DpoSharp.Losses.IPreferenceLoss
+{
+    public string Name => "zero";
+
+    public DpoSharp.Losses.PreferenceLossOutput Compute(DpoSharp.Losses.PreferenceLossInput i) =>
+        new(i.PolicyChosenLogps * 0.0, i.PolicyChosenLogps.detach(), i.PolicyRejectedLogps.detach());
 }
 
 /// <summary>Wraps a loss and returns NaN losses from the n-th call on.</summary>

@@ -16,8 +16,18 @@ internal sealed class TinyCausalLM : ICausalLM
 
     public TinyCausalLM(int vocab = 32, int hidden = 16, double dropout = 0.1, long seed = 1)
     {
-        torch.random.manual_seed(seed);
         _module = new TinyModule(vocab, hidden, dropout);
+
+        // Initialise from a private generator: the global one is shared with tests running in parallel.
+        using var gen = new torch.Generator((ulong)seed);
+        using (no_grad())
+        {
+            foreach (var p in _module.parameters())
+            {
+                using var init = empty(p.shape).normal_(0.0, 0.5, gen);
+                p.copy_(init);
+            }
+        }
         Config = new ModelConfig { ModelType = "tiny", VocabSize = vocab, Raw = new System.Text.Json.Nodes.JsonObject { ["model_type"] = "tiny", ["vocab_size"] = vocab, ["hidden_size"] = hidden } };
         Vocab = vocab;
         Hidden = hidden;
@@ -47,7 +57,7 @@ internal sealed class TinyCausalLM : ICausalLM
     /// <summary>A copy with identical weights (fresh parameters).</summary>
     public TinyCausalLM Clone()
     {
-        var c = new TinyCausalLM(Vocab, Hidden, DropoutP);
+        var c = new TinyCausalLM(Vocab, Hidden, DropoutP, seed: 0);
         using var _ = no_grad();
         var src = _module.state_dict();
         foreach (var (k, v) in c._module.state_dict())

@@ -30,9 +30,10 @@ internal static class ParquetRowReader
         foreach (var dict in result.Data)
         {
             var obj = new JsonObject();
-            foreach (var (key, value) in dict)
+            foreach (var column in columns)
             {
-                obj[key] = ToNode(value);
+                // Parquet.Net leaves null cells out of the row; keep them as explicit nulls ("is null", not "missing").
+                obj[column] = dict.TryGetValue(column, out var value) ? ToNode(value) : null;
             }
 
             rows.Add(new RawRow(rows.Count, null, obj));

@@ -196,9 +196,10 @@ internal sealed class JinjaLexer
         return -1;
     }
 
-    /// <summary>Finds <c>}}</c> or <c>%}</c>, skipping string literals.</summary>
+    /// <summary>Finds <c>}}</c> or <c>%}</c>, skipping string literals and nested dict braces.</summary>
     private int FindClose(int from, char first)
     {
+        var depth = 0;
         for (var i = from; i < _src.Length; i++)
         {
             var c = _src[i];
@@ -208,10 +209,17 @@ internal sealed class JinjaLexer
                 continue;
             }
 
-            if (c == first && i + 1 < _src.Length && _src[i + 1] == '}')
+            if (c == '{')
             {
-                // "}}" may also close a dict literal inside {{ }}: "{{ {'a': {'b': 1}} }}" is rare in chat templates.
+                depth++;
+            }
+            else if (c == first && depth == 0 && i + 1 < _src.Length && _src[i + 1] == '}')
+            {
                 return i;
+            }
+            else if (c == '}' && depth > 0)
+            {
+                depth--;
             }
         }
 
