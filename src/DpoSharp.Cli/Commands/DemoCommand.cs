@@ -24,16 +24,18 @@ public static class DemoCommand
         var beta = new Option<double?>("--beta") { Description = "DPO β of the main run (default 0.5)." };
         var sweep = new Option<string?>("--sweep-beta") { Description = "Comma-separated β values, e.g. 0.05,0.1,0.5: one DPO run each and the truthfulness-vs-KL frontier (charts/frontier.png)." };
         var quick = new Option<bool>("--quick") { Description = "A shortened run (smaller data, fewer steps): a smoke test, not the measured demo." };
+        var threads = new Option<int>("--threads") { Description = "Intra-op CPU threads during the demo (0 = TorchSharp's default).", DefaultValueFactory = _ => 1 };
         var device = DeviceOption.Create();
         var cmd = new Command("demo", "Built-in demo: SFT then DPO make a small Llama more truthful on held-out questions, in minutes on a CPU.")
         {
-            output, seed, beta, sweep, quick, device,
+            output, seed, beta, sweep, quick, threads, device,
         };
         cmd.SetAction((parse, ct) =>
         {
             var outDir = parse.GetValue(output) ?? DefaultOutputDir;
             var options = parse.GetValue(quick) ? DemoOptions.Quick(outDir) : new DemoOptions { OutputDir = outDir };
             options.Seed = parse.GetValue(seed);
+            options.Threads = parse.GetValue(threads);
             DeviceOption.Resolve(parse.GetValue(device));
             options.Device = (parse.GetValue(device) ?? "cpu").Trim().ToLowerInvariant();
             if (parse.GetValue(beta) is double b)

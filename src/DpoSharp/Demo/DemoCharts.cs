@@ -54,6 +54,8 @@ public static class DemoCharts
             label.LabelFontSize = 12;
         }
 
+        double maxX = xs.Max();
+        plot.Axes.SetLimitsX(-0.05 * Math.Max(maxX, 0.1), maxX * 1.2 + 0.05);
         plot.Title("Truthfulness vs KL from the reference (DPO at several β)");
         plot.XLabel("KL(π ‖ π_ref) on held-out prompts (nats per answer)");
         plot.YLabel("held-out truthfulness");

@@ -72,6 +72,24 @@ public static class DemoRunner
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        int previousThreads = torch.get_num_threads();
+        if (options.Threads > 0)
+        {
+            torch.set_num_threads(options.Threads);
+        }
+
+        try
+        {
+            return RunCore(options, progress, cancellationToken);
+        }
+        finally
+        {
+            torch.set_num_threads(previousThreads);
+        }
+    }
+
+    private static DemoResult RunCore(DemoOptions options, Action<DemoProgress>? progress, CancellationToken cancellationToken)
+    {
         var device = torch.device(options.Device);
         var total = Stopwatch.StartNew();
         var stages = new Dictionary<string, double>();
@@ -332,7 +350,7 @@ public static class DemoRunner
             Seed = options.Seed,
             MaxLength = 64,
             MaxPromptLength = 48,
-            ReportTo = ["jsonl"],
+            ReportTo = writeSinks ? ["jsonl", "tensorboard", "png"] : ["jsonl"],
         };
         var train = PreferenceDatasetLoader.Load(dpoPath);
         var eval = PreferenceDatasetLoader.Load(evalPath);
@@ -354,13 +372,8 @@ public static class DemoRunner
         }
 
         sw.Restart();
-        using var sinks = writeSinks
-            ? new CompositeMetricSink([new TensorBoardMetricSink(Path.Combine(outDir, "runs")), new PngChartSink(Path.Combine(outDir, "charts"))])
-            : new CompositeMetricSink([]);
-        trainer.Logged += e => sinks.Log(e.Step, e.Metrics);
         trainer.StepCompleted += (s, t) => progress?.Invoke(new DemoProgress(StageDpo + suffix, s, t));
         trainer.Train(cancellationToken: cancellationToken);
-        sinks.Close();
         stages[StageDpo + suffix] = sw.Elapsed.TotalSeconds;
 
         sw.Restart();
@@ -368,8 +381,9 @@ public static class DemoRunner
         var g1 = EvaluateGreedy(policy, reference, tokenizer, evalQuestions, i => progress?.Invoke(new DemoProgress(StageEvalAfter + suffix, i, evalQuestions.Count)));
         var after = new DemoEvaluation(g1.Truthfulness, g1.FalseRate, last["eval_rewards/accuracies"], last["eval_rewards/margins"], g1.Kl, g1.Answers);
         stages[StageEvalAfter + suffix] = sw.Elapsed.TotalSeconds;
-        var charts = writeSinks
-            ? sinks.Sinks.OfType<PngChartSink>().SelectMany(s => s.Written).ToList()
+        var chartDir = Path.Combine(outDir, "charts");
+        var charts = writeSinks && Directory.Exists(chartDir)
+            ? Directory.GetFiles(chartDir, "*.png").Order(StringComparer.Ordinal).ToList()
             : [];
         return new DpoRun(before, after, charts);
     }
