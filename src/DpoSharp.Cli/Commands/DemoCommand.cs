@@ -24,11 +24,12 @@ public static class DemoCommand
         var beta = new Option<double?>("--beta") { Description = "DPO β of the main run (default 0.5)." };
         var sweep = new Option<string?>("--sweep-beta") { Description = "Comma-separated β values, e.g. 0.05,0.1,0.5: one DPO run each and the truthfulness-vs-KL frontier (charts/frontier.png)." };
         var quick = new Option<bool>("--quick") { Description = "A shortened run (smaller data, fewer steps): a smoke test, not the measured demo." };
+        var rpo = new Option<double?>("--rpo-alpha") { Description = "Weight of the chosen answer's NLL added to the DPO loss (TRL's rpo_alpha; default 1.0); 0 = plain sigmoid DPO." };
         var threads = new Option<int>("--threads") { Description = "Intra-op CPU threads during the demo (0 = TorchSharp's default).", DefaultValueFactory = _ => 1 };
         var device = DeviceOption.Create();
         var cmd = new Command("demo", "Built-in demo: SFT then DPO make a small Llama more truthful on held-out questions, in minutes on a CPU.")
         {
-            output, seed, beta, sweep, quick, threads, device,
+            output, seed, beta, rpo, sweep, quick, threads, device,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -41,6 +42,11 @@ public static class DemoCommand
             if (parse.GetValue(beta) is double b)
             {
                 options.Beta = b;
+            }
+
+            if (parse.GetValue(rpo) is double alpha)
+            {
+                options.RpoAlpha = alpha;
             }
 
             options.SweepBetas = ParseBetas(parse.GetValue(sweep));
