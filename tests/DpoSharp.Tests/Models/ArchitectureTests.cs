@@ -78,11 +78,7 @@ public class ArchitectureTests
     }
 
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("llama")]
-    [InlineData("mistral")]
-    [InlineData("qwen2")]
-    [InlineData("phi")]
+    [AllModelTypes]
     public void KvCacheDecodingMatchesFullForward(string type)
     {
         using var tmp = TestPaths.CreateTempDir();
