@@ -66,6 +66,14 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// <summary>The architecture's forward: embeddings → layers → final norm → lm_head. Returns (B, T, V).</summary>
     protected abstract Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx);
 
+    /// <summary>The untied <c>lm_head</c> (hidden → vocab), or null when the config ties it to the input embedding.</summary>
+    protected static nn.Module<Tensor, Tensor>? CreateLmHead(ModelConfig config, bool hasBias, Device device, ScalarType dtype) =>
+        config.TieWordEmbeddings ? null : new Modules.Linear(config.HiddenSize, config.VocabSize, hasBias, device, dtype);
+
+    /// <summary>Logits (B, T, V) from the final hidden states (B, T, D): the untied head, else the tied input embedding.</summary>
+    protected static Tensor LmHeadLogits(Tensor hidden, nn.Module<Tensor, Tensor>? lmHead, Tensor embedWeight) =>
+        lmHead is null ? nn.functional.linear(hidden, embedWeight) : lmHead.call(hidden);
+
     /// <summary>Checkpoint keys that may hold parameter <paramref name="parameterName"/>, preferred first.</summary>
     public virtual IEnumerable<string> CheckpointKeysFor(string parameterName) => [parameterName];
 
