@@ -19,15 +19,11 @@ public sealed class Gpt2LMHeadModel : CausalLMBase
     [ComponentName(Name = "transformer")]
     private readonly Gpt2Model _transformer;
 
-    [ComponentName(Name = "lm_head")]
-    private readonly nn.Module<Tensor, Tensor>? _lmHead;
-
     /// <summary>Builds the model with uninitialised parameters on <paramref name="device"/>.</summary>
     public Gpt2LMHeadModel(ModelConfig config, Device device, ScalarType dtype)
-        : base(nameof(Gpt2LMHeadModel), config, useRope: false)
+        : base(nameof(Gpt2LMHeadModel), config, useRope: false, lmHeadBias: false, device, dtype)
     {
         _transformer = new Gpt2Model(config, device, dtype);
-        _lmHead = CreateLmHead(config, hasBias: false, device, dtype);
         RegisterComponents();
     }
 
@@ -35,7 +31,7 @@ public sealed class Gpt2LMHeadModel : CausalLMBase
     protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
     {
         var h = _transformer.Forward(inputIds, positionIds, ctx);  // (B, T, D)
-        return LmHeadLogits(h, _lmHead, _transformer.EmbedWeight); // (B, T, V)
+        return LmHeadLogits(h, _transformer.EmbedWeight);                 // (B, T, V)
     }
 
     /// <inheritdoc/>

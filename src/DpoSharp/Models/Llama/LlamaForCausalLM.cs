@@ -18,15 +18,11 @@ public sealed class LlamaForCausalLM : CausalLMBase
     [ComponentName(Name = "model")]
     private readonly LlamaModel _model;
 
-    [ComponentName(Name = "lm_head")]
-    private readonly nn.Module<Tensor, Tensor>? _lmHead;
-
     /// <summary>Builds the model with uninitialised parameters on <paramref name="device"/>.</summary>
     public LlamaForCausalLM(ModelConfig config, Device device, ScalarType dtype)
-        : base(nameof(LlamaForCausalLM), config, useRope: true)
+        : base(nameof(LlamaForCausalLM), config, useRope: true, lmHeadBias: false, device, dtype)
     {
         _model = new LlamaModel(config, device, dtype);
-        _lmHead = CreateLmHead(config, hasBias: false, device, dtype);
         RegisterComponents();
     }
 
@@ -34,7 +30,7 @@ public sealed class LlamaForCausalLM : CausalLMBase
     protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
     {
         var h = _model.Forward(inputIds, ctx);                  // (B, T, D)
-        return LmHeadLogits(h, _lmHead, _model.EmbedWeight);    // (B, T, V)
+        return LmHeadLogits(h, _model.EmbedWeight);                    // (B, T, V)
     }
 }
 

@@ -18,15 +18,11 @@ public sealed class PhiForCausalLM : CausalLMBase
     [ComponentName(Name = "model")]
     private readonly PhiModel _model;
 
-    [ComponentName(Name = "lm_head")]
-    private readonly nn.Module<Tensor, Tensor>? _lmHead;
-
     /// <summary>Builds the model with uninitialised parameters on <paramref name="device"/>.</summary>
     public PhiForCausalLM(ModelConfig config, Device device, ScalarType dtype)
-        : base(nameof(PhiForCausalLM), config, useRope: true)
+        : base(nameof(PhiForCausalLM), config, useRope: true, lmHeadBias: true, device, dtype)
     {
         _model = new PhiModel(config, device, dtype);
-        _lmHead = CreateLmHead(config, hasBias: true, device, dtype);
         RegisterComponents();
     }
 
@@ -34,7 +30,7 @@ public sealed class PhiForCausalLM : CausalLMBase
     protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
     {
         var h = _model.Forward(inputIds, ctx);                  // (B, T, D)
-        return LmHeadLogits(h, _lmHead, _model.EmbedWeight);    // (B, T, V)
+        return LmHeadLogits(h, _model.EmbedWeight);                    // (B, T, V)
     }
 }
 
