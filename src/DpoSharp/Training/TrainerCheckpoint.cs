@@ -98,51 +98,16 @@ public static partial class TrainerCheckpoint
             return;
         }
 
-        var files = new List<string>();
-        var index = Path.Combine(dir, "model.safetensors.index.json");
-        if (File.Exists(index))
-        {
-            var map = JsonNode.Parse(File.ReadAllText(index))!["weight_map"]!.AsObject();
-            files.AddRange(map.Select(kv => kv.Value!.GetValue<string>()).Distinct().Select(f => Path.Combine(dir, f)));
-        }
-        else
-        {
-            files.Add(Path.Combine(dir, "model.safetensors"));
-        }
-
+        // Models not built by ModelLoader: copy every tensor whose name is in the state dict (single file or shards).
+        using var saved = SafeTensorsCheckpoint.Open(dir);
         var target = model.Module.state_dict();
         var loaded = new HashSet<string>(StringComparer.Ordinal);
-        using (no_grad())
+        foreach (var name in saved.Names)
         {
-            foreach (var f in files)
+            if (target.TryGetValue(name, out var dst))
             {
-                if (!File.Exists(f))
-                {
-                    throw new DpoSharpException($"{f} is missing: the checkpoint is incomplete. Delete it and resume from an earlier one.");
-                }
-
-                Dictionary<string, Tensor> tensors;
-                using (var file = SafeTensorsFile.Open(f))
-                {
-                    tensors = file.ReadAll();
-                }
-
-                foreach (var (name, t) in tensors)
-                {
-                    using (t)
-                    {
-                        if (target.TryGetValue(name, out var dst))
-                        {
-                            if (!dst.shape.SequenceEqual(t.shape))
-                            {
-                                throw new DpoSharpException($"{f}: tensor '{name}' has shape {string.Join('x', t.shape)}, the model expects {string.Join('x', dst.shape)}.");
-                            }
-
-                            dst.copy_(t);
-                            loaded.Add(name);
-                        }
-                    }
-                }
+                saved.ReadInto(name, dst); // checks the shape, converts dtype/device, under no_grad
+                loaded.Add(name);
             }
         }
 
