@@ -111,6 +111,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
+        var nonFinite = new List<string>();
         foreach (var (name, p) in named_parameters())
         {
             var key = CheckpointKeysFor(name).FirstOrDefault(checkpoint.Contains);
@@ -122,6 +123,19 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
             checkpoint.ReadInto(key, p);
             used.Add(key);
+            using (NewDisposeScope())
+            {
+                if (!p.isfinite().all().item<bool>())
+                {
+                    nonFinite.Add(key);
+                }
+            }
+        }
+
+        if (nonFinite.Count > 0)
+        {
+            throw new DpoSharpException($"{checkpoint.Directory}: {nonFinite.Count} weight tensor(s) hold NaN or infinite values, e.g. {string.Join(", ", nonFinite.Take(5))}. " +
+                "The checkpoint is corrupt or was saved from a diverged run: re-download or re-save it, or use an earlier checkpoint.");
         }
 
         if (missing.Count > 0)
