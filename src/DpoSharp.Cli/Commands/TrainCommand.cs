@@ -138,8 +138,20 @@ public static class TrainCommand
         console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
 
-        Directory.CreateDirectory(options.OutputDir);
-        File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());
+        // The run's options go next to its checkpoints once the first step is done: a run refused before that (a
+        // checkpoint that does not match, a bad model) leaves the config of the run already in output_dir alone.
+        bool configWritten = false;
+        void WriteConfig()
+        {
+            if (!configWritten)
+            {
+                configWritten = true;
+                Directory.CreateDirectory(options.OutputDir);
+                File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());
+            }
+        }
+
+        trainer.StepCompleted += (_, _) => WriteConfig();
 
         bool showConsole = options.EffectiveReportTo.Contains("console");
         TrainOutput result;
@@ -155,6 +167,7 @@ public static class TrainCommand
             return 130;
         }
 
+        WriteConfig();
         WriteSummary(console, trainer, result, options, wall.Elapsed);
         return 0;
     }

@@ -264,6 +264,9 @@ public sealed partial class DpoTrainer : IDisposable
         }
     }
 
+    /// <summary>Training pairs (after tokenization drops), before rank sharding.</summary>
+    internal int TrainPairCount => _train.Count;
+
     /// <summary>Optimizer steps per epoch.</summary>
     public int StepsPerEpoch => (MicroBatchesPerEpoch + Args.GradientAccumulationSteps - 1) / Args.GradientAccumulationSteps;
 
@@ -289,7 +292,15 @@ public sealed partial class DpoTrainer : IDisposable
 
         // Seeds the torch generator (dropout); the data order derives from the seed and the epoch. TorchSharp 0.107 has
         // no use_deterministic_algorithms, but CPU kernels are deterministic for a fixed thread count.
-        State = new DpoTrainerState { Seed = Args.Seed, TotalSteps = totalSteps };
+        State = new DpoTrainerState
+        {
+            Seed = Args.Seed,
+            TotalSteps = totalSteps,
+            PerDeviceTrainBatchSize = Args.PerDeviceTrainBatchSize,
+            GradientAccumulationSteps = Args.GradientAccumulationSteps,
+            NumTrainPairs = TrainPairCount,
+            WorldSize = WorldSize,
+        };
         torch.random.manual_seed(Args.Seed);
         _optimizer?.Dispose();
         _optimizer = CreateOptimizer();

@@ -96,6 +96,44 @@ public class OutputSafetyTests
         Assert.Equal(before[Path.Combine(output, "model.safetensors")], File.ReadAllBytes(Path.Combine(output, "model.safetensors")));
     }
 
+    [Theory]
+    [InlineData("--per-device-train-batch-size", "4", "per_device_train_batch_size 2")]
+    [InlineData("--gradient-accumulation-steps", "2", "gradient_accumulation_steps 1")]
+    [InlineData("--dataset", "FEWER", "number of training pairs 8")]
+    public void ResumeWithAnotherDataLayoutIsRefusedAndLeavesTheRunIntact(string flag, string value, string expected)
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
+        var fewer = Path.Combine(tmp.Path, "fewer.jsonl");
+        File.WriteAllLines(fewer, File.ReadAllLines(dataset).Take(6));
+        var output = Path.Combine(tmp.Path, "out");
+        var common = new Dictionary<string, string>
+        {
+            ["--model"] = model, ["--dataset"] = dataset, ["--output-dir"] = output, ["--max-steps"] = "3", ["--save-steps"] = "1",
+            ["--per-device-train-batch-size"] = "2", ["--gradient-accumulation-steps"] = "1", ["--learning-rate"] = "1e-3", ["--report-to"] = "jsonl",
+        };
+        string[] Args(Dictionary<string, string> d) => ["train", .. d.SelectMany(kv => new[] { kv.Key, kv.Value })];
+        Assert.Equal(0, Run(Args(common)).Rc);
+        Directory.Delete(Path.Combine(output, "checkpoint-3"), recursive: true);
+        var before = Directory.GetFiles(output, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
+
+        // The checkpoint's data position (epoch 0, micro-batch 2) means other pairs under another layout: the
+        // resumed run would silently differ from the uninterrupted one.
+        var changed = new Dictionary<string, string>(common) { [flag] = value == "FEWER" ? fewer : value };
+        var (rc, _, err) = Run([.. Args(changed), "--resume"]);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains(expected, err);
+        Assert.Contains("checkpoint-2", err);
+        var after = Directory.GetFiles(output, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        Assert.All(before, kv => Assert.Equal(kv.Value, after[kv.Key]));
+
+        // The same layout resumes.
+        (rc, _, err) = Run([.. Args(common), "--resume"]);
+        Assert.True(rc == 0, err);
+        Assert.True(Directory.Exists(Path.Combine(output, "checkpoint-3")));
+    }
+
     [Fact]
     public void SaveOverAnExistingModelStagesFilesAndRemovesOnlyStaleShards()
     {
