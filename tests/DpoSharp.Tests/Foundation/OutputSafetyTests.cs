@@ -109,8 +109,15 @@ public class OutputSafetyTests
         var output = Path.Combine(tmp.Path, "out");
         var common = new Dictionary<string, string>
         {
-            ["--model"] = model, ["--dataset"] = dataset, ["--output-dir"] = output, ["--max-steps"] = "3", ["--save-steps"] = "1",
-            ["--per-device-train-batch-size"] = "2", ["--gradient-accumulation-steps"] = "1", ["--learning-rate"] = "1e-3", ["--report-to"] = "jsonl",
+            ["--model"] = model,
+            ["--dataset"] = dataset,
+            ["--output-dir"] = output,
+            ["--max-steps"] = "3",
+            ["--save-steps"] = "1",
+            ["--per-device-train-batch-size"] = "2",
+            ["--gradient-accumulation-steps"] = "1",
+            ["--learning-rate"] = "1e-3",
+            ["--report-to"] = "jsonl",
         };
         string[] Args(Dictionary<string, string> d) => ["train", .. d.SelectMany(kv => new[] { kv.Key, kv.Value })];
         Assert.Equal(0, Run(Args(common)).Rc);
