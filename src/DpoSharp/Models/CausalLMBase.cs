@@ -30,6 +30,12 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// <inheritdoc/>
     public Device Device => parameters().First().device;
 
+    /// <summary>
+    /// The longest sequence <see cref="Forward"/> accepts: <c>max_position_embeddings</c> for learned position
+    /// embeddings (GPT-2), null (no hard limit) for rotary positions.
+    /// </summary>
+    public int? MaxSequenceLength => _rope is null ? Config.MaxPositionEmbeddings : null;
+
     /// <summary>The dtype of the parameters.</summary>
     public ScalarType DType => parameters().First().dtype;
 
@@ -44,6 +50,14 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
         using var scope = NewDisposeScope();
         long b = inputIds.shape[0], t = inputIds.shape[1];
         long past = cache?.Length ?? 0;
+        if (MaxSequenceLength is int max && past + t > max)
+        {
+            // Learned position embeddings (GPT-2) have no row for later positions: libtorch would abort on the lookup.
+            throw new DpoSharpException(
+                $"a sequence of {past + t} tokens is longer than this {Config.ModelType} model's {Config.MaxPositionEmbeddings} positions (n_positions in config.json). " +
+                $"Lower max_length (--max-length {Config.MaxPositionEmbeddings} or less), or shorten the prompt / --max-new-tokens.");
+        }
+
         var device = inputIds.device;
         positionIds ??= arange(past, past + t, ScalarType.Int64, device).unsqueeze(0).expand(b, t); // (B, T)
         var (mask, isCausal) = AttentionContext.BuildMask(attentionMask, b, t, past, Config.SlidingWindow, device);

@@ -142,6 +142,48 @@ public class OutputSafetyTests
     }
 
     [Fact]
+    public void RowsLongerThanLearnedPositionsOrWithForeignIdsExit2InsteadOfAborting()
+    {
+        // Before: libtorch's "index out of range in self" aborted the process (exit 134, native stack trace).
+        using var tmp = TestPaths.CreateTempDir();
+        var gpt2 = TinyCheckpoints.Write(Path.Combine(tmp.Path, "gpt2"), "gpt2", seed: 1);   // n_positions 128, byte tokenizer
+        var positions = (int)TinyCheckpoints.Config("gpt2")["n_positions"]!;
+        var longData = Path.Combine(tmp.Path, "long.jsonl");
+        File.WriteAllLines(longData,
+        [
+            $$"""{"prompt": "short", "chosen": " a", "rejected": " b"}""",
+            $$"""{"prompt": "{{new string('p', 100)}}", "chosen": " {{new string('y', 60)}}", "rejected": " no"}""",
+        ]);
+
+        var (rc, _, err) = Run("score", "--model", gpt2, "--dataset", longData, "--output", Path.Combine(tmp.Path, "s.jsonl"));
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains($"{positions} positions", err);
+        Assert.Contains("--max-length", err);
+
+        (rc, _, err) = Run("train", "--model", gpt2, "--dataset", longData, "--output-dir", Path.Combine(tmp.Path, "o"), "--max-steps", "1", "--report-to", "none");
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("162 tokens", err);                   // byte tokens: prompt 100, chosen " y…" 61, EOS
+        Assert.Contains("max_length", err);
+
+        // With max_length inside the model's positions the same data trains.
+        (rc, _, err) = Run("train", "--model", gpt2, "--dataset", longData, "--output-dir", Path.Combine(tmp.Path, "o2"), "--max-steps", "1", "--report-to", "none",
+            "--max-length", positions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(rc == 0, err);
+
+        // Pre-tokenized ids outside the model's vocabulary.
+        var oov = Path.Combine(tmp.Path, "oov.jsonl");
+        File.WriteAllLines(oov,
+        [
+            """{"prompt_input_ids": [1, 2], "chosen_input_ids": [3], "rejected_input_ids": [4]}""",
+            $$"""{"prompt_input_ids": [1, 2], "chosen_input_ids": [3], "rejected_input_ids": [{{TinyCheckpoints.DefaultVocabSize + 5}}]}""",
+        ]);
+        (rc, _, err) = Run("train", "--model", gpt2, "--dataset", oov, "--output-dir", Path.Combine(tmp.Path, "o3"), "--max-steps", "1", "--report-to", "none");
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains($"pair 1: rejected token id {TinyCheckpoints.DefaultVocabSize + 5}", err);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
     public void SaveOverAnExistingModelStagesFilesAndRemovesOnlyStaleShards()
     {
         using var tmp = TestPaths.CreateTempDir();
