@@ -48,6 +48,12 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// <inheritdoc/>
     public Device Device => parameters().First().device;
 
+    /// <summary>
+    /// The longest sequence <see cref="Forward"/> accepts: <c>max_position_embeddings</c> for learned position
+    /// embeddings (GPT-2), null (no hard limit) for rotary positions.
+    /// </summary>
+    public int? MaxSequenceLength => _rope is null ? Config.MaxPositionEmbeddings : null;
+
     /// <summary>The dtype of the parameters.</summary>
     public ScalarType DType => parameters().First().dtype;
 
@@ -62,6 +68,14 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
         using var scope = NewDisposeScope();
         long b = inputIds.shape[0], t = inputIds.shape[1];
         long past = cache?.Length ?? 0;
+        if (MaxSequenceLength is int max && past + t > max)
+        {
+            // Learned position embeddings (GPT-2) have no row for later positions: libtorch would abort on the lookup.
+            throw new DpoSharpException(
+                $"a sequence of {past + t} tokens is longer than this {Config.ModelType} model's {Config.MaxPositionEmbeddings} positions (n_positions in config.json). " +
+                $"Lower max_length (--max-length {Config.MaxPositionEmbeddings} or less), or shorten the prompt / --max-new-tokens.");
+        }
+
         var device = inputIds.device;
         positionIds ??= arange(past, past + t, ScalarType.Int64, device).unsqueeze(0).expand(b, t); // (B, T)
         var (mask, isCausal) = AttentionContext.BuildMask(attentionMask, b, t, past, Config.SlidingWindow, device);
@@ -136,6 +150,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
+        var nonFinite = new List<string>();
         foreach (var (name, p) in named_parameters())
         {
             var key = CheckpointKeysFor(name).FirstOrDefault(checkpoint.Contains);
@@ -147,6 +162,19 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
             checkpoint.ReadInto(key, p);
             used.Add(key);
+            using (NewDisposeScope())
+            {
+                if (!p.isfinite().all().item<bool>())
+                {
+                    nonFinite.Add(key);
+                }
+            }
+        }
+
+        if (nonFinite.Count > 0)
+        {
+            throw new DpoSharpException($"{checkpoint.Directory}: {nonFinite.Count} weight tensor(s) hold NaN or infinite values, e.g. {string.Join(", ", nonFinite.Take(5))}. " +
+                "The checkpoint is corrupt or was saved from a diverged run: re-download or re-save it, or use an earlier checkpoint.");
         }
 
         if (missing.Count > 0)

@@ -169,6 +169,22 @@ public static partial class TrainerCheckpoint
             throw new DpoSharpException($"{statePath}: the checkpoint was trained with seed {state.Seed}, this run has seed {trainer.Args.Seed}; use the same seed to resume.");
         }
 
+        foreach (var (name, saved, now) in new[]
+        {
+            ("per_device_train_batch_size", state.PerDeviceTrainBatchSize, trainer.Args.PerDeviceTrainBatchSize),
+            ("gradient_accumulation_steps", state.GradientAccumulationSteps, trainer.Args.GradientAccumulationSteps),
+            ("number of training pairs", state.NumTrainPairs, trainer.TrainPairCount),
+            ("world size", state.WorldSize, trainer.WorldSize),
+        })
+        {
+            // 0: a checkpoint from before these were recorded.
+            if (saved != 0 && saved != now)
+            {
+                throw new DpoSharpException($"{statePath}: the checkpoint was trained with {name} {saved}, this run has {now}; its data position would point at " +
+                    $"other pairs. Resume with the same data and {name}, or start a fresh run in another output_dir.");
+            }
+        }
+
         LoadModelWeights(trainer.Model, dir);
         LoadOptimizer(trainer, optimizer, dir);
         var rng = ReadAllTensors(Path.Combine(dir, RngFile));
@@ -236,6 +252,10 @@ public static partial class TrainerCheckpoint
                 ["epoch"] = state.DataEpoch,
                 ["micro_batch"] = state.MicroBatch,
                 ["seed"] = state.Seed,
+                ["per_device_train_batch_size"] = state.PerDeviceTrainBatchSize,
+                ["gradient_accumulation_steps"] = state.GradientAccumulationSteps,
+                ["num_train_pairs"] = state.NumTrainPairs,
+                ["world_size"] = state.WorldSize,
             },
             ["loss_state"] = loss,
             ["log_history"] = history,
@@ -259,6 +279,10 @@ public static partial class TrainerCheckpoint
                 DataEpoch = pos["epoch"]!.GetValue<int>(),
                 MicroBatch = pos["micro_batch"]!.GetValue<int>(),
                 Seed = pos["seed"]!.GetValue<int>(),
+                PerDeviceTrainBatchSize = pos["per_device_train_batch_size"]?.GetValue<int>() ?? 0,
+                GradientAccumulationSteps = pos["gradient_accumulation_steps"]?.GetValue<int>() ?? 0,
+                NumTrainPairs = pos["num_train_pairs"]?.GetValue<int>() ?? 0,
+                WorldSize = pos["world_size"]?.GetValue<int>() ?? 0,
             };
             foreach (var (k, v) in o["loss_state"]!.AsObject())
             {
