@@ -59,9 +59,31 @@ public static class TrainCommand
                 throw new DpoSharpException("train needs a model and a dataset: pass --config run.yaml, or --model DIR --dataset PATH.");
             }
 
+            ThrowIfEarlierRunInOutputDir(options);
             return Task.FromResult(Run(options, console, cancellationToken));
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// A fresh run (no <c>--resume</c> / <c>resume_from_checkpoint</c>) into an output_dir that holds checkpoints of
+    /// an earlier run would overwrite some of them and leave others, which a later <c>--resume</c> would then pick
+    /// up: refuse it (as transformers' scripts do without <c>overwrite_output_dir</c>) and say what to do.
+    /// </summary>
+    public static void ThrowIfEarlierRunInOutputDir(DpoOptions options)
+    {
+        if (options.Resume || options.ResumeFromCheckpoint is not null || !Directory.Exists(options.OutputDir))
+        {
+            return;
+        }
+
+        var checkpoints = Directory.EnumerateDirectories(options.OutputDir, "checkpoint-*")
+            .Select(Path.GetFileName).OfType<string>().Where(n => !n.EndsWith(".tmp", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        if (checkpoints.Count > 0)
+        {
+            throw new DpoSharpException($"output_dir {options.OutputDir} already holds checkpoints of an earlier run ({string.Join(", ", checkpoints.Take(5))}). " +
+                "Continue that run with --resume, choose another --output-dir, or delete the old checkpoints first.");
+        }
     }
 
     /// <summary>Options from the config file (if any) with the flag overrides applied in order. Not yet validated.</summary>
@@ -116,8 +138,20 @@ public static class TrainCommand
         console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
 
-        Directory.CreateDirectory(options.OutputDir);
-        File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());
+        // The run's options go next to its checkpoints once the first step is done: a run refused before that (a
+        // checkpoint that does not match, a bad model) leaves the config of the run already in output_dir alone.
+        bool configWritten = false;
+        void WriteConfig()
+        {
+            if (!configWritten)
+            {
+                configWritten = true;
+                Directory.CreateDirectory(options.OutputDir);
+                File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());
+            }
+        }
+
+        trainer.StepCompleted += (_, _) => WriteConfig();
 
         bool showConsole = options.EffectiveReportTo.Contains("console");
         TrainOutput result;
@@ -133,6 +167,7 @@ public static class TrainCommand
             return 130;
         }
 
+        WriteConfig();
         WriteSummary(console, trainer, result, options, wall.Elapsed);
         return 0;
     }

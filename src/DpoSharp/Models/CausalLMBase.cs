@@ -1,17 +1,24 @@
 using DpoSharp.IO;
 using DpoSharp.Modules;
 using TorchSharp;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace DpoSharp.Models;
 
 /// <summary>
-/// Shared plumbing of the architectures: positions, masks, RoPE tables, weight init, and the mapping between
-/// parameter names and checkpoint keys. Subclasses build the layers and implement <see cref="ForwardCore"/>.
+/// Shared plumbing of the architectures: positions, masks, RoPE tables, the <c>lm_head</c> (or tied embedding),
+/// weight init, and the mapping between parameter names and checkpoint keys. Subclasses build the backbone
+/// (embeddings → <see cref="Modules.DecoderStack"/> → final norm) and implement <see cref="ForwardCore"/>.
 /// </summary>
 public abstract class CausalLMBase : nn.Module, ICausalLM
 {
     private readonly RotaryEmbedding? _rope;
+
+    // RegisterComponents (run by the subclass) lists the subclass's fields first, so "lm_head" follows the backbone
+    // as in transformers' state dicts; null (tied embeddings) registers nothing.
+    [ComponentName(Name = "lm_head")]
+    private readonly nn.Module<Tensor, Tensor>? _lmHead;
 
     /// <summary>Stores the config; subclasses create their layers then call <c>RegisterComponents()</c>.</summary>
     protected CausalLMBase(string name, ModelConfig config, bool useRope)
@@ -19,6 +26,17 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     {
         Config = config;
         _rope = useRope ? new RotaryEmbedding(config) : null;
+    }
+
+    /// <summary>
+    /// As <see cref="CausalLMBase(string, ModelConfig, bool)"/>, and creates the <c>lm_head</c> (hidden → vocab,
+    /// bias when <paramref name="lmHeadBias"/>) unless the config ties it to the input embedding; see
+    /// <see cref="LmHeadLogits"/>.
+    /// </summary>
+    protected CausalLMBase(string name, ModelConfig config, bool useRope, bool lmHeadBias, Device device, ScalarType dtype)
+        : this(name, config, useRope)
+    {
+        _lmHead = config.TieWordEmbeddings ? null : new Modules.Linear(config.HiddenSize, config.VocabSize, lmHeadBias, device, dtype);
     }
 
     /// <inheritdoc/>
@@ -29,6 +47,12 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
     /// <inheritdoc/>
     public Device Device => parameters().First().device;
+
+    /// <summary>
+    /// The longest sequence <see cref="Forward"/> accepts: <c>max_position_embeddings</c> for learned position
+    /// embeddings (GPT-2), null (no hard limit) for rotary positions.
+    /// </summary>
+    public int? MaxSequenceLength => _rope is null ? Config.MaxPositionEmbeddings : null;
 
     /// <summary>The dtype of the parameters.</summary>
     public ScalarType DType => parameters().First().dtype;
@@ -44,6 +68,14 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
         using var scope = NewDisposeScope();
         long b = inputIds.shape[0], t = inputIds.shape[1];
         long past = cache?.Length ?? 0;
+        if (MaxSequenceLength is int max && past + t > max)
+        {
+            // Learned position embeddings (GPT-2) have no row for later positions: libtorch would abort on the lookup.
+            throw new DpoSharpException(
+                $"a sequence of {past + t} tokens is longer than this {Config.ModelType} model's {Config.MaxPositionEmbeddings} positions (n_positions in config.json). " +
+                $"Lower max_length (--max-length {Config.MaxPositionEmbeddings} or less), or shorten the prompt / --max-new-tokens.");
+        }
+
         var device = inputIds.device;
         positionIds ??= arange(past, past + t, ScalarType.Int64, device).unsqueeze(0).expand(b, t); // (B, T)
         var (mask, isCausal) = AttentionContext.BuildMask(attentionMask, b, t, past, Config.SlidingWindow, device);
@@ -65,6 +97,13 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
     /// <summary>The architecture's forward: embeddings → layers → final norm → lm_head. Returns (B, T, V).</summary>
     protected abstract Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx);
+
+    /// <summary>
+    /// Logits (B, T, V) from the final hidden states (B, T, D): the <c>lm_head</c> created by the constructor, else
+    /// (tied embeddings) <paramref name="embedWeight"/>, the input embedding (V, D).
+    /// </summary>
+    protected Tensor LmHeadLogits(Tensor hidden, Tensor embedWeight) =>
+        _lmHead is null ? nn.functional.linear(hidden, embedWeight) : _lmHead.call(hidden);
 
     /// <summary>Checkpoint keys that may hold parameter <paramref name="parameterName"/>, preferred first.</summary>
     public virtual IEnumerable<string> CheckpointKeysFor(string parameterName) => [parameterName];
@@ -111,6 +150,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
+        var nonFinite = new List<string>();
         foreach (var (name, p) in named_parameters())
         {
             var key = CheckpointKeysFor(name).FirstOrDefault(checkpoint.Contains);
@@ -122,6 +162,19 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
             checkpoint.ReadInto(key, p);
             used.Add(key);
+            using (NewDisposeScope())
+            {
+                if (!p.isfinite().all().item<bool>())
+                {
+                    nonFinite.Add(key);
+                }
+            }
+        }
+
+        if (nonFinite.Count > 0)
+        {
+            throw new DpoSharpException($"{checkpoint.Directory}: {nonFinite.Count} weight tensor(s) hold NaN or infinite values, e.g. {string.Join(", ", nonFinite.Take(5))}. " +
+                "The checkpoint is corrupt or was saved from a diverged run: re-download or re-save it, or use an earlier checkpoint.");
         }
 
         if (missing.Count > 0)

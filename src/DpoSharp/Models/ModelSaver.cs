@@ -11,6 +11,9 @@ public static class ModelSaver
     /// <summary>Default largest shard: 5 GB (transformers' default <c>max_shard_size</c>).</summary>
     public const long DefaultMaxShardBytes = 5_000_000_000;
 
+    /// <summary>Name of the temporary folder inside the target directory that <see cref="Save"/> writes into first.</summary>
+    public const string StagingFolderName = ".dposharp-save.tmp";
+
     /// <summary>Tokenizer files copied from the source directory when present.</summary>
     public static IReadOnlyList<string> TokenizerFiles { get; } =
     [
@@ -28,6 +31,38 @@ public static class ModelSaver
     {
         var m = model as CausalLMBase ?? throw new ArgumentException("Save supports models built by ModelLoader", nameof(model));
         Directory.CreateDirectory(directory);
+        string? src = copyTokenizerFrom is null ? null : Path.GetFullPath(copyTokenizerFrom);
+        bool sameDir = src is not null && src == Path.GetFullPath(directory);
+        if (src is not null && !sameDir && !Directory.Exists(src))
+        {
+            throw new DpoSharpException($"{src}: tokenizer source directory not found.");
+        }
+
+        // Everything is written into a staging folder first and moved in only once complete, so a failure (disk
+        // full, an I/O error) leaves a model already in the directory intact instead of half overwritten.
+        var staging = Path.Combine(directory, StagingFolderName);
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+
+        Directory.CreateDirectory(staging);
+        try
+        {
+            WriteFiles(model, m, staging, directory, src, sameDir, maxShardBytes);
+            Commit(staging, directory);
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+        }
+    }
+
+    private static void WriteFiles(ICausalLM model, CausalLMBase m, string staging, string directory, string? src, bool sameDir, long maxShardBytes)
+    {
         var json = new JsonSerializerOptions { WriteIndented = true };
         var config = (JsonObject)model.Config.Raw.DeepClone();
         config["model_type"] = model.Config.ModelType;
@@ -37,31 +72,24 @@ public static class ModelSaver
             ScalarType.Float16 => "float16",
             _ => "float32",
         };
-        WriteAtomically(Path.Combine(directory, "config.json"), config.ToJsonString(json));
+        File.WriteAllText(Path.Combine(staging, "config.json"), config.ToJsonString(json));
 
-        SafeTensorsCheckpoint.Write(directory, m.TensorsToSave(), maxShardBytes);
+        SafeTensorsCheckpoint.Write(staging, m.TensorsToSave(), maxShardBytes);
 
-        string? src = copyTokenizerFrom is null ? null : Path.GetFullPath(copyTokenizerFrom);
-        bool sameDir = src is not null && src == Path.GetFullPath(directory);
         if (src is not null && !sameDir)
         {
-            if (!Directory.Exists(src))
-            {
-                throw new DpoSharpException($"{src}: tokenizer source directory not found.");
-            }
-
             foreach (var file in TokenizerFiles.Append("generation_config.json"))
             {
                 var from = Path.Combine(src, file);
                 if (File.Exists(from))
                 {
-                    File.Copy(from, Path.Combine(directory, file), overwrite: true);
+                    File.Copy(from, Path.Combine(staging, file), overwrite: true);
                 }
             }
         }
 
-        var gen = Path.Combine(directory, "generation_config.json");
-        if (!File.Exists(gen))
+        var gen = Path.Combine(staging, "generation_config.json");
+        if (!File.Exists(gen) && !File.Exists(Path.Combine(directory, "generation_config.json")))
         {
             var g = new JsonObject { ["_from_model_config"] = true };
             if (model.Config.BosTokenId is int bos)
@@ -83,14 +111,34 @@ public static class ModelSaver
                 g["pad_token_id"] = pad;
             }
 
-            WriteAtomically(gen, g.ToJsonString(json));
+            File.WriteAllText(gen, g.ToJsonString(json));
         }
     }
 
-    private static void WriteAtomically(string path, string text)
+    /// <summary>
+    /// Moves the complete staged files into <paramref name="directory"/>: weights first (each move atomic), then
+    /// removes weight files of an earlier save the new one does not have, then config and tokenizer files.
+    /// </summary>
+    private static void Commit(string staging, string directory)
     {
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
+        static bool IsWeights(string name) =>
+            (name.StartsWith("model", StringComparison.Ordinal) && name.EndsWith(".safetensors", StringComparison.Ordinal))
+            || name == SafeTensorsCheckpoint.IndexFileName;
+
+        var staged = Directory.EnumerateFiles(staging).Select(Path.GetFileName).OfType<string>().ToList();
+        foreach (var name in staged.Where(IsWeights))
+        {
+            File.Move(Path.Combine(staging, name), Path.Combine(directory, name), overwrite: true);
+        }
+
+        foreach (var stale in Directory.EnumerateFiles(directory).Where(f => IsWeights(Path.GetFileName(f)) && !staged.Contains(Path.GetFileName(f))))
+        {
+            File.Delete(stale);
+        }
+
+        foreach (var name in staged.Where(n => !IsWeights(n)))
+        {
+            File.Move(Path.Combine(staging, name), Path.Combine(directory, name), overwrite: true);
+        }
     }
 }

@@ -105,6 +105,49 @@ public sealed partial class DpoTrainer : IDisposable
             throw new DpoSharpException("the training dataset is empty: give at least one preference pair.");
         }
 
+        // Ids outside the embedding table make libtorch abort the process: report the pair instead.
+        int vocab = model.Config.VocabSize;
+        if (vocab > 0)
+        {
+            if (padTokenId < 0 || padTokenId >= vocab)
+            {
+                throw new DpoSharpException($"pad token id {padTokenId} is outside the model's vocabulary (0..{vocab - 1}); does the tokenizer belong to this model?");
+            }
+
+            foreach (var (name, data) in new[] { ("training", trainDataset), ("evaluation", evalDataset ?? []) })
+            {
+                for (int i = 0; i < data.Count; i++)
+                {
+                    foreach (var (part, ids) in new[] { ("prompt", data[i].PromptIds), ("chosen", data[i].ChosenIds), ("rejected", data[i].RejectedIds) })
+                    {
+                        foreach (var id in ids)
+                        {
+                            if (id < 0 || id >= vocab)
+                            {
+                                throw new DpoSharpException($"{name} pair {i}: {part} token id {id} is outside the model's vocabulary (0..{vocab - 1}); " +
+                                    "was the data tokenized for another model, or does the tokenizer not belong to this model?");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        if (model is CausalLMBase { MaxSequenceLength: int maxLength })
+        {
+            foreach (var (name, data) in new[] { ("training", trainDataset), ("evaluation", evalDataset ?? []) })
+            {
+                int multiple = args.PadToMultipleOf ?? 1;
+                int longest = data.Count == 0 ? 0 : data.Max(p => p.PromptIds.Length + Math.Max(p.ChosenIds.Length, p.RejectedIds.Length));
+                int padded = (longest + multiple - 1) / multiple * multiple;
+                if (padded > maxLength)
+                {
+                    throw new DpoSharpException($"the longest {name} pair has {longest} tokens{(padded != longest ? $" ({padded} padded to a multiple of {multiple})" : "")}, more than this " +
+                        $"{model.Config.ModelType} model's {maxLength} positions (n_positions in config.json). Set max_length to {maxLength} or less.");
+                }
+            }
+        }
+
         Model = model;
         Args = args;
         _train = trainDataset;
@@ -264,6 +307,9 @@ public sealed partial class DpoTrainer : IDisposable
         }
     }
 
+    /// <summary>Training pairs (after tokenization drops), before rank sharding.</summary>
+    internal int TrainPairCount => _train.Count;
+
     /// <summary>Optimizer steps per epoch.</summary>
     public int StepsPerEpoch => (MicroBatchesPerEpoch + Args.GradientAccumulationSteps - 1) / Args.GradientAccumulationSteps;
 
@@ -289,7 +335,15 @@ public sealed partial class DpoTrainer : IDisposable
 
         // Seeds the torch generator (dropout); the data order derives from the seed and the epoch. TorchSharp 0.107 has
         // no use_deterministic_algorithms, but CPU kernels are deterministic for a fixed thread count.
-        State = new DpoTrainerState { Seed = Args.Seed, TotalSteps = totalSteps };
+        State = new DpoTrainerState
+        {
+            Seed = Args.Seed,
+            TotalSteps = totalSteps,
+            PerDeviceTrainBatchSize = Args.PerDeviceTrainBatchSize,
+            GradientAccumulationSteps = Args.GradientAccumulationSteps,
+            NumTrainPairs = TrainPairCount,
+            WorldSize = WorldSize,
+        };
         torch.random.manual_seed(Args.Seed);
         _optimizer?.Dispose();
         _optimizer = CreateOptimizer();

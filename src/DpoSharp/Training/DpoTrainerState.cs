@@ -27,6 +27,22 @@ public sealed class DpoTrainerState
     /// <summary>Seed of the data order (each epoch's shuffle is derived from it and the epoch number).</summary>
     public int Seed { get; set; }
 
+    /// <summary>
+    /// Data layout the data position refers to: per-device batch size, gradient accumulation steps, number of
+    /// training pairs and world size (0 when unknown, as in checkpoints written before these were recorded).
+    /// A checkpoint only resumes into a run with the same layout.
+    /// </summary>
+    public int PerDeviceTrainBatchSize { get; set; }
+
+    /// <inheritdoc cref="PerDeviceTrainBatchSize"/>
+    public int GradientAccumulationSteps { get; set; }
+
+    /// <inheritdoc cref="PerDeviceTrainBatchSize"/>
+    public int NumTrainPairs { get; set; }
+
+    /// <inheritdoc cref="PerDeviceTrainBatchSize"/>
+    public int WorldSize { get; set; }
+
     /// <summary>State of stateful losses (e.g. the running reward mean of <c>bco_pair</c>).</summary>
     public Dictionary<string, double> LossState { get; set; } = [];
 
