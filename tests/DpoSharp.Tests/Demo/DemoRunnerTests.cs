@@ -10,6 +10,8 @@ using static TorchSharp.torch;
 
 namespace DpoSharp.Tests.Demo;
 
+/// <summary>Trains models (global torch seed, thread count): runs in the serial torch collection.</summary>
+[Collection(nameof(DpoSharp.Tests.Training.TorchRngCollection))]
 public class DemoRunnerTests
 {
     private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];

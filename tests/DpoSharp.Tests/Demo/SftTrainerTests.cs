@@ -11,6 +11,8 @@ using static TorchSharp.torch;
 
 namespace DpoSharp.Tests.Demo;
 
+/// <summary>Trains models (global torch seed, thread count): runs in the serial torch collection.</summary>
+[Collection(nameof(DpoSharp.Tests.Training.TorchRngCollection))]
 public class SftTrainerTests
 {
     /// <summary>A tiny demo-tokenizer Llama saved as an HF directory, plus prompt/completion rows.</summary>
