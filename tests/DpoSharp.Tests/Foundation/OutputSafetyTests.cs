@@ -167,7 +167,7 @@ public class OutputSafetyTests
 
         // With max_length inside the model's positions the same data trains.
         (rc, _, err) = Run("train", "--model", gpt2, "--dataset", longData, "--output-dir", Path.Combine(tmp.Path, "o2"), "--max-steps", "1", "--report-to", "none",
-            "--max-length", positions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "--max-length", positions.ToString(System.Globalization.CultureInfo.InvariantCulture), "--max-prompt-length", "64");
         Assert.True(rc == 0, err);
 
         // Pre-tokenized ids outside the model's vocabulary.
