@@ -112,7 +112,8 @@ public static class TrainCommand
         {
             if (dir is not null && !Directory.Exists(dir))
             {
-                throw new DpoSharpException($"{name} directory {dir} does not exist; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json).");
+                throw new DpoSharpException($"{name} directory {dir} does not exist; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json), " +
+                    "e.g. downloaded with `huggingface-cli download microsoft/phi-2 --local-dir ./phi-2`.");
             }
         }
 
@@ -121,6 +122,19 @@ public static class TrainCommand
             if (path is not null && !File.Exists(path) && !Directory.Exists(path))
             {
                 throw new DpoSharpException($"{name} {path}: no such file or folder. Pass a .jsonl/.json/.parquet/.csv/.tsv file or a dataset folder.");
+            }
+        }
+
+        if (File.Exists(options.OutputDir))
+        {
+            throw new DpoSharpException($"output_dir {options.OutputDir} is a file; give a folder for the model, checkpoints and metrics.");
+        }
+
+        foreach (var (name, dir) in new[] { ("model", options.Model), ("ref_model", options.RefModel) })
+        {
+            if (dir is not null && string.Equals(Path.GetFullPath(dir).TrimEnd('/'), Path.GetFullPath(options.OutputDir).TrimEnd('/'), StringComparison.Ordinal))
+            {
+                throw new DpoSharpException($"output_dir {options.OutputDir} is the {name} directory; the trained model would overwrite it. Choose another --output-dir.");
             }
         }
 

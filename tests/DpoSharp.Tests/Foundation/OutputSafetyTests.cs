@@ -184,6 +184,42 @@ public class OutputSafetyTests
     }
 
     [Fact]
+    public void OutputPathsThatAreFoldersOrInputsAreRefusedBeforeAnyWork()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 4);
+        var original = File.ReadAllBytes(dataset);
+        var folder = Directory.CreateDirectory(Path.Combine(tmp.Path, "folder")).FullName;
+
+        // score --output a folder used to crash with an IOException (exit 134) after scoring everything.
+        var (rc, _, err) = Run("score", "--model", model, "--dataset", dataset, "--output", folder);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("is a folder", err);
+
+        // --output = --dataset used to replace the input with the scores / the normalized copy.
+        var sameFile = Path.Combine(Path.GetDirectoryName(dataset)!, ".", Path.GetFileName(dataset));
+        (rc, _, err) = Run("score", "--model", model, "--dataset", dataset, "--output", sameFile);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("replace the input", err);
+        (rc, _, err) = Run("data", "--dataset", dataset, "--output", dataset);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("replace the input", err);
+        Assert.Equal(original, File.ReadAllBytes(dataset));
+
+        // train --output-dir an existing file used to crash in Directory.CreateDirectory; into the model itself
+        // would overwrite the starting model.
+        var modelBytes = File.ReadAllBytes(Path.Combine(model, "model.safetensors"));
+        (rc, _, err) = Run("train", "--model", model, "--dataset", dataset, "--output-dir", dataset, "--max-steps", "1", "--report-to", "none");
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("is a file", err);
+        (rc, _, err) = Run("train", "--model", model, "--dataset", dataset, "--output-dir", model + "/", "--max-steps", "1", "--report-to", "none");
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("is the model directory", err);
+        Assert.Equal(modelBytes, File.ReadAllBytes(Path.Combine(model, "model.safetensors")));
+        Assert.Equal(original, File.ReadAllBytes(dataset));
+    }
+
+    [Fact]
     public void SaveOverAnExistingModelStagesFilesAndRemovesOnlyStaleShards()
     {
         using var tmp = TestPaths.CreateTempDir();
