@@ -52,7 +52,7 @@ public sealed partial class DpoOptions
 
     /// <summary>Training preference data: a file (JSON, JSONL, Parquet) or a dataset directory.</summary>
     /// <value>Default null (required by <c>dposharp train</c>).</value>
-    [Description("training data: file (json/jsonl/parquet) or dataset directory")]
+    [Description("training data: file (jsonl/json/parquet/csv/tsv) or dataset directory")]
     public string? Dataset { get; set; }
 
     /// <summary>Evaluation data; null: the <see cref="DatasetTestSplit"/> of <see cref="Dataset"/> when it has one.</summary>
