@@ -111,11 +111,10 @@ public static class TinyCheckpoints
     public static void WriteTokenizer(string dir)
     {
         var vocab = new JsonObject();
-        int extra = 0;
+        var chars = ByteLevelAlphabet.Chars();
         for (int b = 0; b < 256; b++)
         {
-            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            vocab[((char)(printable ? b : 256 + extra++)).ToString()] = b;
+            vocab[chars[b]] = b;
         }
 
         var tokenizer = new JsonObject

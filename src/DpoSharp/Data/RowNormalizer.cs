@@ -98,29 +98,25 @@ internal sealed class RowNormalizer(DatasetOptions options)
     {
         var chosen = AsString(chosenNode, options.ChosenColumn, where, allowEmpty: false);
         var rejected = AsString(rejectedNode, options.RejectedColumn, where, allowEmpty: false);
+        string promptText;
+        var extracted = prompt is null;
         if (prompt is null)
         {
-            var (p, c, r) = PromptExtraction.Split(chosen, rejected);
-            return new PreferenceExample
-            {
-                Format = PreferenceFormat.Standard,
-                System = system,
-                Prompt = p,
-                Chosen = c,
-                Rejected = r,
-                PromptExtracted = true,
-                SourceFile = file,
-                SourceRow = row.Index,
-            };
+            (promptText, chosen, rejected) = PromptExtraction.Split(chosen, rejected);
+        }
+        else
+        {
+            promptText = AsString(prompt, promptColumn!, where, allowEmpty: true);
         }
 
         return new PreferenceExample
         {
             Format = PreferenceFormat.Standard,
             System = system,
-            Prompt = AsString(prompt, promptColumn!, where, allowEmpty: true),
+            Prompt = promptText,
             Chosen = chosen,
             Rejected = rejected,
+            PromptExtracted = extracted,
             SourceFile = file,
             SourceRow = row.Index,
         };
@@ -183,9 +179,12 @@ internal sealed class RowNormalizer(DatasetOptions options)
     {
         if (messages.Count == 0 || messages.All(m => string.IsNullOrWhiteSpace(m.Content)))
         {
-            throw new DpoSharpException($"{where}: column '{column}' is empty; every pair needs a non-empty chosen and rejected completion (remove the row).");
+            throw EmptyCompletion(column, where);
         }
     }
+
+    private static DpoSharpException EmptyCompletion(string column, string where) =>
+        new($"{where}: column '{column}' is empty; every pair needs a non-empty chosen and rejected completion (remove the row).");
 
     private static PreferenceExample PreTokenized(JsonObject v, string file, RawRow row, string where)
     {
@@ -282,7 +281,7 @@ internal sealed class RowNormalizer(DatasetOptions options)
         var s = value.GetValue<string>();
         if (!allowEmpty && string.IsNullOrWhiteSpace(s))
         {
-            throw new DpoSharpException($"{where}: column '{column}' is empty; every pair needs a non-empty chosen and rejected completion (remove the row).");
+            throw EmptyCompletion(column, where);
         }
 
         return s;

@@ -9,7 +9,7 @@ namespace DpoSharp.IO;
 
 /// <summary>One tensor entry of a safetensors header.</summary>
 /// <param name="Name">Tensor name (state-dict key).</param>
-/// <param name="DType">The safetensors dtype string (F32, F16, BF16, I64, I32).</param>
+/// <param name="DType">The safetensors dtype string (F32, F64, F16, BF16, I64, I32, I8, U8, BOOL).</param>
 /// <param name="ScalarType">The matching TorchSharp dtype.</param>
 /// <param name="Shape">Shape (empty for a scalar).</param>
 /// <param name="Begin">Start offset in the data section (bytes).</param>
@@ -29,10 +29,14 @@ public static class SafeTensorsDTypes
     private static readonly Dictionary<string, (ScalarType Type, int Size)> ByName = new(StringComparer.Ordinal)
     {
         ["F32"] = (ScalarType.Float32, 4),
+        ["F64"] = (ScalarType.Float64, 8),
         ["F16"] = (ScalarType.Float16, 2),
         ["BF16"] = (ScalarType.BFloat16, 2),
         ["I64"] = (ScalarType.Int64, 8),
         ["I32"] = (ScalarType.Int32, 4),
+        ["I8"] = (ScalarType.Int8, 1),
+        ["U8"] = (ScalarType.Byte, 1),
+        ["BOOL"] = (ScalarType.Bool, 1),
     };
 
     /// <summary>The supported dtype strings.</summary>
@@ -58,11 +62,15 @@ public static class SafeTensorsDTypes
     public static string NameOf(ScalarType type) => type switch
     {
         ScalarType.Float32 => "F32",
+        ScalarType.Float64 => "F64",
         ScalarType.Float16 => "F16",
         ScalarType.BFloat16 => "BF16",
         ScalarType.Int64 => "I64",
         ScalarType.Int32 => "I32",
-        _ => throw new ArgumentException($"dtype {type} cannot be written to safetensors (supported: F32, F16, BF16, I64, I32)"),
+        ScalarType.Int8 => "I8",
+        ScalarType.Byte => "U8",
+        ScalarType.Bool => "BOOL",
+        _ => throw new ArgumentException($"dtype {type} cannot be written to safetensors (supported: {string.Join(", ", Supported)})"),
     };
 }
 
@@ -301,6 +309,33 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     /// <summary>
+    /// Reads every tensor onto the CPU in its stored dtype. The tensors are detached from any dispose scope:
+    /// the caller owns (disposes) them.
+    /// </summary>
+    public Dictionary<string, Tensor> ReadAll()
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var name in Tensors.Keys)
+            {
+                result[name] = Read(name).DetachFromDisposeScope();
+            }
+        }
+        catch
+        {
+            foreach (var t in result.Values)
+            {
+                t.Dispose();
+            }
+
+            throw;
+        }
+
+        return result;
+    }
+
+    /// <summary>
     /// Copies tensor <paramref name="name"/> into <paramref name="target"/> (same shape; dtype/device converted).
     /// When the target is a contiguous CPU tensor of the stored dtype the bytes go straight into it.
     /// </summary>
@@ -409,6 +444,8 @@ public static class SafeTensorsWriter
 
                 c.WriteBytesToStream(fs, 1 << 20);
             }
+
+            fs.Flush(flushToDisk: true);
         }
 
         File.Move(tmp, path, overwrite: true);

@@ -1,17 +1,24 @@
 using DpoSharp.IO;
 using DpoSharp.Modules;
 using TorchSharp;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace DpoSharp.Models;
 
 /// <summary>
-/// Shared plumbing of the architectures: positions, masks, RoPE tables, weight init, and the mapping between
-/// parameter names and checkpoint keys. Subclasses build the layers and implement <see cref="ForwardCore"/>.
+/// Shared plumbing of the architectures: positions, masks, RoPE tables, the <c>lm_head</c> (or tied embedding),
+/// weight init, and the mapping between parameter names and checkpoint keys. Subclasses build the backbone
+/// (embeddings → <see cref="Modules.DecoderStack"/> → final norm) and implement <see cref="ForwardCore"/>.
 /// </summary>
 public abstract class CausalLMBase : nn.Module, ICausalLM
 {
     private readonly RotaryEmbedding? _rope;
+
+    // RegisterComponents (run by the subclass) lists the subclass's fields first, so "lm_head" follows the backbone
+    // as in transformers' state dicts; null (tied embeddings) registers nothing.
+    [ComponentName(Name = "lm_head")]
+    private readonly nn.Module<Tensor, Tensor>? _lmHead;
 
     /// <summary>Stores the config; subclasses create their layers then call <c>RegisterComponents()</c>.</summary>
     protected CausalLMBase(string name, ModelConfig config, bool useRope)
@@ -19,6 +26,17 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     {
         Config = config;
         _rope = useRope ? new RotaryEmbedding(config) : null;
+    }
+
+    /// <summary>
+    /// As <see cref="CausalLMBase(string, ModelConfig, bool)"/>, and creates the <c>lm_head</c> (hidden → vocab,
+    /// bias when <paramref name="lmHeadBias"/>) unless the config ties it to the input embedding; see
+    /// <see cref="LmHeadLogits"/>.
+    /// </summary>
+    protected CausalLMBase(string name, ModelConfig config, bool useRope, bool lmHeadBias, Device device, ScalarType dtype)
+        : this(name, config, useRope)
+    {
+        _lmHead = config.TieWordEmbeddings ? null : new Modules.Linear(config.HiddenSize, config.VocabSize, lmHeadBias, device, dtype);
     }
 
     /// <inheritdoc/>
@@ -79,6 +97,13 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
     /// <summary>The architecture's forward: embeddings → layers → final norm → lm_head. Returns (B, T, V).</summary>
     protected abstract Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx);
+
+    /// <summary>
+    /// Logits (B, T, V) from the final hidden states (B, T, D): the <c>lm_head</c> created by the constructor, else
+    /// (tied embeddings) <paramref name="embedWeight"/>, the input embedding (V, D).
+    /// </summary>
+    protected Tensor LmHeadLogits(Tensor hidden, Tensor embedWeight) =>
+        _lmHead is null ? nn.functional.linear(hidden, embedWeight) : _lmHead.call(hidden);
 
     /// <summary>Checkpoint keys that may hold parameter <paramref name="parameterName"/>, preferred first.</summary>
     public virtual IEnumerable<string> CheckpointKeysFor(string parameterName) => [parameterName];

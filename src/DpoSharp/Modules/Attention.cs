@@ -73,7 +73,7 @@ public sealed class AttentionContext
             mask = mask.logical_or(k.eq(q).unsqueeze(0).unsqueeze(0));        // queries always see themselves
         }
 
-        return (mask.expand(batch, 1, queryLength, total), false);
+        return (mask.expand(batch, 1, queryLength, total), false);           // (B, 1, T, S)
     }
 }
 

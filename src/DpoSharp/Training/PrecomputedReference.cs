@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using DpoSharp.Data;
+using DpoSharp.IO;
 using DpoSharp.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -67,7 +68,14 @@ public sealed class PrecomputedReference : IReferenceLogProbs
             path = Path.Combine(cacheDir, $"ref_logps-{key[..16]}.safetensors");
             if (File.Exists(path))
             {
-                var (tensors, meta) = TensorFile.Load(path);
+                Dictionary<string, Tensor> tensors;
+                IReadOnlyDictionary<string, string> meta;
+                using (var file = SafeTensorsFile.Open(path))
+                {
+                    tensors = file.ReadAll();
+                    meta = file.Metadata;
+                }
+
                 try
                 {
                     if (meta.TryGetValue("key", out var stored) && stored == key && tensors.TryGetValue("chosen", out var c) && tensors.TryGetValue("rejected", out var r)
@@ -114,14 +122,9 @@ public sealed class PrecomputedReference : IReferenceLogProbs
         if (path is not null)
         {
             Directory.CreateDirectory(cacheDir!);
-            var tmp = path + ".tmp";
-            using (var c = tensor(chosen))
-            using (var r = tensor(rejected))
-            {
-                TensorFile.Save(tmp, [new("chosen", c), new("rejected", r)], new Dictionary<string, string> { ["key"] = key! });
-            }
-
-            File.Move(tmp, path, overwrite: true);
+            using var c = tensor(chosen);
+            using var r = tensor(rejected);
+            SafeTensorsWriter.Write(path, [("chosen", c), ("rejected", r)], new Dictionary<string, string> { ["key"] = key! });
         }
 
         return new PrecomputedReference(chosen, rejected) { CachePath = path };

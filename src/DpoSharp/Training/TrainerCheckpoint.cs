@@ -83,9 +83,9 @@ public static partial class TrainerCheckpoint
 
         // Models not built by ModelLoader (custom ICausalLM implementations): config.json + the state dict.
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "config.json"), TensorFile.ToJson(model.Config.Raw.DeepClone()));
+        File.WriteAllText(Path.Combine(dir, "config.json"), ToIndentedJson(model.Config.Raw.DeepClone()));
         var sd = model.Module.state_dict();
-        TensorFile.Save(Path.Combine(dir, "model.safetensors"), sd.ToList(), new Dictionary<string, string> { ["format"] = "pt" });
+        SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), sd.Select(kv => (kv.Key, kv.Value)).ToList(), new Dictionary<string, string> { ["format"] = "pt" });
     }
 
     /// <summary>Copies the weights of a saved model directory (single or sharded safetensors) into <paramref name="model"/>.</summary>
@@ -98,46 +98,16 @@ public static partial class TrainerCheckpoint
             return;
         }
 
-        var files = new List<string>();
-        var index = Path.Combine(dir, "model.safetensors.index.json");
-        if (File.Exists(index))
-        {
-            var map = JsonNode.Parse(File.ReadAllText(index))!["weight_map"]!.AsObject();
-            files.AddRange(map.Select(kv => kv.Value!.GetValue<string>()).Distinct().Select(f => Path.Combine(dir, f)));
-        }
-        else
-        {
-            files.Add(Path.Combine(dir, "model.safetensors"));
-        }
-
+        // Models not built by ModelLoader: copy every tensor whose name is in the state dict (single file or shards).
+        using var saved = SafeTensorsCheckpoint.Open(dir);
         var target = model.Module.state_dict();
         var loaded = new HashSet<string>(StringComparer.Ordinal);
-        using (no_grad())
+        foreach (var name in saved.Names)
         {
-            foreach (var f in files)
+            if (target.TryGetValue(name, out var dst))
             {
-                if (!File.Exists(f))
-                {
-                    throw new DpoSharpException($"{f} is missing: the checkpoint is incomplete. Delete it and resume from an earlier one.");
-                }
-
-                var (tensors, _) = TensorFile.Load(f);
-                foreach (var (name, t) in tensors)
-                {
-                    using (t)
-                    {
-                        if (target.TryGetValue(name, out var dst))
-                        {
-                            if (!dst.shape.SequenceEqual(t.shape))
-                            {
-                                throw new DpoSharpException($"{f}: tensor '{name}' has shape {string.Join('x', t.shape)}, the model expects {string.Join('x', dst.shape)}.");
-                            }
-
-                            dst.copy_(t);
-                            loaded.Add(name);
-                        }
-                    }
-                }
+                saved.ReadInto(name, dst); // checks the shape, converts dtype/device, under no_grad
+                loaded.Add(name);
             }
         }
 
@@ -160,7 +130,7 @@ public static partial class TrainerCheckpoint
         Directory.CreateDirectory(tmp);
         trainer.SaveModelForCheckpoint(tmp);
         SaveOptimizer(trainer, optimizer, tmp);
-        File.WriteAllText(Path.Combine(tmp, SchedulerJson), TensorFile.ToJson(new JsonObject
+        File.WriteAllText(Path.Combine(tmp, SchedulerJson), ToIndentedJson(new JsonObject
         {
             ["type"] = trainer.Args.LrSchedulerType,
             ["last_step"] = state.GlobalStep,
@@ -169,7 +139,7 @@ public static partial class TrainerCheckpoint
         }));
         using (var rng = torch.random.get_rng_state())
         {
-            TensorFile.Save(Path.Combine(tmp, RngFile), [new("torch_cpu", rng)], new Dictionary<string, string> { ["data_seed"] = state.Seed.ToString(CultureInfo.InvariantCulture) });
+            SafeTensorsWriter.Write(Path.Combine(tmp, RngFile), [("torch_cpu", rng)], new Dictionary<string, string> { ["data_seed"] = state.Seed.ToString(CultureInfo.InvariantCulture) });
         }
 
         var (trainRef, evalRef) = trainer.References;
@@ -217,7 +187,7 @@ public static partial class TrainerCheckpoint
 
         LoadModelWeights(trainer.Model, dir);
         LoadOptimizer(trainer, optimizer, dir);
-        var (rng, _) = TensorFile.Load(Path.Combine(dir, RngFile));
+        var rng = ReadAllTensors(Path.Combine(dir, RngFile));
         try
         {
             torch.random.set_rng_state(rng["torch_cpu"]);
@@ -242,7 +212,7 @@ public static partial class TrainerCheckpoint
             return null;
         }
 
-        var (t, _) = TensorFile.Load(path);
+        var t = ReadAllTensors(path);
         try
         {
             return new PrecomputedReference(t["chosen"].data<float>().ToArray(), t["rejected"].data<float>().ToArray());
@@ -290,7 +260,7 @@ public static partial class TrainerCheckpoint
             ["loss_state"] = loss,
             ["log_history"] = history,
         };
-        File.WriteAllText(path, TensorFile.ToJson(o), Encoding.UTF8);
+        File.WriteAllText(path, ToIndentedJson(o), Encoding.UTF8);
     }
 
     /// <summary>Reads a <c>trainer_state.json</c>.</summary>
@@ -355,7 +325,7 @@ public static partial class TrainerCheckpoint
 
         using var c = tensor(p.Chosen.ToArray());
         using var r = tensor(p.Rejected.ToArray());
-        TensorFile.Save(Path.Combine(dir, $"ref_logps-{name}.safetensors"), [new("chosen", c), new("rejected", r)]);
+        SafeTensorsWriter.Write(Path.Combine(dir, $"ref_logps-{name}.safetensors"), [("chosen", c), ("rejected", r)]);
     }
 
     private static void SaveOptimizer(DpoTrainer trainer, AdamW optimizer, string dir)
@@ -367,25 +337,25 @@ public static partial class TrainerCheckpoint
             throw new InvalidOperationException($"optimizer has {states.Count} states for {order.Count} parameters");
         }
 
-        var tensors = new List<KeyValuePair<string, Tensor>>();
+        var tensors = new List<(string Name, Tensor Tensor)>();
         var steps = new JsonArray();
         var names = new JsonArray();
         for (int i = 0; i < states.Count; i++)
         {
             var s = (AdamW.State)states[i];
-            tensors.Add(new($"exp_avg.{i}", s.exp_avg));
-            tensors.Add(new($"exp_avg_sq.{i}", s.exp_avg_sq));
+            tensors.Add(($"exp_avg.{i}", s.exp_avg));
+            tensors.Add(($"exp_avg_sq.{i}", s.exp_avg_sq));
             if (s.max_exp_avg_sq is not null)
             {
-                tensors.Add(new($"max_exp_avg_sq.{i}", s.max_exp_avg_sq));
+                tensors.Add(($"max_exp_avg_sq.{i}", s.max_exp_avg_sq));
             }
 
             steps.Add(s.step);
             names.Add(order[i].Name);
         }
 
-        TensorFile.Save(Path.Combine(dir, OptimizerTensors), tensors);
-        File.WriteAllText(Path.Combine(dir, OptimizerJson), TensorFile.ToJson(new JsonObject
+        SafeTensorsWriter.Write(Path.Combine(dir, OptimizerTensors), tensors);
+        File.WriteAllText(Path.Combine(dir, OptimizerJson), ToIndentedJson(new JsonObject
         {
             ["type"] = "adamw",
             ["param_names"] = names,
@@ -406,7 +376,7 @@ public static partial class TrainerCheckpoint
         }
 
         var states = optimizer.state_dict().State;
-        var (tensors, _) = TensorFile.Load(Path.Combine(dir, OptimizerTensors));
+        var tensors = ReadAllTensors(Path.Combine(dir, OptimizerTensors));
         try
         {
             using var _ = no_grad();
@@ -433,4 +403,16 @@ public static partial class TrainerCheckpoint
 
     [GeneratedRegex(@"^checkpoint-(\d+)$")]
     private static partial Regex CheckpointName();
+
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
+    /// <summary>Serialises a JSON node with indentation (the small JSON side files).</summary>
+    private static string ToIndentedJson(JsonNode node) => node.ToJsonString(IndentedJson);
+
+    /// <summary>Every tensor of a safetensors file, on the CPU; the caller disposes them.</summary>
+    private static Dictionary<string, Tensor> ReadAllTensors(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        return file.ReadAll();
+    }
 }

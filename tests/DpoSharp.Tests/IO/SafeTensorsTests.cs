@@ -88,6 +88,40 @@ public class SafeTensorsTests
         }
     }
 
+    [Fact]
+    public void WriterRoundTripsByteBoolInt8AndFloat64WithSpecDTypeNames()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        using var rng = torch.random.get_rng_state();
+        var tensors = new List<(string, Tensor)>
+        {
+            ("rng", rng),
+            ("u8", tensor(new byte[] { 0, 7, 255 })),
+            ("mask", tensor(new[] { true, false, true, true })),
+            ("i8", tensor(new sbyte[] { -128, 0, 127 })),
+            ("f64", tensor(new[] { Math.PI, -1e300 })),
+        };
+        var path = Path.Combine(tmp.Path, "state.safetensors");
+        SafeTensorsWriter.Write(path, tensors);
+        var bytes = File.ReadAllBytes(path);
+        long headerLen = (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        var header = Encoding.UTF8.GetString(bytes, 8, (int)headerLen);
+        foreach (var dtype in new[] { "U8", "BOOL", "I8", "F64" })
+        {
+            Assert.Contains($"\"dtype\":\"{dtype}\"", header);
+        }
+
+        using var f = SafeTensorsFile.Open(path);
+        var all = f.ReadAll();
+        foreach (var (name, t) in tensors)
+        {
+            using var back = all[name];
+            Assert.Equal(t.dtype, back.dtype);
+            Assert.Equal(t.shape, back.shape);
+            Assert.True(back.equal(t).all().item<bool>(), name);
+        }
+    }
+
     public static TheoryData<string, string, string> Malformed => new()
     {
         { "bad-json", """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]""", "not valid JSON" },

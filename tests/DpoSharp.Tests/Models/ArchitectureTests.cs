@@ -78,11 +78,32 @@ public class ArchitectureTests
     }
 
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("llama")]
-    [InlineData("mistral")]
-    [InlineData("qwen2")]
-    [InlineData("phi")]
+    [AllModelTypes]
+    public void ParametersFollowTransformersOrderEmbeddingLayersThenLmHead(string type)
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var (dir, cfg) = WriteVariant(tmp.Path, type);
+        using var model = ModelLoader.Load(dir);
+        var names = model.Module.named_parameters().Select(p => p.name).ToList();
+        Assert.Equal(type == "gpt2" ? "transformer.wte.weight" : "model.embed_tokens.weight", names[0]);
+        string layers = type == "gpt2" ? "transformer.h." : "model.layers.";
+        int firstLayer1 = names.FindIndex(n => n.StartsWith(layers + "1.", StringComparison.Ordinal));
+        int lastLayer0 = names.FindLastIndex(n => n.StartsWith(layers + "0.", StringComparison.Ordinal));
+        Assert.True(lastLayer0 >= 0 && lastLayer0 < firstLayer1, string.Join(", ", names));
+        var head = names.Where(n => n.StartsWith("lm_head.", StringComparison.Ordinal)).ToList();
+        if (cfg["tie_word_embeddings"]?.GetValue<bool>() == true)
+        {
+            Assert.Empty(head);
+        }
+        else
+        {
+            Assert.Equal(type == "phi" ? ["lm_head.weight", "lm_head.bias"] : ["lm_head.weight"], head);
+            Assert.Equal(head, names[^head.Count..]);
+        }
+    }
+
+    [Theory]
+    [AllModelTypes]
     public void KvCacheDecodingMatchesFullForward(string type)
     {
         using var tmp = TestPaths.CreateTempDir();

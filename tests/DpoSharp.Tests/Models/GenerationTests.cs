@@ -26,11 +26,7 @@ public class GenerationTests
     }
 
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("llama")]
-    [InlineData("mistral")]
-    [InlineData("qwen2")]
-    [InlineData("phi")]
+    [AllModelTypes]
     public void GreedyWithKvCacheMatchesNaiveGreedy(string type)
     {
         using var tmp = TestPaths.CreateTempDir();
@@ -119,11 +115,7 @@ public class GenerationTests
     }
 
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("llama")]
-    [InlineData("mistral")]
-    [InlineData("qwen2")]
-    [InlineData("phi")]
+    [AllModelTypes]
     public void GenerateCommandPrintsTheDecodedGreedyContinuation(string type)
     {
         using var tmp = TestPaths.CreateTempDir();

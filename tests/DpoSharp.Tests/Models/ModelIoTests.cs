@@ -26,11 +26,7 @@ public class ModelIoTests
     }
 
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("llama")]
-    [InlineData("mistral")]
-    [InlineData("qwen2")]
-    [InlineData("phi")]
+    [AllModelTypes]
     public void SaveThenLoadIsBitExactWithTransformersKeyLayout(string type)
     {
         using var tmp = TestPaths.CreateTempDir();

@@ -38,11 +38,7 @@ public class ScoringTests
     }
 
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("llama")]
-    [InlineData("mistral")]
-    [InlineData("qwen2")]
-    [InlineData("phi")]
+    [AllModelTypes]
     public void CompletionLogProbsMatchIndependentComputationAndBatchingDoesNotMatter(string type)
     {
         using var tmp = TestPaths.CreateTempDir();
@@ -78,11 +74,7 @@ public class ScoringTests
     }
 
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("llama")]
-    [InlineData("mistral")]
-    [InlineData("qwen2")]
-    [InlineData("phi")]
+    [AllModelTypes]
     public void ScoreCommandWritesOneRowPerPairMatchingRowByRowScoring(string type)
     {
         using var tmp = TestPaths.CreateTempDir();

@@ -1,19 +1,11 @@
-using DpoSharp.Cli;
 using Xunit.Abstractions;
+using static DpoSharp.Tests.CliRunner;
 
 namespace DpoSharp.Tests.Tokenization;
 
 /// <summary><c>dposharp tokenize</c>, run in-process.</summary>
 public sealed class CliTokenizeTests(ITestOutputHelper output)
 {
-    private static (int Rc, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var rc = DpoSharpCli.Run(args, o, e);
-        return (rc, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void PrintsGpt2IdsForTextAndFileLines()
     {

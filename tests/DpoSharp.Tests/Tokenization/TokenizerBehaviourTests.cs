@@ -265,22 +265,7 @@ public sealed class TokenizerBehaviourTests(ITestOutputHelper output)
     internal static void WriteTinyByteLevel(string dir)
     {
         var vocab = new JsonObject();
-        var byteChars = new List<string>();
-        for (var b = 0; b < 256; b++)
-        {
-            var printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            byteChars.Add(printable ? ((char)b).ToString() : string.Empty);
-        }
-
-        var n = 0;
-        for (var b = 0; b < 256; b++)
-        {
-            if (byteChars[b].Length == 0)
-            {
-                byteChars[b] = ((char)(256 + n++)).ToString();
-            }
-        }
-
+        var byteChars = ByteLevelAlphabet.Chars();
         for (var b = 0; b < 256; b++)
         {
             vocab[byteChars[b]] = b;

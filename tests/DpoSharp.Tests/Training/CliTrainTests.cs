@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
-using DpoSharp.Cli;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
 using DpoSharp.Training;
+using static DpoSharp.Tests.CliRunner;
 
 namespace DpoSharp.Tests.Training;
 
@@ -23,14 +23,6 @@ public class CliTrainTests
             return new JsonObject { ["prompt"] = $"{a}+{b}=", ["chosen"] = $"{a + b}", ["rejected"] = $"{a + b + 1 + rng.Next(3)}" }.ToJsonString();
         }));
         return (model, dataset);
-    }
-
-    private static (int Rc, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var rc = DpoSharpCli.Run(args, o, e);
-        return (rc, o.ToString(), e.ToString());
     }
 
     [Fact]

@@ -19,23 +19,19 @@ public sealed class Gpt2LMHeadModel : CausalLMBase
     [ComponentName(Name = "transformer")]
     private readonly Gpt2Model _transformer;
 
-    [ComponentName(Name = "lm_head")]
-    private readonly nn.Module<Tensor, Tensor>? _lmHead;
-
     /// <summary>Builds the model with uninitialised parameters on <paramref name="device"/>.</summary>
     public Gpt2LMHeadModel(ModelConfig config, Device device, ScalarType dtype)
-        : base(nameof(Gpt2LMHeadModel), config, useRope: false)
+        : base(nameof(Gpt2LMHeadModel), config, useRope: false, lmHeadBias: false, device, dtype)
     {
         _transformer = new Gpt2Model(config, device, dtype);
-        _lmHead = config.TieWordEmbeddings ? null : new Modules.Linear(config.HiddenSize, config.VocabSize, false, device, dtype);
         RegisterComponents();
     }
 
     /// <inheritdoc/>
     protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
     {
-        var h = _transformer.Forward(inputIds, positionIds, ctx);                // (B, T, D)
-        return _lmHead is null ? nn.functional.linear(h, _transformer.EmbedWeight) : _lmHead.call(h); // (B, T, V)
+        var h = _transformer.Forward(inputIds, positionIds, ctx);  // (B, T, D)
+        return LmHeadLogits(h, _transformer.EmbedWeight);                 // (B, T, V)
     }
 
     /// <inheritdoc/>
@@ -67,7 +63,7 @@ internal sealed class Gpt2Model : nn.Module
     {
         _wte = new Modules.Embedding(c.VocabSize, c.HiddenSize, device, dtype);
         _wpe = new Modules.Embedding(c.MaxPositionEmbeddings, c.HiddenSize, device, dtype);
-        _h = new ModuleList<Gpt2Block>(Enumerable.Range(0, c.NumLayers).Select(i => new Gpt2Block(c, i, device, dtype)).ToArray());
+        _h = DecoderStack.Create(c.NumLayers, i => new Gpt2Block(c, i, device, dtype));
         _lnF = new Modules.LayerNorm(c.HiddenSize, c.NormEps, device, dtype);
         RegisterComponents();
     }
@@ -77,17 +73,12 @@ internal sealed class Gpt2Model : nn.Module
     public Tensor Forward(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
     {
         var h = _wte.call(inputIds) + _wpe.call(positionIds);    // (B, T, D)
-        foreach (var block in _h)
-        {
-            h = block.Forward(h, ctx);
-        }
-
-        return _lnF.call(h);
+        return _lnF.call(DecoderStack.Run(h, _h, ctx));
     }
 }
 
 /// <summary>Pre-norm block: <c>x + attn(ln_1(x))</c>, then <c>+ mlp(ln_2(·))</c>.</summary>
-internal sealed class Gpt2Block : nn.Module
+internal sealed class Gpt2Block : nn.Module, IDecoderLayer
 {
     [ComponentName(Name = "ln_1")]
     private readonly Modules.LayerNorm _ln1;

@@ -18,23 +18,19 @@ public sealed class LlamaForCausalLM : CausalLMBase
     [ComponentName(Name = "model")]
     private readonly LlamaModel _model;
 
-    [ComponentName(Name = "lm_head")]
-    private readonly nn.Module<Tensor, Tensor>? _lmHead;
-
     /// <summary>Builds the model with uninitialised parameters on <paramref name="device"/>.</summary>
     public LlamaForCausalLM(ModelConfig config, Device device, ScalarType dtype)
-        : base(nameof(LlamaForCausalLM), config, useRope: true)
+        : base(nameof(LlamaForCausalLM), config, useRope: true, lmHeadBias: false, device, dtype)
     {
         _model = new LlamaModel(config, device, dtype);
-        _lmHead = config.TieWordEmbeddings ? null : new Modules.Linear(config.HiddenSize, config.VocabSize, false, device, dtype);
         RegisterComponents();
     }
 
     /// <inheritdoc/>
     protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
     {
-        var h = _model.Forward(inputIds, ctx);                                   // (B, T, D)
-        return _lmHead is null ? nn.functional.linear(h, _model.EmbedWeight) : _lmHead.call(h); // (B, T, V)
+        var h = _model.Forward(inputIds, ctx);                  // (B, T, D)
+        return LmHeadLogits(h, _model.EmbedWeight);                    // (B, T, V)
     }
 }
 
@@ -54,7 +50,7 @@ internal sealed class LlamaModel : nn.Module
         : base(nameof(LlamaModel))
     {
         _embedTokens = new Modules.Embedding(c.VocabSize, c.HiddenSize, device, dtype);
-        _layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new LlamaDecoderLayer(c, i, device, dtype)).ToArray());
+        _layers = DecoderStack.Create(c.NumLayers, i => new LlamaDecoderLayer(c, i, device, dtype));
         _norm = new RmsNorm(c.HiddenSize, c.NormEps, device, dtype);
         RegisterComponents();
     }
@@ -64,20 +60,15 @@ internal sealed class LlamaModel : nn.Module
     public Tensor Forward(Tensor inputIds, AttentionContext ctx)
     {
         var h = _embedTokens.call(inputIds);    // (B, T, D)
-        foreach (var layer in _layers)
-        {
-            h = layer.Forward(h, ctx);
-        }
-
-        return _norm.call(h);
+        return _norm.call(DecoderStack.Run(h, _layers, ctx));
     }
 }
 
 /// <summary>One decoder layer: pre-norm attention and pre-norm SwiGLU MLP, each with a residual.</summary>
-internal sealed class LlamaDecoderLayer : nn.Module
+internal sealed class LlamaDecoderLayer : nn.Module, IDecoderLayer
 {
     [ComponentName(Name = "self_attn")]
-    private readonly LlamaAttention _selfAttn;
+    private readonly QkvAttention _selfAttn;
 
     [ComponentName(Name = "mlp")]
     private readonly LlamaMlp _mlp;
@@ -91,7 +82,8 @@ internal sealed class LlamaDecoderLayer : nn.Module
     public LlamaDecoderLayer(ModelConfig c, int index, Device device, ScalarType dtype)
         : base(nameof(LlamaDecoderLayer))
     {
-        _selfAttn = new LlamaAttention(c, index, device, dtype);
+        // Qwen2 has q/k/v biases but none on o_proj.
+        _selfAttn = new QkvAttention(c, index, qkvBias: c.AttentionBias, outputBias: c.AttentionBias && c.ModelType != "qwen2", AttentionOutputName.OProj, device, dtype);
         _mlp = new LlamaMlp(c, device, dtype);
         _inputLayernorm = new RmsNorm(c.HiddenSize, c.NormEps, device, dtype);
         _postAttentionLayernorm = new RmsNorm(c.HiddenSize, c.NormEps, device, dtype);
@@ -102,45 +94,6 @@ internal sealed class LlamaDecoderLayer : nn.Module
     {
         var h = x + _selfAttn.Forward(_inputLayernorm.call(x), ctx);
         return h + _mlp.call(_postAttentionLayernorm.call(h));
-    }
-}
-
-/// <summary>q/k/v/o projections around <see cref="AttentionOps.Attend"/>.</summary>
-internal sealed class LlamaAttention : nn.Module
-{
-    [ComponentName(Name = "q_proj")]
-    private readonly nn.Module<Tensor, Tensor> _qProj;
-
-    [ComponentName(Name = "k_proj")]
-    private readonly nn.Module<Tensor, Tensor> _kProj;
-
-    [ComponentName(Name = "v_proj")]
-    private readonly nn.Module<Tensor, Tensor> _vProj;
-
-    [ComponentName(Name = "o_proj")]
-    private readonly nn.Module<Tensor, Tensor> _oProj;
-
-    private readonly ModelConfig _c;
-    private readonly int _layer;
-
-    public LlamaAttention(ModelConfig c, int layer, Device device, ScalarType dtype)
-        : base(nameof(LlamaAttention))
-    {
-        _c = c;
-        _layer = layer;
-        bool qkvBias = c.AttentionBias;
-        bool oBias = c.AttentionBias && c.ModelType != "qwen2";
-        _qProj = new Modules.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, qkvBias, device, dtype);
-        _kProj = new Modules.Linear(c.HiddenSize, c.NumKvHeads * c.HeadDim, qkvBias, device, dtype);
-        _vProj = new Modules.Linear(c.HiddenSize, c.NumKvHeads * c.HeadDim, qkvBias, device, dtype);
-        _oProj = new Modules.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, oBias, device, dtype);
-        RegisterComponents();
-    }
-
-    public Tensor Forward(Tensor x, AttentionContext ctx)
-    {
-        var o = AttentionOps.Attend(_qProj.call(x), _kProj.call(x), _vProj.call(x), _c.NumHeads, _c.NumKvHeads, _c.HeadDim, ctx, _layer); // (B, T, nh*hd)
-        return _oProj.call(o);
     }
 }
 

@@ -18,23 +18,19 @@ public sealed class PhiForCausalLM : CausalLMBase
     [ComponentName(Name = "model")]
     private readonly PhiModel _model;
 
-    [ComponentName(Name = "lm_head")]
-    private readonly nn.Module<Tensor, Tensor>? _lmHead;
-
     /// <summary>Builds the model with uninitialised parameters on <paramref name="device"/>.</summary>
     public PhiForCausalLM(ModelConfig config, Device device, ScalarType dtype)
-        : base(nameof(PhiForCausalLM), config, useRope: true)
+        : base(nameof(PhiForCausalLM), config, useRope: true, lmHeadBias: true, device, dtype)
     {
         _model = new PhiModel(config, device, dtype);
-        _lmHead = config.TieWordEmbeddings ? null : new Modules.Linear(config.HiddenSize, config.VocabSize, true, device, dtype);
         RegisterComponents();
     }
 
     /// <inheritdoc/>
     protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
     {
-        var h = _model.Forward(inputIds, ctx);                                   // (B, T, D)
-        return _lmHead is null ? nn.functional.linear(h, _model.EmbedWeight) : _lmHead.call(h); // (B, T, V)
+        var h = _model.Forward(inputIds, ctx);                  // (B, T, D)
+        return LmHeadLogits(h, _model.EmbedWeight);                    // (B, T, V)
     }
 }
 
@@ -54,7 +50,7 @@ internal sealed class PhiModel : nn.Module
         : base(nameof(PhiModel))
     {
         _embedTokens = new Modules.Embedding(c.VocabSize, c.HiddenSize, device, dtype);
-        _layers = new ModuleList<PhiDecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new PhiDecoderLayer(c, i, device, dtype)).ToArray());
+        _layers = DecoderStack.Create(c.NumLayers, i => new PhiDecoderLayer(c, i, device, dtype));
         _finalLayernorm = new Modules.LayerNorm(c.HiddenSize, c.NormEps, device, dtype);
         RegisterComponents();
     }
@@ -64,20 +60,15 @@ internal sealed class PhiModel : nn.Module
     public Tensor Forward(Tensor inputIds, AttentionContext ctx)
     {
         var h = _embedTokens.call(inputIds);    // (B, T, D)
-        foreach (var layer in _layers)
-        {
-            h = layer.Forward(h, ctx);
-        }
-
-        return _finalLayernorm.call(h);
+        return _finalLayernorm.call(DecoderStack.Run(h, _layers, ctx));
     }
 }
 
 /// <summary>One block: a shared LayerNorm, attention and MLP in parallel, one residual.</summary>
-internal sealed class PhiDecoderLayer : nn.Module
+internal sealed class PhiDecoderLayer : nn.Module, IDecoderLayer
 {
     [ComponentName(Name = "self_attn")]
-    private readonly PhiAttention _selfAttn;
+    private readonly QkvAttention _selfAttn;
 
     [ComponentName(Name = "mlp")]
     private readonly PhiMlp _mlp;
@@ -88,7 +79,7 @@ internal sealed class PhiDecoderLayer : nn.Module
     public PhiDecoderLayer(ModelConfig c, int index, Device device, ScalarType dtype)
         : base(nameof(PhiDecoderLayer))
     {
-        _selfAttn = new PhiAttention(c, index, device, dtype);
+        _selfAttn = new QkvAttention(c, index, qkvBias: true, outputBias: true, AttentionOutputName.Dense, device, dtype);
         _mlp = new PhiMlp(c, device, dtype);
         _inputLayernorm = new Modules.LayerNorm(c.HiddenSize, c.NormEps, device, dtype);
         RegisterComponents();
@@ -98,43 +89,6 @@ internal sealed class PhiDecoderLayer : nn.Module
     {
         var h = _inputLayernorm.call(x);
         return x + _selfAttn.Forward(h, ctx) + _mlp.call(h);
-    }
-}
-
-/// <summary>q/k/v projections, partial-rotary attention, <c>dense</c> output.</summary>
-internal sealed class PhiAttention : nn.Module
-{
-    [ComponentName(Name = "q_proj")]
-    private readonly nn.Module<Tensor, Tensor> _qProj;
-
-    [ComponentName(Name = "k_proj")]
-    private readonly nn.Module<Tensor, Tensor> _kProj;
-
-    [ComponentName(Name = "v_proj")]
-    private readonly nn.Module<Tensor, Tensor> _vProj;
-
-    [ComponentName(Name = "dense")]
-    private readonly nn.Module<Tensor, Tensor> _dense;
-
-    private readonly ModelConfig _c;
-    private readonly int _layer;
-
-    public PhiAttention(ModelConfig c, int layer, Device device, ScalarType dtype)
-        : base(nameof(PhiAttention))
-    {
-        _c = c;
-        _layer = layer;
-        _qProj = new Modules.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, true, device, dtype);
-        _kProj = new Modules.Linear(c.HiddenSize, c.NumKvHeads * c.HeadDim, true, device, dtype);
-        _vProj = new Modules.Linear(c.HiddenSize, c.NumKvHeads * c.HeadDim, true, device, dtype);
-        _dense = new Modules.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, true, device, dtype);
-        RegisterComponents();
-    }
-
-    public Tensor Forward(Tensor x, AttentionContext ctx)
-    {
-        var o = AttentionOps.Attend(_qProj.call(x), _kProj.call(x), _vProj.call(x), _c.NumHeads, _c.NumKvHeads, _c.HeadDim, ctx, _layer); // (B, T, nh*hd)
-        return _dense.call(o);
     }
 }
 

@@ -1,0 +1,31 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DpoSharp.Modules;
+
+/// <summary>One transformer block: hidden states (B, T, D) in, (B, T, D) out, with the shared attention context.</summary>
+internal interface IDecoderLayer
+{
+    /// <summary>Runs the block on <paramref name="x"/> (B, T, D).</summary>
+    Tensor Forward(Tensor x, AttentionContext ctx);
+}
+
+/// <summary>Builds and runs the block list every architecture holds (<c>layers.N</c>, gpt2's <c>h.N</c>).</summary>
+internal static class DecoderStack
+{
+    /// <summary><paramref name="numLayers"/> blocks; <paramref name="layer"/> gets the block index (the KV-cache slot).</summary>
+    public static ModuleList<T> Create<T>(int numLayers, Func<int, T> layer)
+        where T : nn.Module => new(Enumerable.Range(0, numLayers).Select(layer).ToArray());
+
+    /// <summary>Runs <paramref name="h"/> (B, T, D) through every block in order.</summary>
+    public static Tensor Run<T>(Tensor h, ModuleList<T> layers, AttentionContext ctx)
+        where T : nn.Module, IDecoderLayer
+    {
+        foreach (var layer in layers)
+        {
+            h = layer.Forward(h, ctx);  // (B, T, D)
+        }
+
+        return h;
+    }
+}
