@@ -68,6 +68,55 @@ public static class DpoSharpCli
             WriteError(errWriter, e.Message);
             return BadInputExitCode;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A path the user gave cannot be read or written (a folder where a file is expected, no permission,
+            // disk full): the message names the path.
+            WriteError(errWriter, e.Message + " Check the path and its permissions, and the free disk space.");
+            return BadInputExitCode;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug, not bad input: one line, exit 1; the stack trace only on request.
+            WriteError(errWriter, $"internal error ({e.GetType().Name}): {e.Message}");
+            if (Environment.GetEnvironmentVariable("DPOSHARP_DEBUG") is "1" or "true")
+            {
+                errWriter.WriteLine(e.ToString());
+            }
+            else
+            {
+                errWriter.WriteLine("This is a bug in dposharp: please report it with the command line. Set DPOSHARP_DEBUG=1 to print the stack trace.");
+            }
+
+            return 1;
+        }
+    }
+
+    /// <summary>
+    /// Checks an output file option before any work: not an existing folder, not one of the inputs, in an existing
+    /// folder. Throws <see cref="DpoSharpException"/> naming <paramref name="option"/>.
+    /// </summary>
+    public static void CheckOutputFile(string option, string path, params string?[] inputs)
+    {
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            throw new DpoSharpException($"{option} {path} is a folder; give a file name, e.g. {Path.Combine(path, "out.jsonl")}.");
+        }
+
+        foreach (var input in inputs)
+        {
+            if (input is not null && string.Equals(Path.GetFullPath(input), full, StringComparison.Ordinal))
+            {
+                throw new DpoSharpException($"{option} {path} is also the input {input}; writing it would replace the input. Choose another output file.");
+            }
+        }
+
+        var dir = Path.GetDirectoryName(full);
+        if (dir is not null && !Directory.Exists(dir))
+        {
+            throw new DpoSharpException($"{option} {path}: the output folder {dir} does not exist.");
+        }
     }
 
     /// <summary>Writes "error: ..." to the error stream (plain text: it is often redirected).</summary>

@@ -143,7 +143,7 @@ public sealed partial class DpoTrainer : IDisposable
                 if (padded > maxLength)
                 {
                     throw new DpoSharpException($"the longest {name} pair has {longest} tokens{(padded != longest ? $" ({padded} padded to a multiple of {multiple})" : "")}, more than this " +
-                        $"{model.Config.ModelType} model's {maxLength} positions (n_positions in config.json). Set max_length to {maxLength} or less.");
+                        $"{model.Config.ModelType} model's {maxLength} positions (n_positions in config.json). Set max_length to {maxLength} or less (and max_prompt_length below it).");
                 }
             }
         }
