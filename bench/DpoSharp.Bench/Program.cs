@@ -50,6 +50,7 @@ var output = Directory.CreateTempSubdirectory("dposharp-bench-").FullName;
 var build = Stopwatch.StartNew();
 using var model = ModelLoader.Create(config, seed: 0);
 var buildSeconds = build.Elapsed.TotalSeconds;
+var rssAfterBuild = Status("VmRSS");
 var options = new DpoOptions
 {
     OutputDir = output,
@@ -85,13 +86,16 @@ finally
 var measured = stepTimes.Skip(1).ToList();
 double perStep = measured.Count > 0 ? measured.Average() : double.NaN;
 long tokensPerStep = 2L * batch * (promptLen + completionLen);
-string peak = File.Exists("/proc/self/status")
-    ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?"
-    : "?";
+string peak = Status("VmHWM");
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"preset={opts["preset"]} params={ModelLoader.CountParameters(model):N0} batch={batch} pairs, seq={promptLen}+{completionLen}, " +
     $"reference={opts["reference"]}, threads={torch.get_num_threads()}"));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"build {buildSeconds:F1} s; first step {stepTimes.FirstOrDefault():F2} s; {perStep:F2} s/step over {measured.Count} steps; " +
-    $"{batch / perStep:F2} pairs/s; {tokensPerStep / perStep:F0} tokens/s; peak RSS {peak}; total {total.Elapsed.TotalSeconds:F1} s"));
+    $"{batch / perStep:F2} pairs/s; {tokensPerStep / perStep:F0} tokens/s; peak RSS {peak} (after model build {rssAfterBuild}, after training {Status("VmRSS")}); total {total.Elapsed.TotalSeconds:F1} s"));
 return 0;
+
+// A field of /proc/self/status (e.g. "VmHWM" = peak resident memory), "?" where there is none.
+static string Status(string field) => File.Exists("/proc/self/status")
+    ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?"
+    : "?";
