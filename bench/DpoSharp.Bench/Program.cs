@@ -1,5 +1,6 @@
 // DPO step benchmark: a published model shape (random weights) on synthetic pairs. Measures seconds per optimizer
-// step (first step excluded as warm-up), pairs/s, tokens/s and the process's peak resident memory.
+// step (first step excluded as warm-up), pairs/s, tokens/s and the process's peak resident memory (VmHWM), plus the
+// resident memory after the model build and after training.
 // Usage: dotnet run -c Release --project bench/DpoSharp.Bench -- [--preset gpt2] [--batch 4] [--prompt 128]
 //        [--completion 128] [--steps 4] [--threads N] [--reference frozen|precomputed|none]
 using System.Diagnostics;
