@@ -284,6 +284,20 @@ public class OutputSafetyTests
         Assert.Equal(m.Config.MaxPositionEmbeddings - 3, ids.Count);
     }
 
+    [Theory]
+    [InlineData("score", "--max-length", "99999999999", "as a whole number")]
+    [InlineData("generate", "--temperature", "warm", "as a number")]
+    public void UnparsableOptionValuesAreExplainedInWords(string command, string option, string value, string expected)
+    {
+        string[] args = command == "score"
+            ? ["score", "--model", "m", "--dataset", "d.jsonl", "--output", "o.jsonl", option, value]
+            : ["generate", "--model", "m", "--prompt", "p", option, value];
+        var (rc, _, err) = Run(args);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains($"'{value}' for option '{option}' {expected}", err);
+        Assert.DoesNotContain("System.", err);
+    }
+
     [Fact]
     public void SaveOverAnExistingModelStagesFilesAndRemovesOnlyStaleShards()
     {
