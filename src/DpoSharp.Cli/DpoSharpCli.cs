@@ -25,6 +25,9 @@ public static class DpoSharpCli
         root.Subcommands.Add(ScoreCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(SftCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        TrainCommand.DemoRunner ??= DemoCommand.RunFromTrain;
         return root;
     }
 

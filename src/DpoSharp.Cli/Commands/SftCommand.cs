@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.Globalization;
+using DpoSharp.Data;
+using DpoSharp.Models;
+using DpoSharp.Tokenization;
+using DpoSharp.Training;
+using Spectre.Console;
+
+namespace DpoSharp.Cli.Commands;
+
+/// <summary>
+/// <c>dposharp sft --model DIR --dataset FILE --output-dir DIR [options]</c>: supervised fine-tuning on prompt/completion
+/// JSONL with a completion-only loss (<see cref="SftTrainer"/>). Takes the same option names as <c>train</c>
+/// (learning_rate, per_device_train_batch_size, num_train_epochs / max_steps, lr_scheduler_type, warmup, seed,
+/// logging_steps, report_to, …, from <c>--config</c> and/or kebab-case flags); preference-only options are ignored.
+/// </summary>
+public static class SftCommand
+{
+    /// <summary>Creates the command.</summary>
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = "YAML or JSON file of options (TRL names); flags override it." };
+        var cmd = new Command("sft", "Supervised fine-tuning on prompt/completion data (completion-only loss); writes an HF model, metrics.jsonl, TensorBoard events and charts.") { config };
+        var flags = new List<(DpoOptions.OptionInfo Info, Option Option)>();
+        foreach (var info in DpoOptions.Options)
+        {
+            var description = $"{info.Description} (config: {info.Name}; default: {info.Default})";
+            Option option = info.Type == typeof(bool)
+                ? new Option<bool>(info.Flag) { Description = description }
+                : new Option<string>(info.Flag) { Description = description };
+            flags.Add((info, option));
+            cmd.Options.Add(option);
+        }
+
+        cmd.SetAction((parse, ct) =>
+        {
+            var options = TrainCommand.BuildOptions(parse.GetValue(config), flags.Where(f => parse.GetResult(f.Option) is not null)
+                .Select(f => new KeyValuePair<string, string?>(f.Info.Name, f.Option is Option<bool> b
+                    ? parse.GetValue(b).ToString(CultureInfo.InvariantCulture).ToLowerInvariant()
+                    : parse.GetValue((Option<string>)f.Option))));
+            var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
+            return Task.FromResult(Run(options, console, ct));
+        });
+        return cmd;
+    }
+
+    /// <summary>Runs SFT as <paramref name="options"/> say; returns the exit code.</summary>
+    public static int Run(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(console);
+        options.Validate();
+        if (options.Model is null)
+        {
+            throw new DpoSharpException("sft: model is not set: give the Hugging Face model directory with --model DIR.");
+        }
+
+        if (options.Dataset is null)
+        {
+            throw new DpoSharpException("sft: dataset is not set: give prompt/completion JSONL with --dataset FILE.");
+        }
+
+        var device = TrainCommand.ResolveDevice(options.Device);
+        var rows = SftDataset.Load(options.Dataset);
+        var eval = options.EvalDataset is null ? null : SftDataset.Load(options.EvalDataset);
+        var tokenizer = HfTokenizer.Load(options.Model);
+        using var model = ModelLoader.Load(options.Model, device);
+        using var trainer = new SftTrainer(model, options, rows, tokenizer, eval) { TokenizerFilesSource = options.Model };
+        console.MarkupLine($"dposharp sft: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} ({rows.Count} rows) → {Markup.Escape(Path.GetFullPath(options.OutputDir))}; {trainer.TotalSteps} steps ({device})");
+        Directory.CreateDirectory(options.OutputDir);
+        File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());
+        TrainOutput result;
+        try
+        {
+            if (console.Profile.Capabilities.Interactive)
+            {
+                TrainOutput? r = null;
+                console.Progress().AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask("sft", maxValue: trainer.TotalSteps);
+                        trainer.StepCompleted += (s, _) => task.Value = s;
+                        trainer.Logged += e => task.Description = Markup.Escape(Line(e, trainer.TotalSteps));
+                        r = trainer.Train(cancellationToken);
+                    });
+                result = r!;
+            }
+            else
+            {
+                trainer.Logged += e => console.WriteLine(Line(e, trainer.TotalSteps));
+                result = trainer.Train(cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            console.MarkupLine("[yellow]interrupted[/]");
+            return 130;
+        }
+
+        console.MarkupLine($"done: {result.GlobalStep} steps in {result.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s, mean loss {result.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture)}; model saved in {Markup.Escape(Path.GetFullPath(options.OutputDir))}");
+        return 0;
+    }
+
+    private static string Line(TrainerLogEntry e, int total)
+    {
+        string V(string k, string f) => e.Metrics.TryGetValue(k, out var v) ? v.ToString(f, CultureInfo.InvariantCulture) : "-";
+        return e.Metrics.ContainsKey("eval_loss")
+            ? $"eval step {e.Step}/{total}  loss {V("eval_loss", "F4")}  token acc {V("eval_mean_token_accuracy", "F3")}"
+            : $"step {e.Step}/{total}  loss {V("loss", "F4")}  token acc {V("mean_token_accuracy", "F3")}  lr {V("learning_rate", "G3")}";
+    }
+}
