@@ -11,8 +11,13 @@ using TorchSharp;
 
 var opts = new Dictionary<string, string>
 {
-    ["preset"] = "gpt2", ["batch"] = "4", ["prompt"] = "128", ["completion"] = "128", ["steps"] = "4",
-    ["threads"] = "0", ["reference"] = "frozen",
+    ["preset"] = "gpt2",
+    ["batch"] = "4",
+    ["prompt"] = "128",
+    ["completion"] = "128",
+    ["steps"] = "4",
+    ["threads"] = "0",
+    ["reference"] = "frozen",
 };
 for (int i = 0; i + 1 < args.Length; i += 2)
 {
