@@ -54,7 +54,7 @@ public static class DpoSharpCli
             {
                 foreach (var e in parse.Errors)
                 {
-                    WriteError(errWriter, e.Message);
+                    WriteError(errWriter, FriendlyTypeNames(e.Message));
                 }
 
                 errWriter.WriteLine("Run 'dposharp --help' for usage.");
@@ -118,6 +118,15 @@ public static class DpoSharpCli
             throw new DpoSharpException($"{option} {path}: the output folder {dir} does not exist.");
         }
     }
+
+    /// <summary>System.CommandLine names the expected .NET type ("as expected type 'System.Int32'"): say it in words.</summary>
+    internal static string FriendlyTypeNames(string message) => message
+        .Replace("expected type 'System.Nullable`1[System.Int32]'", "a whole number (within ±2147483647)", StringComparison.Ordinal)
+        .Replace("expected type 'System.Int32'", "a whole number (within ±2147483647)", StringComparison.Ordinal)
+        .Replace("expected type 'System.Int64'", "a whole number", StringComparison.Ordinal)
+        .Replace("expected type 'System.Nullable`1[System.Double]'", "a number", StringComparison.Ordinal)
+        .Replace("expected type 'System.Double'", "a number", StringComparison.Ordinal)
+        .Replace("expected type 'System.Boolean'", "true or false", StringComparison.Ordinal);
 
     /// <summary>Writes "error: ..." to the error stream (plain text: it is often redirected).</summary>
     public static void WriteError(TextWriter err, string message) => err.WriteLine("error: " + message);

@@ -248,6 +248,57 @@ public class OutputSafetyTests
     }
 
     [Fact]
+    public void TokenizeFileWithInvalidUtf8NamesTheLineInsteadOfTokenizingReplacementCharacters()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var model = TinyCheckpoints.Write(Path.Combine(tmp.Path, "m"), "llama");
+        var file = Path.Combine(tmp.Path, "in.txt");
+        File.WriteAllBytes(file, [(byte)'o', (byte)'k', (byte)'\n', 0xFF, 0xFE, (byte)'x', (byte)'\n']);
+        var (rc, stdout, err) = Run("tokenize", "--model", model, "--file", file);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("line 2", err);
+        Assert.Contains("UTF-8", err);
+        Assert.Equal("", stdout);
+
+        // A BOM and CRLF line ends are fine: the byte tokenizer shows exactly the text of each line.
+        File.WriteAllBytes(file, [0xEF, 0xBB, 0xBF, (byte)'o', (byte)'k', (byte)'\r', (byte)'\n', (byte)'h', (byte)'i', (byte)'\n']);
+        (rc, stdout, err) = Run("tokenize", "--model", model, "--file", file);
+        Assert.True(rc == 0, err);
+        Assert.Equal(["111 107", "104 105"], stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void GenerationStopsAtTheModelsPositionsForRotaryModels()
+    {
+        // Before: a huge --max-new-tokens ran (and grew the KV cache) without bound past max_position_embeddings.
+        using var tmp = TestPaths.CreateTempDir();
+        var model = TinyCheckpoints.Write(Path.Combine(tmp.Path, "m"), "llama", seed: 4);
+        using var m = ModelLoader.Load(model);
+        var ids = DpoSharp.Generation.TextGenerator.Generate(m, [1, 2, 3], new DpoSharp.Generation.GenerationOptions
+        {
+            MaxNewTokens = 1_000_000,
+            Temperature = 1,
+            Seed = 1,
+            StopTokenIds = [],
+        });
+        Assert.Equal(m.Config.MaxPositionEmbeddings - 3, ids.Count);
+    }
+
+    [Theory]
+    [InlineData("score", "--max-length", "99999999999", "as a whole number")]
+    [InlineData("generate", "--temperature", "warm", "as a number")]
+    public void UnparsableOptionValuesAreExplainedInWords(string command, string option, string value, string expected)
+    {
+        string[] args = command == "score"
+            ? ["score", "--model", "m", "--dataset", "d.jsonl", "--output", "o.jsonl", option, value]
+            : ["generate", "--model", "m", "--prompt", "p", option, value];
+        var (rc, _, err) = Run(args);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains($"'{value}' for option '{option}' {expected}", err);
+        Assert.DoesNotContain("System.", err);
+    }
+
+    [Fact]
     public void SaveOverAnExistingModelStagesFilesAndRemovesOnlyStaleShards()
     {
         using var tmp = TestPaths.CreateTempDir();
