@@ -54,7 +54,7 @@ public static class DpoSharpCli
             {
                 foreach (var e in parse.Errors)
                 {
-                    WriteError(errWriter, e.Message);
+                    WriteError(errWriter, FriendlyTypeNames(e.Message));
                 }
 
                 errWriter.WriteLine("Run 'dposharp --help' for usage.");
@@ -68,7 +68,65 @@ public static class DpoSharpCli
             WriteError(errWriter, e.Message);
             return BadInputExitCode;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A path the user gave cannot be read or written (a folder where a file is expected, no permission,
+            // disk full): the message names the path.
+            WriteError(errWriter, e.Message + " Check the path and its permissions, and the free disk space.");
+            return BadInputExitCode;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug, not bad input: one line, exit 1; the stack trace only on request.
+            WriteError(errWriter, $"internal error ({e.GetType().Name}): {e.Message}");
+            if (Environment.GetEnvironmentVariable("DPOSHARP_DEBUG") is "1" or "true")
+            {
+                errWriter.WriteLine(e.ToString());
+            }
+            else
+            {
+                errWriter.WriteLine("This is a bug in dposharp: please report it with the command line. Set DPOSHARP_DEBUG=1 to print the stack trace.");
+            }
+
+            return 1;
+        }
     }
+
+    /// <summary>
+    /// Checks an output file option before any work: not an existing folder, not one of the inputs, in an existing
+    /// folder. Throws <see cref="DpoSharpException"/> naming <paramref name="option"/>.
+    /// </summary>
+    public static void CheckOutputFile(string option, string path, params string?[] inputs)
+    {
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            throw new DpoSharpException($"{option} {path} is a folder; give a file name, e.g. {Path.Combine(path, "out.jsonl")}.");
+        }
+
+        foreach (var input in inputs)
+        {
+            if (input is not null && string.Equals(Path.GetFullPath(input), full, StringComparison.Ordinal))
+            {
+                throw new DpoSharpException($"{option} {path} is also the input {input}; writing it would replace the input. Choose another output file.");
+            }
+        }
+
+        var dir = Path.GetDirectoryName(full);
+        if (dir is not null && !Directory.Exists(dir))
+        {
+            throw new DpoSharpException($"{option} {path}: the output folder {dir} does not exist.");
+        }
+    }
+
+    /// <summary>System.CommandLine names the expected .NET type ("as expected type 'System.Int32'"): say it in words.</summary>
+    internal static string FriendlyTypeNames(string message) => message
+        .Replace("expected type 'System.Nullable`1[System.Int32]'", "a whole number (within ±2147483647)", StringComparison.Ordinal)
+        .Replace("expected type 'System.Int32'", "a whole number (within ±2147483647)", StringComparison.Ordinal)
+        .Replace("expected type 'System.Int64'", "a whole number", StringComparison.Ordinal)
+        .Replace("expected type 'System.Nullable`1[System.Double]'", "a number", StringComparison.Ordinal)
+        .Replace("expected type 'System.Double'", "a number", StringComparison.Ordinal)
+        .Replace("expected type 'System.Boolean'", "true or false", StringComparison.Ordinal);
 
     /// <summary>Writes "error: ..." to the error stream (plain text: it is often redirected).</summary>
     public static void WriteError(TextWriter err, string message) => err.WriteLine("error: " + message);

@@ -61,6 +61,11 @@ public static class DataCommand
                 Show = parse.GetValue(show),
                 Output = parse.GetValue(output),
             };
+            if (settings.Output is not null)
+            {
+                DpoSharpCli.CheckOutputFile("--output", settings.Output, settings.Dataset);
+            }
+
             var tokenizer = settings.Model is null ? null : LoadTokenizer(settings.Model);
             return Execute(settings, tokenizer, DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output));
         });

@@ -82,6 +82,7 @@ public static class ScoreCommand
             }
 
             // Read, tokenize and validate the dataset against the config before loading (possibly gigabytes of) weights.
+            DpoSharpCli.CheckOutputFile("--output", parse.GetValue(output)!, parse.GetValue(common.Dataset));
             var config = ModelConfig.Load(dir);
             var datasetOptions = common.GetDatasetOptions(parse);
             datasetOptions.Validate();

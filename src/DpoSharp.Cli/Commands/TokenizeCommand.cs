@@ -47,12 +47,17 @@ public static class TokenizeCommand
             IEnumerable<string> inputs = texts;
             if (path is not null)
             {
+                if (Directory.Exists(path))
+                {
+                    throw new DpoSharpException($"--file: '{path}' is a folder; give a text file with one input per line.");
+                }
+
                 if (!File.Exists(path))
                 {
                     throw new DpoSharpException($"--file: '{path}' does not exist.");
                 }
 
-                inputs = File.ReadLines(path, System.Text.Encoding.UTF8);
+                inputs = ReadLinesStrict(path);
             }
 
             var tokenizer = HfTokenizer.Load(parse.GetValue(model)!);
@@ -67,5 +72,34 @@ public static class TokenizeCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// The lines of a UTF-8 text file (a BOM is skipped, CRLF accepted). Invalid UTF-8 is an error naming the line
+    /// and byte offset, instead of silently tokenizing U+FFFD replacement characters.
+    /// </summary>
+    internal static IReadOnlyList<string> ReadLinesStrict(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        int start = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
+        string text;
+        try
+        {
+            text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes, start, bytes.Length - start);
+        }
+        catch (System.Text.DecoderFallbackException e)
+        {
+            int offset = start + Math.Max(0, e.Index);
+            int line = 1 + bytes.Take(offset).Count(b => b == (byte)'\n');
+            throw new DpoSharpException($"--file {path} line {line}: invalid UTF-8 at byte offset {offset}. Save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`).");
+        }
+
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        if (lines.Count > 0 && lines[^1].Length == 0)
+        {
+            lines.RemoveAt(lines.Count - 1);                      // the newline ending the last line
+        }
+
+        return lines;
     }
 }

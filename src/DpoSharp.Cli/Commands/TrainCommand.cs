@@ -59,6 +59,7 @@ public static class TrainCommand
                 throw new DpoSharpException("train needs a model and a dataset: pass --config run.yaml, or --model DIR --dataset PATH.");
             }
 
+            options.Validate();
             ThrowIfEarlierRunInOutputDir(options);
             return Task.FromResult(Run(options, console, cancellationToken));
         });
@@ -66,23 +67,59 @@ public static class TrainCommand
     }
 
     /// <summary>
-    /// A fresh run (no <c>--resume</c> / <c>resume_from_checkpoint</c>) into an output_dir that holds checkpoints of
-    /// an earlier run would overwrite some of them and leave others, which a later <c>--resume</c> would then pick
-    /// up: refuse it (as transformers' scripts do without <c>overwrite_output_dir</c>) and say what to do.
+    /// A fresh run (no <c>--resume</c> / <c>resume_from_checkpoint</c>) into an output_dir that holds an earlier
+    /// run (checkpoints, or a saved model) would overwrite some of it and leave the rest — checkpoints a later
+    /// <c>--resume</c> would pick up, metrics of another run next to the old model. Refuse it, as transformers'
+    /// scripts do, unless <c>overwrite_output_dir</c> is set: then the old checkpoints are deleted first.
     /// </summary>
     public static void ThrowIfEarlierRunInOutputDir(DpoOptions options)
     {
+        if (File.Exists(options.OutputDir))
+        {
+            throw new DpoSharpException($"output_dir {options.OutputDir} is a file; give a folder for the model, checkpoints and metrics.");
+        }
+
+        foreach (var (name, dir) in new[] { ("model", options.Model), ("ref_model", options.RefModel) })
+        {
+            if (dir is not null && string.Equals(Path.GetFullPath(dir).TrimEnd('/'), Path.GetFullPath(options.OutputDir).TrimEnd('/'), StringComparison.Ordinal))
+            {
+                throw new DpoSharpException($"output_dir {options.OutputDir} is the {name} directory; the trained model would overwrite it. Choose another --output-dir.");
+            }
+        }
+
         if (options.Resume || options.ResumeFromCheckpoint is not null || !Directory.Exists(options.OutputDir))
         {
             return;
         }
 
         var checkpoints = Directory.EnumerateDirectories(options.OutputDir, "checkpoint-*")
-            .Select(Path.GetFileName).OfType<string>().Where(n => !n.EndsWith(".tmp", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
-        if (checkpoints.Count > 0)
+            .Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        var model = Directory.EnumerateFiles(options.OutputDir, "model*.safetensors").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).FirstOrDefault();
+        if (checkpoints.Count == 0 && model is null)
         {
-            throw new DpoSharpException($"output_dir {options.OutputDir} already holds checkpoints of an earlier run ({string.Join(", ", checkpoints.Take(5))}). " +
-                "Continue that run with --resume, choose another --output-dir, or delete the old checkpoints first.");
+            return;
+        }
+
+        if (!options.OverwriteOutputDir)
+        {
+            var what = string.Join(", ", checkpoints.Where(c => !c.EndsWith(".tmp", StringComparison.Ordinal)).Take(5).Prepend(model).OfType<string>());
+            throw new DpoSharpException($"output_dir {options.OutputDir} already holds an earlier run ({what}). " +
+                "Continue it with --resume, choose another --output-dir, or pass --overwrite-output-dir to replace it.");
+        }
+    }
+
+    /// <summary>With <c>overwrite_output_dir</c> on a fresh run: deletes the earlier run's checkpoints (called once
+    /// the model and data have loaded, so a run that fails before training deletes nothing).</summary>
+    private static void DeleteEarlierCheckpoints(DpoOptions options)
+    {
+        if (!options.OverwriteOutputDir || options.Resume || options.ResumeFromCheckpoint is not null || !Directory.Exists(options.OutputDir))
+        {
+            return;
+        }
+
+        foreach (var c in Directory.EnumerateDirectories(options.OutputDir, "checkpoint-*"))
+        {
+            Directory.Delete(c, recursive: true);
         }
     }
 
@@ -112,7 +149,8 @@ public static class TrainCommand
         {
             if (dir is not null && !Directory.Exists(dir))
             {
-                throw new DpoSharpException($"{name} directory {dir} does not exist; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json).");
+                throw new DpoSharpException($"{name} directory {dir} does not exist; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json), " +
+                    "e.g. downloaded with `huggingface-cli download microsoft/phi-2 --local-dir ./phi-2`.");
             }
         }
 
@@ -137,6 +175,8 @@ public static class TrainCommand
         var stats = trainer.TrainTokenization!.Stats;
         console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
+
+        DeleteEarlierCheckpoints(options);
 
         // The run's options go next to its checkpoints once the first step is done: a run refused before that (a
         // checkpoint that does not match, a bad model) leaves the config of the run already in output_dir alone.

@@ -60,7 +60,8 @@ public static class TextGenerator
     /// new token as it is produced. Returns the new tokens only.
     /// </summary>
     /// <exception cref="DpoSharpException">Invalid options, an empty prompt, ids outside the vocabulary, or a
-    /// prompt + max new tokens beyond a learned-position model's max_position_embeddings.</exception>
+    /// prompt beyond a learned-position model's max_position_embeddings. Generation stops at
+    /// max_position_embeddings tokens in all (rotary models: at least one new token).</exception>
     public static IReadOnlyList<int> Generate(ICausalLM model, IReadOnlyList<int> promptIds, GenerationOptions options, Action<int>? onToken = null)
     {
         options.Validate();
@@ -83,6 +84,12 @@ public static class TextGenerator
             {
                 throw new DpoSharpException($"the prompt has {promptIds.Count} tokens; this model has only {cfg.MaxPositionEmbeddings} positions.");
             }
+        }
+        else if (promptIds.Count + maxNew > cfg.MaxPositionEmbeddings)
+        {
+            // Rotary models run past max_position_embeddings, but beyond the trained context the text degrades and the
+            // KV cache grows without bound: stop there (at least one new token).
+            maxNew = Math.Max(1, cfg.MaxPositionEmbeddings - promptIds.Count);
         }
 
         var stop = new HashSet<int>(options.StopTokenIds ?? cfg.EosTokenIds);

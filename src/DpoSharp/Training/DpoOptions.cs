@@ -52,7 +52,7 @@ public sealed partial class DpoOptions
 
     /// <summary>Training preference data: a file (JSON, JSONL, Parquet) or a dataset directory.</summary>
     /// <value>Default null (required by <c>dposharp train</c>).</value>
-    [Description("training data: file (json/jsonl/parquet) or dataset directory")]
+    [Description("training data: file (jsonl/json/parquet/csv/tsv) or dataset directory")]
     public string? Dataset { get; set; }
 
     /// <summary>Evaluation data; null: the <see cref="DatasetTestSplit"/> of <see cref="Dataset"/> when it has one.</summary>
@@ -311,6 +311,15 @@ public sealed partial class DpoOptions
     /// <value>Default false.</value>
     [Description("resume from the newest checkpoint in output_dir")]
     public bool Resume { get; set; }
+
+    /// <summary>
+    /// Allow a fresh run (no resume) into an <see cref="OutputDir"/> that holds an earlier run's model or
+    /// checkpoints: the old <c>checkpoint-*</c> folders are deleted first, the model is replaced at the end.
+    /// Without it the CLI refuses such a run (transformers' <c>overwrite_output_dir</c>).
+    /// </summary>
+    /// <value>Default false.</value>
+    [Description("allow a fresh run into an output_dir holding an earlier run (its checkpoints are deleted)")]
+    public bool OverwriteOutputDir { get; set; }
 
     /// <summary>Evaluation steps derived from <see cref="EvalSteps"/> / <see cref="LoggingSteps"/>.</summary>
     public int EffectiveEvalSteps => EvalSteps ?? LoggingSteps;

@@ -143,7 +143,7 @@ public sealed partial class DpoTrainer : IDisposable
                 if (padded > maxLength)
                 {
                     throw new DpoSharpException($"the longest {name} pair has {longest} tokens{(padded != longest ? $" ({padded} padded to a multiple of {multiple})" : "")}, more than this " +
-                        $"{model.Config.ModelType} model's {maxLength} positions (n_positions in config.json). Set max_length to {maxLength} or less.");
+                        $"{model.Config.ModelType} model's {maxLength} positions (n_positions in config.json). Set max_length to {maxLength} or less (and max_prompt_length below it).");
                 }
             }
         }
@@ -582,7 +582,7 @@ public sealed partial class DpoTrainer : IDisposable
             g.LearningRate = lr;
         }
 
-        _optimizer.step();
+        AdamWStepper.Step(_optimizer);
         _optimizer.zero_grad();
     }
 
@@ -592,9 +592,12 @@ public sealed partial class DpoTrainer : IDisposable
         var at = given.InputIds.device;
         var batch = at.type == device.type && at.index == device.index ? given : given.To(device);
         int p = batch.PairCount;
+
+        // Reference first (no grad, eval mode, no random draws): its transient activations and logits are freed
+        // before the policy's forward builds the autograd graph, so the two peaks do not add up.
+        var refLogps = reference.Compute(batch, device);
         var logits = Model.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds);   // (2P, T, V)
         var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask);
-        var refLogps = reference.Compute(batch, device);
         var input = new PreferenceLossInput(
             lp.Sums[..p],
             lp.Sums[p..],

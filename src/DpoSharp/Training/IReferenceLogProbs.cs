@@ -98,10 +98,12 @@ internal static class ReferenceForward
 {
     public static Tensor SequenceSums(ICausalLM model, PreferenceBatch batch)
     {
+        // Own scope: the reference logits (2P, T, V) are freed here, not kept alive through the policy's backward.
+        using var scope = NewDisposeScope();
         var dev = model.Device;
         var ids = batch.InputIds.to(dev);
         var logits = model.Forward(ids, batch.AttentionMask.to(dev), batch.PositionIds.to(dev));
         var lp = SequenceLogProbs.Compute(logits, ids, batch.CompletionMask.to(dev));
-        return lp.Sums.detach();
+        return lp.Sums.detach().MoveToOuterDisposeScope();
     }
 }

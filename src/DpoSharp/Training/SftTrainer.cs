@@ -183,7 +183,7 @@ public sealed class SftTrainer : IDisposable
                 using (no_grad())
                 {
                     var norm = ClipGradNorm(Args.MaxGradNorm);
-                    _optimizer.step();
+                    AdamWStepper.Step(_optimizer);
                     _optimizer.zero_grad();
                     bool logNow = (step + 1) % Args.LoggingSteps == 0 || step + 1 == total;
                     // Scalars are read once per step only on logging steps' window (loss is needed for the mean).

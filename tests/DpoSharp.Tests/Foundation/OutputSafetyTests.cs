@@ -70,19 +70,20 @@ public class OutputSafetyTests
     }
 
     [Fact]
-    public void FreshRunIntoAnOutputDirWithCheckpointsIsRefusedAndLeavesItIntact()
+    public void FreshRunIntoAnOutputDirWithAnEarlierRunIsRefusedUnlessOverwriteIsAsked()
     {
         using var tmp = TestPaths.CreateTempDir();
         var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
         var output = Path.Combine(tmp.Path, "out");
-        string[] args = ["train", "--model", model, "--dataset", dataset, "--output-dir", output, "--max-steps", "2",
-            "--save-steps", "1", "--per-device-train-batch-size", "2", "--learning-rate", "1e-3", "--report-to", "jsonl"];
-        Assert.Equal(0, Run(args).Rc);
+        string[] Args(string outputDir, string steps, string saveSteps, params string[] extra) =>
+            ["train", "--model", model, "--dataset", dataset, "--output-dir", outputDir, "--max-steps", steps, "--save-steps", saveSteps,
+             "--per-device-train-batch-size", "2", "--learning-rate", "1e-3", "--report-to", "jsonl", .. extra];
+        Assert.Equal(0, Run(Args(output, "2", "1")).Rc);
         var before = Directory.GetFiles(output, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
 
-        // A second fresh run (e.g. with fewer steps) would overwrite checkpoint-1 and leave checkpoint-2 of the old
-        // run for a later --resume to pick up.
-        var (rc, _, err) = Run([.. args[..^10], "--max-steps", "1", "--save-steps", "1", "--per-device-train-batch-size", "2", "--learning-rate", "1e-2", "--report-to", "jsonl"]);
+        // A second fresh run with fewer steps would overwrite checkpoint-1 and leave checkpoint-2 of the old run for
+        // a later --resume to pick up.
+        var (rc, _, err) = Run(Args(output, "1", "1"));
         Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
         Assert.Contains("checkpoint-1", err);
         Assert.Contains("--resume", err);
@@ -90,10 +91,37 @@ public class OutputSafetyTests
         Assert.Equal(before.Keys.Order(), after.Keys.Order());
         Assert.All(before, kv => Assert.Equal(kv.Value, after[kv.Key]));
 
-        // --resume of the finished run is still allowed (nothing left to do: the model is re-saved unchanged).
-        (rc, _, err) = Run([.. args, "--resume"]);
+        // A folder holding only a model (no checkpoints) is an earlier run as well.
+        var modelOnly = Path.Combine(tmp.Path, "model-only");
+        Assert.Equal(0, Run(Args(modelOnly, "1", "100")).Rc);
+        (rc, _, err) = Run(Args(modelOnly, "1", "100"));
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("model.safetensors", err);
+        Assert.Contains("--overwrite-output-dir", err);
+
+        // --overwrite-output-dir replaces the run: the old checkpoints are gone (none left for a later --resume).
+        (rc, _, err) = Run(Args(output, "1", "100", "--overwrite-output-dir"));
         Assert.True(rc == 0, err);
-        Assert.Equal(before[Path.Combine(output, "model.safetensors")], File.ReadAllBytes(Path.Combine(output, "model.safetensors")));
+        Assert.Empty(Directory.GetDirectories(output, "checkpoint-*"));
+        Assert.Single(File.ReadAllLines(Path.Combine(output, DpoTrainer.MetricsFileName)));
+        Assert.NotEqual(before[Path.Combine(output, "model.safetensors")], File.ReadAllBytes(Path.Combine(output, "model.safetensors")));
+    }
+
+    [Fact]
+    public void ResumeOfAFinishedRunLeavesItsModelUnchanged()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
+        var output = Path.Combine(tmp.Path, "out");
+        string[] args = ["train", "--model", model, "--dataset", dataset, "--output-dir", output, "--max-steps", "2",
+            "--save-steps", "1", "--per-device-train-batch-size", "2", "--learning-rate", "1e-3", "--report-to", "jsonl"];
+        Assert.Equal(0, Run(args).Rc);
+        var saved = File.ReadAllBytes(Path.Combine(output, "model.safetensors"));
+
+        // Nothing left to do: the model is re-saved unchanged.
+        var (rc, _, err) = Run([.. args, "--resume"]);
+        Assert.True(rc == 0, err);
+        Assert.Equal(saved, File.ReadAllBytes(Path.Combine(output, "model.safetensors")));
     }
 
     [Theory]
@@ -167,7 +195,7 @@ public class OutputSafetyTests
 
         // With max_length inside the model's positions the same data trains.
         (rc, _, err) = Run("train", "--model", gpt2, "--dataset", longData, "--output-dir", Path.Combine(tmp.Path, "o2"), "--max-steps", "1", "--report-to", "none",
-            "--max-length", positions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "--max-length", positions.ToString(System.Globalization.CultureInfo.InvariantCulture), "--max-prompt-length", "64");
         Assert.True(rc == 0, err);
 
         // Pre-tokenized ids outside the model's vocabulary.
@@ -181,6 +209,93 @@ public class OutputSafetyTests
         Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
         Assert.Contains($"pair 1: rejected token id {TinyCheckpoints.DefaultVocabSize + 5}", err);
         Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public void OutputPathsThatAreFoldersOrInputsAreRefusedBeforeAnyWork()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 4);
+        var original = File.ReadAllBytes(dataset);
+        var folder = Directory.CreateDirectory(Path.Combine(tmp.Path, "folder")).FullName;
+
+        // score --output a folder used to crash with an IOException (exit 134) after scoring everything.
+        var (rc, _, err) = Run("score", "--model", model, "--dataset", dataset, "--output", folder);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("is a folder", err);
+
+        // --output = --dataset used to replace the input with the scores / the normalized copy.
+        var sameFile = Path.Combine(Path.GetDirectoryName(dataset)!, ".", Path.GetFileName(dataset));
+        (rc, _, err) = Run("score", "--model", model, "--dataset", dataset, "--output", sameFile);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("replace the input", err);
+        (rc, _, err) = Run("data", "--dataset", dataset, "--output", dataset);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("replace the input", err);
+        Assert.Equal(original, File.ReadAllBytes(dataset));
+
+        // train --output-dir an existing file used to crash in Directory.CreateDirectory; into the model itself
+        // would overwrite the starting model.
+        var modelBytes = File.ReadAllBytes(Path.Combine(model, "model.safetensors"));
+        (rc, _, err) = Run("train", "--model", model, "--dataset", dataset, "--output-dir", dataset, "--max-steps", "1", "--report-to", "none");
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("is a file", err);
+        (rc, _, err) = Run("train", "--model", model, "--dataset", dataset, "--output-dir", model + "/", "--max-steps", "1", "--report-to", "none");
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("is the model directory", err);
+        Assert.Equal(modelBytes, File.ReadAllBytes(Path.Combine(model, "model.safetensors")));
+        Assert.Equal(original, File.ReadAllBytes(dataset));
+    }
+
+    [Fact]
+    public void TokenizeFileWithInvalidUtf8NamesTheLineInsteadOfTokenizingReplacementCharacters()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var model = TinyCheckpoints.Write(Path.Combine(tmp.Path, "m"), "llama");
+        var file = Path.Combine(tmp.Path, "in.txt");
+        File.WriteAllBytes(file, [(byte)'o', (byte)'k', (byte)'\n', 0xFF, 0xFE, (byte)'x', (byte)'\n']);
+        var (rc, stdout, err) = Run("tokenize", "--model", model, "--file", file);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains("line 2", err);
+        Assert.Contains("UTF-8", err);
+        Assert.Equal("", stdout);
+
+        // A BOM and CRLF line ends are fine: the byte tokenizer shows exactly the text of each line.
+        File.WriteAllBytes(file, [0xEF, 0xBB, 0xBF, (byte)'o', (byte)'k', (byte)'\r', (byte)'\n', (byte)'h', (byte)'i', (byte)'\n']);
+        (rc, stdout, err) = Run("tokenize", "--model", model, "--file", file);
+        Assert.True(rc == 0, err);
+        Assert.Equal(["111 107", "104 105"], stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void GenerationStopsAtTheModelsPositionsForRotaryModels()
+    {
+        // Before: a huge --max-new-tokens ran (and grew the KV cache) without bound past max_position_embeddings.
+        using var tmp = TestPaths.CreateTempDir();
+        var model = TinyCheckpoints.Write(Path.Combine(tmp.Path, "m"), "llama", seed: 4);
+        using var m = ModelLoader.Load(model);
+        var ids = DpoSharp.Generation.TextGenerator.Generate(m, [1, 2, 3], new DpoSharp.Generation.GenerationOptions
+        {
+            MaxNewTokens = 1_000_000,
+            Temperature = 1,
+            Seed = 1,
+            StopTokenIds = [],
+        });
+        Assert.Equal(m.Config.MaxPositionEmbeddings - 3, ids.Count);
+    }
+
+    [Theory]
+    [InlineData("score", "--max-length", "99999999999", "as a whole number")]
+    [InlineData("generate", "--temperature", "warm", "as a number")]
+    public void UnparsableOptionValuesAreExplainedInWords(string command, string option, string value, string expected)
+    {
+        string[] args = command == "score"
+            ? ["score", "--model", "m", "--dataset", "d.jsonl", "--output", "o.jsonl", option, value]
+            : ["generate", "--model", "m", "--prompt", "p", option, value];
+        var (rc, _, err) = Run(args);
+        Assert.Equal(DpoSharpCli.BadInputExitCode, rc);
+        Assert.Contains($"'{value}' for option '{option}' {expected}", err);
+        Assert.DoesNotContain("System.", err);
     }
 
     [Fact]
