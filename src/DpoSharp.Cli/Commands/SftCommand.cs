@@ -19,25 +19,12 @@ public static class SftCommand
     /// <summary>Creates the command.</summary>
     public static Command Create()
     {
-        var config = new Option<string?>("--config") { Description = "YAML or JSON file of options (TRL names); flags override it." };
-        var cmd = new Command("sft", "Supervised fine-tuning on prompt/completion data (completion-only loss); writes an HF model, metrics.jsonl, TensorBoard events and charts.") { config };
-        var flags = new List<(DpoOptions.OptionInfo Info, Option Option)>();
-        foreach (var info in DpoOptions.Options)
-        {
-            var description = $"{info.Description} (config: {info.Name}; default: {info.Default})";
-            Option option = info.Type == typeof(bool)
-                ? new Option<bool>(info.Flag) { Description = description }
-                : new Option<string>(info.Flag) { Description = description };
-            flags.Add((info, option));
-            cmd.Options.Add(option);
-        }
+        var cmd = new Command("sft", "Supervised fine-tuning on prompt/completion data (completion-only loss); writes an HF model, metrics.jsonl, TensorBoard events and charts.");
+        var flags = new TrainingOptionFlags(cmd, "YAML or JSON file of options (TRL names); flags override it.");
 
         cmd.SetAction((parse, ct) =>
         {
-            var options = TrainCommand.BuildOptions(parse.GetValue(config), flags.Where(f => parse.GetResult(f.Option) is not null)
-                .Select(f => new KeyValuePair<string, string?>(f.Info.Name, f.Option is Option<bool> b
-                    ? parse.GetValue(b).ToString(CultureInfo.InvariantCulture).ToLowerInvariant()
-                    : parse.GetValue((Option<string>)f.Option))));
+            var options = flags.Build(parse);
             var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
             return Task.FromResult(Run(options, console, ct));
         });

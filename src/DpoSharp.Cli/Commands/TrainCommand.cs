@@ -26,30 +26,17 @@ public static class TrainCommand
 
     public static Command Create()
     {
-        var config = new Option<string?>("--config") { Description = "YAML or JSON file of options (TRL names: beta, learning_rate, …); flags override it." };
-        var cmd = new Command("train", "Train a causal LM with DPO (or another preference loss) from a config file and/or flags.") { config };
-        var flags = new List<(DpoOptions.OptionInfo Info, Option Option)>();
-        foreach (var info in DpoOptions.Options)
-        {
-            var description = $"{info.Description} (config: {info.Name}; default: {info.Default})";
-            Option option = info.Type == typeof(bool)
-                ? new Option<bool>(info.Flag) { Description = description }
-                : new Option<string>(info.Flag) { Description = description };
-            flags.Add((info, option));
-            cmd.Options.Add(option);
-        }
+        var cmd = new Command("train", "Train a causal LM with DPO (or another preference loss) from a config file and/or flags.");
+        var flags = new TrainingOptionFlags(cmd, "YAML or JSON file of options (TRL names: beta, learning_rate, …); flags override it.");
 
         cmd.SetAction((parse, cancellationToken) =>
         {
-            var options = BuildOptions(parse.GetValue(config), flags.Where(f => parse.GetResult(f.Option) is not null)
-                .Select(f => new KeyValuePair<string, string?>(f.Info.Name, f.Option is Option<bool> b
-                    ? parse.GetValue(b).ToString(CultureInfo.InvariantCulture).ToLowerInvariant()
-                    : parse.GetValue((Option<string>)f.Option))));
+            var options = flags.Build(parse);
             var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
 
             // ---- DEMO HOOK: no config, no model, no dataset → the built-in demo (issue 6), before any validation
             // that would demand --model/--dataset.
-            if (parse.GetValue(config) is null && options.Model is null && options.Dataset is null)
+            if (flags.ConfigPath(parse) is null && options.Model is null && options.Dataset is null)
             {
                 if (DemoRunner is { } demo)
                 {

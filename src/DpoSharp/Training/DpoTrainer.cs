@@ -792,26 +792,7 @@ public sealed partial class DpoTrainer : IDisposable
 
     private AdamW CreateOptimizer()
     {
-        // Weight decay on 2-D+ weights only: no decay on biases and norm weights (1-D).
-        var decay = new List<Parameter>();
-        var noDecay = new List<Parameter>();
-        foreach (var p in _trainable)
-        {
-            (p.dim() >= 2 ? decay : noDecay).Add(p);
-        }
-
-        var groups = new List<AdamW.ParamGroup>();
-        if (decay.Count > 0)
-        {
-            groups.Add(new AdamW.ParamGroup(decay, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay));
-        }
-
-        if (noDecay.Count > 0)
-        {
-            groups.Add(new AdamW.ParamGroup(noDecay, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, 0.0));
-        }
-
-        return optim.AdamW(groups, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay);
+        return OptimizerFactory.CreateAdamW(_trainable, Args);
     }
 
     /// <summary>Parameters in optimizer-state order (decay group, then no-decay group) with their names.</summary>

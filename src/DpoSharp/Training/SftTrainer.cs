@@ -391,21 +391,5 @@ public sealed class SftTrainer : IDisposable
         return total;
     }
 
-    private AdamW CreateOptimizer()
-    {
-        var decay = _trainable.Where(p => p.dim() >= 2).ToList();
-        var noDecay = _trainable.Where(p => p.dim() < 2).ToList();
-        var groups = new List<AdamW.ParamGroup>();
-        if (decay.Count > 0)
-        {
-            groups.Add(new AdamW.ParamGroup(decay, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay));
-        }
-
-        if (noDecay.Count > 0)
-        {
-            groups.Add(new AdamW.ParamGroup(noDecay, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, 0.0));
-        }
-
-        return optim.AdamW(groups, Args.LearningRate, Args.AdamBeta1, Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay);
-    }
+    private AdamW CreateOptimizer() => OptimizerFactory.CreateAdamW(_trainable, Args);
 }
