@@ -118,17 +118,6 @@ public static class DemoTokenizer
         return eosId + 1;
     }
 
-    /// <summary>GPT-2's reversible byte → printable character map.</summary>
-    public static char[] BytesToUnicode()
-    {
-        var map = new char[256];
-        int n = 0;
-        for (int b = 0; b < 256; b++)
-        {
-            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            map[b] = printable ? (char)b : (char)(256 + n++);
-        }
-
-        return map;
-    }
+    /// <summary>GPT-2's reversible byte → printable character map (a copy of the tokenizer's table).</summary>
+    public static char[] BytesToUnicode() => (char[])Tokenization.ByteLevel.ByteToChar.Clone();
 }
