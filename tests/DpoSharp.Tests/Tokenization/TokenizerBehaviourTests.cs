@@ -261,6 +261,22 @@ public sealed class TokenizerBehaviourTests(ITestOutputHelper output)
         Assert.Contains("invalid JSON", e3.Message);
     }
 
+    [Fact]
+    public void NfcNormalizerComposesDecomposedText()
+    {
+        // Qwen2's tokenizer.json has an NFC normalizer: "e" + U+0301 (combining acute) must encode as "é" (U+00E9),
+        // whose UTF-8 bytes C3 A9 are byte symbols 0xC3 and 0xA9 of the byte-level alphabet.
+        using var tmp = TestPaths.CreateTempDir();
+        WriteTinyByteLevel(tmp.Path);
+        var path = Path.Combine(tmp.Path, "tokenizer.json");
+        var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        json["normalizer"] = new JsonObject { ["type"] = "NFC" };
+        File.WriteAllText(path, json.ToJsonString(), Encoding.UTF8);
+        var tok = HfTokenizer.Load(tmp.Path);
+        Assert.Equal(new[] { 0xC3, 0xA9 }, tok.Encode("e\u0301").ToArray());
+        Assert.Equal(new[] { 0xC3, 0xA9 }, tok.Encode("\u00e9").ToArray());
+    }
+
     /// <summary>A tiny byte-level BPE: the 256 byte symbols, merges a+b and ab+c, and specials &lt;s&gt; &lt;/s&gt;.</summary>
     internal static void WriteTinyByteLevel(string dir)
     {
