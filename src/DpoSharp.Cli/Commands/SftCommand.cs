@@ -4,6 +4,7 @@ using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using Spectre.Console;
 
 namespace DpoSharp.Cli.Commands;

@@ -5,6 +5,7 @@ using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using Spectre.Console;
 using TorchSharp;
 

@@ -23,13 +23,13 @@ public static class PreferenceScorer
 {
     /// <summary>
     /// Per-row completion log-prob sums (2P) of <paramref name="batch"/>: one forward, then
-    /// <see cref="SequenceLogProbs.Compute"/>. Gradients flow unless the caller disables them.
+    /// <see cref="SequenceLogProbs.Compute"/> (<see cref="CompletionLogProbs.Forward"/>). Gradients flow unless the
+    /// caller disables them.
     /// </summary>
     public static SequenceLogProbsResult ScoreBatch(ICausalLM model, PreferenceBatch batch)
     {
         using var scope = NewDisposeScope();
-        var logits = model.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds); // (2P, T, V)
-        var r = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask);
+        var r = CompletionLogProbs.Forward(model, batch).LogProbs;
         return new SequenceLogProbsResult(r.Sums.MoveToOuterDisposeScope(), r.TokenCounts.MoveToOuterDisposeScope(), r.MeanLogits.MoveToOuterDisposeScope());
     }
 
@@ -44,8 +44,10 @@ public static class PreferenceScorer
         int vocab = model.Config.VocabSize;
         foreach (var pair in pairs)
         {
-            Validate(pair, vocab);
+            ThrowIfEmpty(pair);
         }
+
+        PairChecks.ThrowIfOutsideVocabulary(pairs, vocab, i => $"row {pairs[i].SourceIndex + 1}");
 
         int pad = padTokenId ?? model.Config.PadTokenId ?? (model.Config.EosTokenIds.Count > 0 ? model.Config.EosTokenIds[0] : 0);
         if (pad < 0 || pad >= vocab)
@@ -80,7 +82,7 @@ public static class PreferenceScorer
         return results;
     }
 
-    private static void Validate(TokenizedPair pair, int vocab)
+    private static void ThrowIfEmpty(TokenizedPair pair)
     {
         string where = $"row {pair.SourceIndex + 1}";
         if (pair.PromptIds.Length == 0)
@@ -91,17 +93,6 @@ public static class PreferenceScorer
         if (pair.ChosenIds.Length == 0 || pair.RejectedIds.Length == 0)
         {
             throw new DpoSharpException($"{where}: the {(pair.ChosenIds.Length == 0 ? "chosen" : "rejected")} completion is empty.");
-        }
-
-        foreach (var (name, ids) in new[] { ("prompt", pair.PromptIds), ("chosen", pair.ChosenIds), ("rejected", pair.RejectedIds) })
-        {
-            foreach (var id in ids)
-            {
-                if (id < 0 || id >= vocab)
-                {
-                    throw new DpoSharpException($"{where}: {name} token id {id} is outside the model's vocabulary (0..{vocab - 1}).");
-                }
-            }
         }
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using DpoSharp.Losses;
+using DpoSharp.Training.Engine;
 
 namespace DpoSharp.Training;
 

@@ -101,9 +101,8 @@ internal static class ReferenceForward
         // Own scope: the reference logits (2P, T, V) are freed here, not kept alive through the policy's backward.
         using var scope = NewDisposeScope();
         var dev = model.Device;
-        var ids = batch.InputIds.to(dev);
-        var logits = model.Forward(ids, batch.AttentionMask.to(dev), batch.PositionIds.to(dev));
-        var lp = SequenceLogProbs.Compute(logits, ids, batch.CompletionMask.to(dev));
-        return lp.Sums.detach().MoveToOuterDisposeScope();
+        var at = batch.InputIds.device;
+        var onDevice = at.type == dev.type && at.index == dev.index ? batch : batch.To(dev);
+        return CompletionLogProbs.Forward(model, onDevice).LogProbs.Sums.detach().MoveToOuterDisposeScope();
     }
 }

@@ -5,6 +5,7 @@ using DpoSharp.Demo;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using DpoSharp.Training.Metrics;
 using TorchSharp;
 using static TorchSharp.torch;

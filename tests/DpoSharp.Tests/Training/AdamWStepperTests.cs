@@ -1,4 +1,5 @@
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

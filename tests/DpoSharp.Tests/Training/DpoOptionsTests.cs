@@ -1,4 +1,5 @@
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 
 namespace DpoSharp.Tests.Training;
 

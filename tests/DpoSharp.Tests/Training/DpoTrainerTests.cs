@@ -1,5 +1,6 @@
 using DpoSharp.Data;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -2,6 +2,7 @@ using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using TorchSharp.Modules;
 
 namespace DpoSharp.Tests.Training;

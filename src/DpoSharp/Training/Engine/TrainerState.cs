@@ -1,10 +1,20 @@
-namespace DpoSharp.Training;
+namespace DpoSharp.Training.Engine;
+
+/// <summary>One logged record: the optimizer step and TRL-named metrics (<c>loss</c>, <c>rewards/margins</c>, …).</summary>
+public sealed record TrainerLogEntry(int Step, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>What a training run returns.</summary>
+/// <param name="GlobalStep">Optimizer steps taken in total (including those before a resume).</param>
+/// <param name="TrainingLoss">Mean loss over the steps this call ran.</param>
+/// <param name="Seconds">Wall time of this call.</param>
+/// <param name="LastLog">The last logged training metrics.</param>
+public sealed record TrainOutput(int GlobalStep, double TrainingLoss, double Seconds, IReadOnlyDictionary<string, double> LastLog);
 
 /// <summary>
 /// The trainer's progress, saved in every checkpoint as <c>trainer_state.json</c> (TRL's <c>TrainerState</c>
 /// plus the data position needed for an exact resume).
 /// </summary>
-public sealed class DpoTrainerState
+public sealed class TrainerState
 {
     /// <summary>Optimizer steps taken.</summary>
     public int GlobalStep { get; set; }
@@ -43,7 +53,8 @@ public sealed class DpoTrainerState
     /// <inheritdoc cref="PerDeviceTrainBatchSize"/>
     public int WorldSize { get; set; }
 
-    /// <summary>State of stateful losses (e.g. the running reward mean of <c>bco_pair</c>).</summary>
+    /// <summary>Scalar state of the objective (e.g. the running reward mean of <c>bco_pair</c>), as of the last
+    /// checkpoint step; saved as <c>loss_state</c>.</summary>
     public Dictionary<string, double> LossState { get; set; } = [];
 
     /// <summary>Every logged record so far (training and evaluation).</summary>

@@ -1,4 +1,4 @@
-namespace DpoSharp.Training;
+namespace DpoSharp.Training.Engine;
 
 /// <summary>
 /// Learning-rate schedules with transformers' <c>get_scheduler</c> semantics, as pure functions of the scheduler

@@ -9,15 +9,17 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Training;
+namespace DpoSharp.Training.Engine;
 
 /// <summary>
 /// Checkpoint layout (<c>output_dir/checkpoint-&lt;step&gt;/</c>, written into <c>checkpoint-&lt;step&gt;.tmp</c> and
 /// renamed when complete): the model in Hugging Face layout, <c>optimizer.safetensors</c> + <c>optimizer.json</c>
 /// (AdamW moments and step counts), <c>scheduler.json</c>, <c>rng_state.safetensors</c>, reference log-probs when
 /// precomputed, and <c>trainer_state.json</c> (step, data position, loss state, log history), written last.
+/// The checkpointer is handed a plain <see cref="CheckpointRecord"/> and knows nothing of trainers or objectives:
+/// an objective's tensor groups are files named after the group (e.g. <c>ref_logps-train.safetensors</c>).
 /// </summary>
-public static partial class TrainerCheckpoint
+public static partial class Checkpointer
 {
     /// <summary>Name of the trainer state file.</summary>
     public const string TrainerStateFile = "trainer_state.json";
@@ -118,8 +120,15 @@ public static partial class TrainerCheckpoint
         }
     }
 
-    internal static void Save(DpoTrainer trainer, string outputDir, AdamW optimizer, DpoTrainerState state)
+    /// <summary>
+    /// Writes <c>checkpoint-&lt;step&gt;</c> under <paramref name="outputDir"/> atomically (into a <c>.tmp</c> folder,
+    /// renamed when complete; an existing checkpoint of the same step is replaced) and returns its path.
+    /// </summary>
+    public static string Save(string outputDir, CheckpointRecord record)
     {
+        ArgumentNullException.ThrowIfNull(outputDir);
+        ArgumentNullException.ThrowIfNull(record);
+        var state = record.State;
         var final = Path.Combine(outputDir, $"checkpoint-{state.GlobalStep}");
         var tmp = final + ".tmp";
         if (Directory.Exists(tmp))
@@ -128,13 +137,13 @@ public static partial class TrainerCheckpoint
         }
 
         Directory.CreateDirectory(tmp);
-        trainer.SaveModelForCheckpoint(tmp);
-        SaveOptimizer(trainer, optimizer, tmp);
+        SaveModelDirectory(record.Model, tmp, record.TokenizerFilesSource);
+        SaveOptimizer(record.Optimizer, tmp);
         File.WriteAllText(Path.Combine(tmp, SchedulerJson), ToIndentedJson(new JsonObject
         {
-            ["type"] = trainer.Args.LrSchedulerType,
+            ["type"] = record.Schedule.Type,
             ["last_step"] = state.GlobalStep,
-            ["base_lr"] = trainer.Args.LearningRate,
+            ["base_lr"] = record.Schedule.BaseLearningRate,
             ["total_steps"] = state.TotalSteps,
         }));
         using (var rng = torch.random.get_rng_state())
@@ -142,9 +151,11 @@ public static partial class TrainerCheckpoint
             SafeTensorsWriter.Write(Path.Combine(tmp, RngFile), [("torch_cpu", rng)], new Dictionary<string, string> { ["data_seed"] = state.Seed.ToString(CultureInfo.InvariantCulture) });
         }
 
-        var (trainRef, evalRef) = trainer.References;
-        SaveReference(trainRef, tmp, "train");
-        SaveReference(evalRef, tmp, "eval");
+        foreach (var (group, tensors) in record.Objective.TensorGroups)
+        {
+            SafeTensorsWriter.Write(Path.Combine(tmp, group + ".safetensors"), [.. tensors.Select(kv => (kv.Key, kv.Value))]);
+        }
+
         WriteTrainerState(Path.Combine(tmp, TrainerStateFile), state);
 
         if (Directory.Exists(final))
@@ -153,9 +164,11 @@ public static partial class TrainerCheckpoint
         }
 
         Directory.Move(tmp, final);
+        return final;
     }
 
-    internal static DpoTrainerState Load(DpoTrainer trainer, string dir, AdamW optimizer)
+    /// <summary>Reads the trainer state of checkpoint <paramref name="dir"/>; a folder without one is not a complete checkpoint.</summary>
+    public static TrainerState ReadState(string dir)
     {
         var statePath = Path.Combine(dir, TrainerStateFile);
         if (!File.Exists(statePath))
@@ -163,30 +176,35 @@ public static partial class TrainerCheckpoint
             throw new DpoSharpException($"{dir} is not a complete checkpoint ({TrainerStateFile} is missing); resume from another checkpoint.");
         }
 
-        var state = ReadTrainerState(statePath);
-        if (state.Seed != trainer.Args.Seed)
-        {
-            throw new DpoSharpException($"{statePath}: the checkpoint was trained with seed {state.Seed}, this run has seed {trainer.Args.Seed}; use the same seed to resume.");
-        }
+        return ReadTrainerState(statePath);
+    }
 
-        foreach (var (name, saved, now) in new[]
+    /// <summary>
+    /// The objective state checkpoint <paramref name="dir"/> holds: the scalars of <paramref name="state"/> and every
+    /// tensor group file (any safetensors file that is not the model, optimizer or RNG state). The caller disposes
+    /// the tensors.
+    /// </summary>
+    public static ObjectiveState ReadObjectiveState(string dir, TrainerState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var groups = new Dictionary<string, IReadOnlyDictionary<string, Tensor>>(StringComparer.Ordinal);
+        foreach (var file in Directory.EnumerateFiles(dir, "*.safetensors").Order(StringComparer.Ordinal))
         {
-            ("per_device_train_batch_size", state.PerDeviceTrainBatchSize, trainer.Args.PerDeviceTrainBatchSize),
-            ("gradient_accumulation_steps", state.GradientAccumulationSteps, trainer.Args.GradientAccumulationSteps),
-            ("number of training pairs", state.NumTrainPairs, trainer.TrainPairCount),
-            ("world size", state.WorldSize, trainer.WorldSize),
-        })
-        {
-            // 0: a checkpoint from before these were recorded.
-            if (saved != 0 && saved != now)
+            var name = Path.GetFileNameWithoutExtension(file);
+            if (name.StartsWith("model", StringComparison.Ordinal) || file.EndsWith(OptimizerTensors, StringComparison.Ordinal) || file.EndsWith(RngFile, StringComparison.Ordinal))
             {
-                throw new DpoSharpException($"{statePath}: the checkpoint was trained with {name} {saved}, this run has {now}; its data position would point at " +
-                    $"other pairs. Resume with the same data and {name}, or start a fresh run in another output_dir.");
+                continue;
             }
+
+            groups[name] = ReadAllTensors(file);
         }
 
-        LoadModelWeights(trainer.Model, dir);
-        LoadOptimizer(trainer, optimizer, dir);
+        return new ObjectiveState(new Dictionary<string, double>(state.LossState), groups) { Source = dir };
+    }
+
+    /// <summary>Restores the torch random generator saved in checkpoint <paramref name="dir"/>.</summary>
+    public static void LoadRngState(string dir)
+    {
         var rng = ReadAllTensors(Path.Combine(dir, RngFile));
         try
         {
@@ -199,35 +217,10 @@ public static partial class TrainerCheckpoint
                 t.Dispose();
             }
         }
-
-        state.TotalSteps = trainer.TotalSteps;
-        return state;
-    }
-
-    internal static PrecomputedReference? LoadReference(string dir, string name)
-    {
-        var path = Path.Combine(dir, $"ref_logps-{name}.safetensors");
-        if (!File.Exists(path))
-        {
-            return null;
-        }
-
-        var t = ReadAllTensors(path);
-        try
-        {
-            return new PrecomputedReference(t["chosen"].data<float>().ToArray(), t["rejected"].data<float>().ToArray());
-        }
-        finally
-        {
-            foreach (var x in t.Values)
-            {
-                x.Dispose();
-            }
-        }
     }
 
     /// <summary>Writes <paramref name="state"/> as JSON.</summary>
-    public static void WriteTrainerState(string path, DpoTrainerState state)
+    public static void WriteTrainerState(string path, TrainerState state)
     {
         var history = new JsonArray();
         foreach (var e in state.LogHistory)
@@ -264,13 +257,13 @@ public static partial class TrainerCheckpoint
     }
 
     /// <summary>Reads a <c>trainer_state.json</c>.</summary>
-    public static DpoTrainerState ReadTrainerState(string path)
+    public static TrainerState ReadTrainerState(string path)
     {
         try
         {
             var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
             var pos = o["data_position"]!.AsObject();
-            var state = new DpoTrainerState
+            var state = new TrainerState
             {
                 GlobalStep = o["global_step"]!.GetValue<int>(),
                 Epoch = o["epoch"]!.GetValue<double>(),
@@ -316,33 +309,14 @@ public static partial class TrainerCheckpoint
         }
     }
 
-    private static void SaveReference(IReferenceLogProbs? reference, string dir, string name)
+    private static void SaveOptimizer(IReadOnlyList<(string Name, AdamW.State State)> optimizer, string dir)
     {
-        if (reference is not PrecomputedReference p)
-        {
-            return;
-        }
-
-        using var c = tensor(p.Chosen.ToArray());
-        using var r = tensor(p.Rejected.ToArray());
-        SafeTensorsWriter.Write(Path.Combine(dir, $"ref_logps-{name}.safetensors"), [("chosen", c), ("rejected", r)]);
-    }
-
-    private static void SaveOptimizer(DpoTrainer trainer, AdamW optimizer, string dir)
-    {
-        var order = trainer.OptimizerOrder();
-        var states = optimizer.state_dict().State;
-        if (states.Count != order.Count)
-        {
-            throw new InvalidOperationException($"optimizer has {states.Count} states for {order.Count} parameters");
-        }
-
         var tensors = new List<(string Name, Tensor Tensor)>();
         var steps = new JsonArray();
         var names = new JsonArray();
-        for (int i = 0; i < states.Count; i++)
+        for (int i = 0; i < optimizer.Count; i++)
         {
-            var s = (AdamW.State)states[i];
+            var s = optimizer[i].State;
             tensors.Add(($"exp_avg.{i}", s.exp_avg));
             tensors.Add(($"exp_avg_sq.{i}", s.exp_avg_sq));
             if (s.max_exp_avg_sq is not null)
@@ -351,7 +325,7 @@ public static partial class TrainerCheckpoint
             }
 
             steps.Add(s.step);
-            names.Add(order[i].Name);
+            names.Add(optimizer[i].Name);
         }
 
         SafeTensorsWriter.Write(Path.Combine(dir, OptimizerTensors), tensors);
@@ -363,26 +337,29 @@ public static partial class TrainerCheckpoint
         }));
     }
 
-    private static void LoadOptimizer(DpoTrainer trainer, AdamW optimizer, string dir)
+    /// <summary>
+    /// Copies the AdamW state saved in checkpoint <paramref name="dir"/> into <paramref name="optimizer"/> (the
+    /// states in parameter order, named). The names must match the saved ones, in order.
+    /// </summary>
+    public static void LoadOptimizerState(string dir, IReadOnlyList<(string Name, AdamW.State State)> optimizer)
     {
-        var order = trainer.OptimizerOrder();
+        ArgumentNullException.ThrowIfNull(optimizer);
         var jsonPath = Path.Combine(dir, OptimizerJson);
         var meta = JsonNode.Parse(File.ReadAllText(jsonPath))!.AsObject();
         var names = meta["param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
         var steps = meta["steps"]!.AsArray().Select(n => n!.GetValue<long>()).ToList();
-        if (!names.SequenceEqual(order.Select(o => o.Name)))
+        if (!names.SequenceEqual(optimizer.Select(o => o.Name)))
         {
             throw new DpoSharpException($"{jsonPath}: the optimizer state was saved for different parameters (the model or its trainable set changed); resume with the same model.");
         }
 
-        var states = optimizer.state_dict().State;
         var tensors = ReadAllTensors(Path.Combine(dir, OptimizerTensors));
         try
         {
             using var _ = no_grad();
-            for (int i = 0; i < states.Count; i++)
+            for (int i = 0; i < optimizer.Count; i++)
             {
-                var s = (AdamW.State)states[i];
+                var s = optimizer[i].State;
                 s.step = steps[i];
                 s.exp_avg.copy_(tensors[$"exp_avg.{i}"]);
                 s.exp_avg_sq.copy_(tensors[$"exp_avg_sq.{i}"]);

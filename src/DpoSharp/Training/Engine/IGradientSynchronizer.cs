@@ -1,6 +1,6 @@
 using TorchSharp.Modules;
 
-namespace DpoSharp.Training;
+namespace DpoSharp.Training.Engine;
 
 /// <summary>
 /// Runs between backward and the optimizer step on every rank: data-parallel training all-reduces (averages)

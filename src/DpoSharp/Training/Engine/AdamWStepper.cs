@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Training;
+namespace DpoSharp.Training.Engine;
 
 /// <summary>
 /// Runs TorchSharp's <see cref="AdamW"/> update on the optimizer's own state, one parameter at a time.

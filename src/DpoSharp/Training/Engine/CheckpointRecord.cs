@@ -1,0 +1,24 @@
+using DpoSharp.Models;
+using TorchSharp.Modules;
+
+namespace DpoSharp.Training.Engine;
+
+/// <summary>The learning-rate schedule a checkpoint records (informational: the schedule is recomputed on resume).</summary>
+/// <param name="Type">Scheduler type.</param>
+/// <param name="BaseLearningRate">Peak learning rate.</param>
+public sealed record ScheduleRecord(string Type, double BaseLearningRate);
+
+/// <summary>Everything one checkpoint holds, as plain data: what <see cref="Checkpointer.Save"/> writes.</summary>
+/// <param name="Model">The model whose weights are saved (Hugging Face layout).</param>
+/// <param name="TokenizerFilesSource">A folder whose tokenizer files are copied next to the weights, or null.</param>
+/// <param name="Optimizer">AdamW state per parameter, in optimizer-state order, with the parameters' names.</param>
+/// <param name="State">Step, epoch, data position, objective scalars and log history.</param>
+/// <param name="Schedule">The learning-rate schedule.</param>
+/// <param name="Objective">The objective's state (its tensor groups become files).</param>
+public sealed record CheckpointRecord(
+    ICausalLM Model,
+    string? TokenizerFilesSource,
+    IReadOnlyList<(string Name, AdamW.State State)> Optimizer,
+    TrainerState State,
+    ScheduleRecord Schedule,
+    ObjectiveState Objective);

@@ -1,0 +1,134 @@
+using static TorchSharp.torch;
+
+namespace DpoSharp.Training.Engine;
+
+/// <summary>
+/// Named running sums of an objective's statistics (loss, rewards, accuracies, …) and the counts they are averaged
+/// over (pairs, tokens, steps). Sums stay on the device, in the dtype they are first added in, until
+/// <see cref="ToMetrics(string)"/> reads them all in one device→host copy; a metric is its sum divided by its count.
+/// Names keep the order they were first added in.
+/// </summary>
+public sealed class NamedStatistics : IDisposable
+{
+    private readonly List<Entry> _entries = [];
+    private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, double> _counts = new(StringComparer.Ordinal);
+
+    /// <summary>Statistic names, in first-added order.</summary>
+    public IEnumerable<string> Names => _entries.Select(e => e.Name);
+
+    /// <summary>Adds <paramref name="sum"/> (a 0-d tensor) to the statistic <paramref name="name"/>, averaged over
+    /// the count <paramref name="per"/> (e.g. <c>pairs</c>). The addition happens on the device, without autograd.</summary>
+    public void Add(string name, Tensor sum, string per)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(sum);
+        ArgumentNullException.ThrowIfNull(per);
+        using var noGrad = no_grad();
+        if (!_index.TryGetValue(name, out int i))
+        {
+            i = _entries.Count;
+            _index[name] = i;
+            _entries.Add(new Entry(name, per, zeros([], sum.dtype, sum.device).DetachFromDisposeScope()));
+        }
+        else if (_entries[i].Per != per)
+        {
+            throw new InvalidOperationException($"statistic {name} is averaged per {_entries[i].Per}, not per {per}");
+        }
+
+        _entries[i].Sum.add_(sum);
+    }
+
+    /// <summary>Adds <paramref name="count"/> to the host-side count <paramref name="name"/>.</summary>
+    public void AddCount(string name, double count)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        _counts[name] = Count(name) + count;
+    }
+
+    /// <summary>The count <paramref name="name"/> (0 when never added).</summary>
+    public double Count(string name) => _counts.TryGetValue(name, out var c) ? c : 0;
+
+    /// <summary>True when a statistic <paramref name="name"/> was added.</summary>
+    public bool Contains(string name) => _index.ContainsKey(name);
+
+    /// <summary>Adds every statistic and count of <paramref name="other"/> to this one.</summary>
+    public void Add(NamedStatistics other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        foreach (var e in other._entries)
+        {
+            Add(e.Name, e.Sum, e.Per);
+        }
+
+        foreach (var (k, v) in other._counts)
+        {
+            AddCount(k, v);
+        }
+    }
+
+    /// <summary>
+    /// Every statistic as <c>prefix + name</c> → sum / max(1, count), read in one device→host copy together with
+    /// <paramref name="alsoRead"/> (0-d tensors whose values are returned in <paramref name="alsoReadValues"/>).
+    /// </summary>
+    public Dictionary<string, double> ToMetrics(string prefix, IReadOnlyList<Tensor> alsoRead, out double[] alsoReadValues)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        ArgumentNullException.ThrowIfNull(alsoRead);
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        var all = _entries.Select(e => e.Sum).Concat(alsoRead).ToList();
+        if (all.Count == 0)
+        {
+            alsoReadValues = [];
+            return metrics;
+        }
+
+        double[] values;
+        using (NewDisposeScope())
+        {
+            // float32 → float64 is exact: the values are the sums' own.
+            values = cat(all.Select(t => t.to(ScalarType.Float64).reshape(1)).ToList()).cpu().data<double>().ToArray();
+        }
+
+        for (int i = 0; i < _entries.Count; i++)
+        {
+            metrics[prefix + _entries[i].Name] = values[i] / Math.Max(1, Count(_entries[i].Per));
+        }
+
+        alsoReadValues = values[_entries.Count..];
+        return metrics;
+    }
+
+    /// <inheritdoc cref="ToMetrics(string, IReadOnlyList{Tensor}, out double[])"/>
+    public Dictionary<string, double> ToMetrics(string prefix) => ToMetrics(prefix, [], out _);
+
+    /// <summary>Sets every sum and count to zero, keeping the statistics (and their order).</summary>
+    public void Reset()
+    {
+        using var noGrad = no_grad();
+        foreach (var e in _entries)
+        {
+            e.Sum.zero_();
+        }
+
+        _counts.Clear();
+    }
+
+    /// <summary>Forgets every statistic and count.</summary>
+    public void Clear()
+    {
+        foreach (var e in _entries)
+        {
+            e.Sum.Dispose();
+        }
+
+        _entries.Clear();
+        _index.Clear();
+        _counts.Clear();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => Clear();
+
+    private sealed record Entry(string Name, string Per, Tensor Sum);
+}

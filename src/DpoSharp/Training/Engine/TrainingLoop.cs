@@ -1,0 +1,634 @@
+using System.Diagnostics;
+using DpoSharp.Data;
+using DpoSharp.Models;
+using DpoSharp.Training.Metrics;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DpoSharp.Training.Engine;
+
+/// <summary>
+/// The one training loop every objective runs on: seeded batch sampling (sharded by rank), micro-batching with exact
+/// gradient accumulation, the gradient-sync hook, grad-norm clipping, the AdamW step, the learning-rate schedule, the
+/// logging window, evaluation cadence, the non-finite guard, cancellation, checkpoint cadence with atomic
+/// checkpoints, exact resume, and the final save. What a step computes is the objective's business
+/// (<see cref="ITrainingObjective{TBatch}"/>); what a batch is, the data source's (<see cref="IBatchSource{TBatch}"/>).
+/// </summary>
+/// <typeparam name="TBatch">The batch type of the data and objective.</typeparam>
+public sealed class TrainingLoop<TBatch> : IDisposable
+    where TBatch : SequenceBatch
+{
+    private readonly IBatchSource<TBatch> _train;
+    private readonly IBatchSource<TBatch>? _eval;
+    private readonly ITrainingObjective<TBatch> _objective;
+    private readonly List<(string Name, Parameter Param)> _trainable;
+    private readonly NamedStatistics _window = new();
+    private BatchSampler? _sampler;
+    private IReadOnlyList<int[]>? _epochBatches;
+    private int _epochBatchesEpoch = -1;
+    private OptimizerSetup? _optimizer;
+    private IMetricSink? _activeSink;
+    private Tensor? _gradNorm;       // () last step's total norm
+    private Tensor? _lossSinceStart; // () sum of step losses in this Run call
+    private Tensor? _windowStepLoss; // () float64 sum of step losses since the last log
+    private Tensor? _badStep;        // () first step with a non-finite loss/grad norm, -1 if none
+    private int _windowSteps;
+    private int _windowExamples;
+    private long _windowTokens;
+    private bool _disposed;
+
+    /// <summary>Creates a loop.</summary>
+    /// <param name="model">The policy; trained in place (its parameters with <c>requires_grad</c>).</param>
+    /// <param name="objective">What a batch's loss and statistics are.</param>
+    /// <param name="train">Training data.</param>
+    /// <param name="eval">Evaluation data, or null.</param>
+    /// <param name="options">The run's options (validated by the caller).</param>
+    public TrainingLoop(ICausalLM model, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> train, IBatchSource<TBatch>? eval, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(objective);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        Model = model;
+        Options = options;
+        _objective = objective;
+        _train = train;
+        _eval = eval is { Count: > 0 } ? eval : null;
+        _trainable = [.. model.Module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter))];
+        if (_trainable.Count == 0)
+        {
+            throw new DpoSharpException("the model has no trainable parameters (requires_grad is false everywhere).");
+        }
+    }
+
+    /// <summary>The model being trained.</summary>
+    public ICausalLM Model { get; }
+
+    /// <summary>The options.</summary>
+    public TrainingOptions Options { get; }
+
+    /// <summary>Step, epoch, data position and log history; saved in every checkpoint as <c>trainer_state.json</c>.</summary>
+    public TrainerState State { get; private set; } = new();
+
+    /// <summary>Runs between backward and optimizer step (data-parallel all-reduce). Default: nothing.</summary>
+    public IGradientSynchronizer GradientSynchronizer { get; set; } = NoGradientSynchronizer.Instance;
+
+    /// <summary>This process's rank: it trains on every <see cref="WorldSize"/>-th batch of each epoch's order
+    /// starting at <see cref="Rank"/>; only rank 0 writes files.</summary>
+    public int Rank { get; set; }
+
+    /// <summary>Number of data-parallel processes.</summary>
+    public int WorldSize { get; set; } = 1;
+
+    /// <summary>Where logged metrics go (rank 0). Null: the file sinks <c>report_to</c> selects in <c>output_dir</c>,
+    /// created by <see cref="Run"/> (resume-aware). Closed at the end of a run.</summary>
+    public IMetricSink? MetricSink { get; set; }
+
+    /// <summary>Sinks fed every logged record besides <see cref="MetricSink"/> or the file sinks (not closed by the loop).</summary>
+    public IList<IMetricSink> AdditionalSinks { get; } = [];
+
+    /// <summary>A directory whose tokenizer files are copied next to every saved model. Null: none.</summary>
+    public string? TokenizerFilesSource { get; set; }
+
+    /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
+    public event Action<TrainerLogEntry>? Logged;
+
+    /// <summary>Raised after every optimizer step with the global step and the total steps (for progress bars).</summary>
+    public event Action<int, int>? StepCompleted;
+
+    /// <summary>Training examples (before rank sharding).</summary>
+    public int TrainCount => _train.Count;
+
+    /// <summary>The batch sampler: seeded random batches, or length-grouped ones with <c>group_by_length</c>; sharded
+    /// by <see cref="Rank"/> / <see cref="WorldSize"/>.</summary>
+    public BatchSampler Sampler
+    {
+        get
+        {
+            if (_sampler is null || _sampler.Rank != Rank || _sampler.WorldSize != WorldSize)
+            {
+                ulong seed = (ulong)Options.Seed;
+                int bs = Options.PerDeviceTrainBatchSize;
+                _sampler = Options.GroupByLength
+                    ? new LengthGroupedSampler([.. Enumerable.Range(0, _train.Count).Select(_train.Length)], bs, seed, worldSize: WorldSize, rank: Rank)
+                    : new RandomBatchSampler(_train.Count, bs, seed, worldSize: WorldSize, rank: Rank);
+                _epochBatches = null;
+                _epochBatchesEpoch = -1;
+            }
+
+            return _sampler;
+        }
+    }
+
+    /// <summary>Micro-batches of this rank per epoch.</summary>
+    public int MicroBatchesPerEpoch => Sampler.BatchesPerEpoch;
+
+    /// <summary>Optimizer steps per epoch.</summary>
+    public int StepsPerEpoch => (MicroBatchesPerEpoch + Options.GradientAccumulationSteps - 1) / Options.GradientAccumulationSteps;
+
+    /// <summary>Optimizer steps of the run: max_steps, else epochs × steps per epoch.</summary>
+    public int TotalSteps => Options.MaxSteps > 0 ? Options.MaxSteps : Math.Max(1, (int)Math.Ceiling(Options.NumTrainEpochs * StepsPerEpoch));
+
+    /// <summary>Parameters in optimizer-state order with their names (available once a run has started).</summary>
+    public IReadOnlyList<(string Name, Parameter Param)> OptimizerOrder => _optimizer?.Order ?? [];
+
+    private bool WritesFiles => Rank == 0 && Options.OutputDir.Length > 0;
+
+    /// <summary>
+    /// Trains until max_steps or num_train_epochs, logging, evaluating and checkpointing as configured, then saves
+    /// the final model and <c>trainer_state.json</c> in output_dir.
+    /// </summary>
+    /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from; null: the options decide
+    /// (<c>resume_from_checkpoint</c>, or the newest checkpoint with <c>resume</c>).</param>
+    /// <param name="cancellationToken">Stops after the current step (no checkpoint is written for the partial run).</param>
+    /// <exception cref="DpoSharpException">The loss or gradient norm became NaN/inf (the message names the step).</exception>
+    public TrainOutput Run(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var wall = Stopwatch.StartNew();
+        var device = Model.Device;
+        int totalSteps = TotalSteps;
+        var schedule = LrSchedule.FromOptions(Options, totalSteps);
+        resumeFromCheckpoint ??= ResolveResumeCheckpoint();
+        var resumedState = resumeFromCheckpoint is null ? null : ReadCheckpointState(resumeFromCheckpoint);
+
+        // The objective prepares (e.g. its reference) before any checkpoint weights are loaded into the policy: the
+        // reference is the starting model.
+        var resumedObjective = resumeFromCheckpoint is null ? null : Checkpointer.ReadObjectiveState(resumeFromCheckpoint, resumedState!);
+        try
+        {
+            _objective.Begin(resumedObjective);
+        }
+        finally
+        {
+            DisposeTensors(resumedObjective);
+        }
+
+        // Seeds the torch generator (dropout); the data order derives from the seed and the epoch. TorchSharp 0.107 has
+        // no use_deterministic_algorithms, but CPU kernels are deterministic for a fixed thread count.
+        State = new TrainerState
+        {
+            Seed = Options.Seed,
+            TotalSteps = totalSteps,
+            PerDeviceTrainBatchSize = Options.PerDeviceTrainBatchSize,
+            GradientAccumulationSteps = Options.GradientAccumulationSteps,
+            NumTrainPairs = TrainCount,
+            WorldSize = WorldSize,
+        };
+        torch.random.manual_seed(Options.Seed);
+        _optimizer?.Optimizer.Dispose();
+        _optimizer = OptimizerFactory.CreateAdamW(_trainable, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
+        ResetAccumulators(device);
+
+        if (resumeFromCheckpoint is not null)
+        {
+            Checkpointer.LoadModelWeights(Model, resumeFromCheckpoint);
+            Checkpointer.LoadOptimizerState(resumeFromCheckpoint, OptimizerStates());
+            Checkpointer.LoadRngState(resumeFromCheckpoint);
+            resumedState!.TotalSteps = totalSteps;
+            State = resumedState;
+        }
+
+        IMetricSink? ownedSink = null;
+        if (WritesFiles)
+        {
+            Directory.CreateDirectory(Options.OutputDir);
+            if (MetricSink is null)
+            {
+                ownedSink = CompositeMetricSink.FromOptions(Options, resumeFromCheckpoint is null ? null : State.GlobalStep);
+            }
+        }
+
+        var main = Rank == 0 ? MetricSink ?? ownedSink : null;
+        _activeSink = main;
+        bool wasTraining = Model.Module.training;
+        try
+        {
+            var output = Loop(totalSteps, schedule, device, wall, cancellationToken);
+            main?.Close();
+            return output;
+        }
+        finally
+        {
+            _activeSink = null;
+            ownedSink?.Dispose();
+            Model.Module.train(wasTraining);
+        }
+    }
+
+    /// <summary>
+    /// Evaluates on the eval data (no gradients, dropout off) and returns <c>eval_</c>-prefixed metrics: the
+    /// objective's statistics plus <c>eval_runtime</c> and throughput. Empty when there is no eval data.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> Evaluate()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_eval is null)
+        {
+            return new Dictionary<string, double>();
+        }
+
+        var device = Model.Device;
+        bool wasTraining = Model.Module.training;
+        Model.Module.eval();
+        var sw = Stopwatch.StartNew();
+        using var stats = new NamedStatistics();
+        long tokens = 0;
+        try
+        {
+            using var _ = no_grad();
+            for (int start = 0; start < _eval.Count; start += Options.PerDeviceEvalBatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var idx = Enumerable.Range(start, Math.Min(Options.PerDeviceEvalBatchSize, _eval.Count - start)).ToArray();
+                using var batch = _eval.Collate(idx, device);
+                tokens += batch.TokenCount;
+                using var output = _objective.Compute(batch, DataSplit.Eval).Statistics;
+                stats.Add(output);
+            }
+        }
+        finally
+        {
+            Model.Module.train(wasTraining);
+        }
+
+        const string prefix = MetricNames.EvalPrefix;
+        var m = stats.ToMetrics(prefix);
+        double secs = Math.Max(sw.Elapsed.TotalSeconds, 1e-9);
+        m[prefix + "runtime"] = secs;
+        if (_objective.ExamplesPerSecondMetric is { } perSecond)
+        {
+            m[prefix + perSecond] = _eval.Count / secs;
+        }
+
+        m[prefix + MetricNames.TokensPerSecond] = tokens / secs;
+        m[MetricNames.Epoch] = State.Epoch;
+        return m;
+    }
+
+    /// <summary>Saves the model as a Hugging Face directory (config.json + safetensors + tokenizer files).</summary>
+    public void SaveModel(string directory) => Checkpointer.SaveModelDirectory(Model, directory, TokenizerFilesSource);
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _optimizer?.Optimizer.Dispose();
+        _window.Dispose();
+        _gradNorm?.Dispose();
+        _lossSinceStart?.Dispose();
+        _windowStepLoss?.Dispose();
+        _badStep?.Dispose();
+    }
+
+    private TrainOutput Loop(int totalSteps, LrSchedule schedule, Device device, Stopwatch wall, CancellationToken cancellationToken)
+    {
+        int startStep = State.GlobalStep;
+        var lastLog = (IReadOnlyDictionary<string, double>)new Dictionary<string, double>();
+        var window = Stopwatch.StartNew();
+        SetTrainMode();
+        while (State.GlobalStep < totalSteps)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (State.MicroBatch >= MicroBatchesPerEpoch)
+            {
+                State.DataEpoch++;
+                State.MicroBatch = 0;
+                continue;
+            }
+
+            var microBatches = NextStepBatches();
+            int step = State.GlobalStep;
+            TrainStep(microBatches, schedule.LearningRate(step), step + 1, device);
+            State.GlobalStep = step + 1;
+            State.MicroBatch += microBatches.Count;
+            State.Epoch = (double)State.GlobalStep / StepsPerEpoch;
+            bool saveStep = State.GlobalStep % Options.SaveSteps == 0;
+            if (saveStep)
+            {
+                SnapshotObjectiveScalars();
+            }
+
+            StepCompleted?.Invoke(State.GlobalStep, totalSteps);
+
+            bool last = State.GlobalStep == totalSteps;
+            if (State.GlobalStep % Options.LoggingSteps == 0 || last)
+            {
+                // As transformers: the logged learning_rate is the one the next step will use.
+                lastLog = FlushTrainingLog(schedule.LearningRate(State.GlobalStep), window.Elapsed.TotalSeconds);
+                window.Restart();
+            }
+
+            bool epochEnd = State.MicroBatch >= MicroBatchesPerEpoch;
+            bool evaluate = _eval is not null && (Options.EvalStrategy switch
+            {
+                "steps" => State.GlobalStep % Options.EffectiveEvalSteps == 0,
+                "epoch" => epochEnd,
+                _ => false,
+            });
+            if (evaluate)
+            {
+                AppendLog(Evaluate());
+                window.Restart();
+            }
+
+            if (saveStep && !last)
+            {
+                ThrowIfNonFinite();
+                SaveCheckpoint(schedule);
+            }
+        }
+
+        ThrowIfNonFinite();
+        double meanLoss;
+        using (NewDisposeScope())
+        {
+            meanLoss = State.GlobalStep > startStep ? _lossSinceStart!.item<float>() / (State.GlobalStep - startStep) : double.NaN;
+        }
+
+        if (State.GlobalStep % Options.SaveSteps == 0 && State.GlobalStep > startStep)
+        {
+            SaveCheckpoint(schedule);
+        }
+
+        if (WritesFiles)
+        {
+            SaveModel(Options.OutputDir);
+            Checkpointer.WriteTrainerState(Path.Combine(Options.OutputDir, Checkpointer.TrainerStateFile), State);
+        }
+
+        return new TrainOutput(State.GlobalStep, meanLoss, wall.Elapsed.TotalSeconds, lastLog);
+    }
+
+    private void TrainStep(IReadOnlyList<int[]> microBatches, double lr, int stepNumber, Device device)
+    {
+        using var scope = NewDisposeScope();
+
+        // The mean over every loss unit of the optimizer step (pairs, completion tokens): gradient accumulation
+        // equals the big batch exactly, also when the last micro-batch is smaller.
+        long units = microBatches.Sum(_train.LossUnits);
+        var stepLoss = zeros(1, device: device).squeeze();
+        foreach (var idx in microBatches)
+        {
+            // One scope per micro-batch: its logits are released before the next forward.
+            using var microScope = NewDisposeScope();
+            using var batch = _train.Collate(idx, device);
+            var output = _objective.Compute(batch, DataSplit.Train);
+            using var stats = output.Statistics;
+            var scaled = output.LossSum / units;
+            scaled.backward();
+            using (no_grad())
+            {
+                _window.Add(stats);
+                stepLoss.add_(scaled.detach());
+            }
+
+            _windowExamples += idx.Length;
+            _windowTokens += batch.TokenCount;
+            State.NumTokens += batch.TokenCount;
+        }
+
+        GradientSynchronizer.Synchronize([.. _trainable.Select(p => p.Param)]);
+        using (no_grad())
+        {
+            var norm = GradientClipping.ClipGradNorm(_trainable.Select(p => p.Param), Options.MaxGradNorm, device);
+            _gradNorm!.copy_(norm);
+            var bad = stepLoss.isfinite().logical_and(norm.isfinite()).logical_not().logical_and(_badStep!.lt(0));
+            _badStep.copy_(where(bad, tensor((long)stepNumber, device: device), _badStep));
+            _lossSinceStart!.add_(stepLoss);
+            _windowStepLoss!.add_(stepLoss.to(ScalarType.Float64));
+            _windowSteps++;
+        }
+
+        var optimizer = _optimizer!.Optimizer;
+        foreach (var g in optimizer.ParamGroups)
+        {
+            g.LearningRate = lr;
+        }
+
+        AdamWStepper.Step(optimizer);
+        optimizer.zero_grad();
+    }
+
+    private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
+    {
+        using var scope = NewDisposeScope();
+
+        // One device→host copy per logging step: the statistics, the last grad norm, the first bad step and the
+        // window's step losses.
+        var m = _window.ToMetrics("", [_gradNorm!, _badStep!, _windowStepLoss!], out var extra);
+        ThrowIfNonFinite((long)extra[1]);
+        if (_objective.TrainingLossMetric == TrainingLossMetric.MeanOfSteps)
+        {
+            m[MetricNames.Loss] = extra[2] / Math.Max(1, _windowSteps);
+        }
+
+        m[MetricNames.GradNorm] = extra[0];
+        m[MetricNames.LearningRate] = nextLr;
+        m[MetricNames.Epoch] = State.Epoch;
+        m[MetricNames.NumTokens] = State.NumTokens;
+        double secs = Math.Max(windowSeconds, 1e-9);
+        if (_objective.ExamplesPerSecondMetric is { } perSecond)
+        {
+            m[perSecond] = _windowExamples / secs;
+        }
+
+        m[MetricNames.TokensPerSecond] = _windowTokens / secs;
+        _window.Reset();
+        _windowStepLoss!.zero_();
+        _windowSteps = 0;
+        _windowExamples = 0;
+        _windowTokens = 0;
+        AppendLog(m);
+        return m;
+    }
+
+    private void AppendLog(IReadOnlyDictionary<string, double> metrics)
+    {
+        var entry = new TrainerLogEntry(State.GlobalStep, metrics);
+        State.LogHistory.Add(entry);
+        _activeSink?.Log(entry.Step, entry.Metrics);
+        foreach (var sink in AdditionalSinks)
+        {
+            sink.Log(entry.Step, entry.Metrics);
+        }
+
+        Logged?.Invoke(entry);
+    }
+
+    private void ThrowIfNonFinite()
+    {
+        using var scope = NewDisposeScope();
+        ThrowIfNonFinite(_badStep!.item<long>());
+    }
+
+    private static void ThrowIfNonFinite(long bad)
+    {
+        if (bad >= 0)
+        {
+            throw new DpoSharpException(
+                $"the loss or gradient norm became NaN/inf at step {bad}; training stopped and no checkpoint was written after it. " +
+                "Lower learning_rate, check the data for empty completions, or resume from an earlier checkpoint.");
+        }
+    }
+
+    private void ResetAccumulators(Device device)
+    {
+        _window.Clear();
+        _gradNorm?.Dispose();
+        _lossSinceStart?.Dispose();
+        _windowStepLoss?.Dispose();
+        _badStep?.Dispose();
+        _gradNorm = zeros(1, device: device).squeeze().DetachFromDisposeScope();
+        _lossSinceStart = zeros(1, device: device).squeeze().DetachFromDisposeScope();
+        _windowStepLoss = zeros(1, dtype: ScalarType.Float64, device: device).squeeze().DetachFromDisposeScope();
+        _badStep = full(1, -1L, dtype: ScalarType.Int64, device: device).squeeze().DetachFromDisposeScope();
+        _windowSteps = 0;
+        _windowExamples = 0;
+        _windowTokens = 0;
+    }
+
+    private void SetTrainMode()
+    {
+        // eval() only switches dropout off; gradients still flow.
+        if (Options.DisableDropout)
+        {
+            Model.Module.eval();
+        }
+        else
+        {
+            Model.Module.train();
+        }
+    }
+
+    private List<int[]> NextStepBatches()
+    {
+        if (_epochBatches is null || _epochBatchesEpoch != State.DataEpoch)
+        {
+            _epochBatches = Sampler.EpochBatches(State.DataEpoch);
+            _epochBatchesEpoch = State.DataEpoch;
+        }
+
+        var list = new List<int[]>();
+        for (int mb = State.MicroBatch; mb < _epochBatches.Count && list.Count < Options.GradientAccumulationSteps; mb++)
+        {
+            list.Add(_epochBatches[mb]);
+        }
+
+        return list;
+    }
+
+    private string? ResolveResumeCheckpoint()
+    {
+        if (Options.ResumeFromCheckpoint is { } dir)
+        {
+            return dir;
+        }
+
+        if (!Options.Resume)
+        {
+            return null;
+        }
+
+        return Checkpointer.FindLatest(Options.OutputDir)
+            ?? throw new DpoSharpException($"resume: no complete checkpoint-<step> directory in {Path.GetFullPath(Options.OutputDir)}; train without resume first, or point resume_from_checkpoint at a checkpoint.");
+    }
+
+    /// <summary>Reads a checkpoint's trainer state and checks that it belongs to this run's seed and data layout.</summary>
+    private TrainerState ReadCheckpointState(string dir)
+    {
+        var state = Checkpointer.ReadState(dir);
+        var statePath = Path.Combine(dir, Checkpointer.TrainerStateFile);
+        if (state.Seed != Options.Seed)
+        {
+            throw new DpoSharpException($"{statePath}: the checkpoint was trained with seed {state.Seed}, this run has seed {Options.Seed}; use the same seed to resume.");
+        }
+
+        foreach (var (name, saved, now) in new[]
+        {
+            ("per_device_train_batch_size", state.PerDeviceTrainBatchSize, Options.PerDeviceTrainBatchSize),
+            ("gradient_accumulation_steps", state.GradientAccumulationSteps, Options.GradientAccumulationSteps),
+            ("number of training pairs", state.NumTrainPairs, TrainCount),
+            ("world size", state.WorldSize, WorldSize),
+        })
+        {
+            // 0: a checkpoint from before these were recorded.
+            if (saved != 0 && saved != now)
+            {
+                throw new DpoSharpException($"{statePath}: the checkpoint was trained with {name} {saved}, this run has {now}; its data position would point at " +
+                    $"other pairs. Resume with the same data and {name}, or start a fresh run in another output_dir.");
+            }
+        }
+
+        return state;
+    }
+
+    private void SnapshotObjectiveScalars()
+    {
+        var state = _objective.SaveState();
+        try
+        {
+            if (state.Scalars.Count > 0)
+            {
+                State.LossState = new Dictionary<string, double>(state.Scalars);
+            }
+        }
+        finally
+        {
+            DisposeTensors(state);
+        }
+    }
+
+    private void SaveCheckpoint(LrSchedule schedule)
+    {
+        if (!WritesFiles)
+        {
+            return;
+        }
+
+        var objective = _objective.SaveState();
+        try
+        {
+            var record = new CheckpointRecord(Model, TokenizerFilesSource, OptimizerStates(), State, new ScheduleRecord(schedule.Type, schedule.BaseLearningRate), objective);
+            Checkpointer.Save(Options.OutputDir, record);
+        }
+        finally
+        {
+            DisposeTensors(objective);
+        }
+
+        if (Options.SaveTotalLimit is int limit)
+        {
+            Checkpointer.Rotate(Options.OutputDir, limit);
+        }
+    }
+
+    private List<(string Name, AdamW.State State)> OptimizerStates()
+    {
+        var setup = _optimizer!;
+        var states = setup.Optimizer.state_dict().State;
+        if (states.Count != setup.Order.Count)
+        {
+            throw new InvalidOperationException($"optimizer has {states.Count} states for {setup.Order.Count} parameters");
+        }
+
+        return [.. setup.Order.Select((p, i) => (p.Name, (AdamW.State)states[i]))];
+    }
+
+    private static void DisposeTensors(ObjectiveState? state)
+    {
+        foreach (var group in state?.TensorGroups.Values ?? [])
+        {
+            foreach (var t in group.Values)
+            {
+                t.Dispose();
+            }
+        }
+    }
+}
