@@ -1,4 +1,5 @@
 using DpoSharp.Models;
+using DpoSharp.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -25,7 +25,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
         : base(name)
     {
         Config = config;
-        _rope = useRope ? new RotaryEmbedding(config) : null;
+        _rope = useRope ? new RotaryEmbedding(config.RotaryDim, config.RopeTheta, config.RopeScaling) : null;
     }
 
     /// <summary>

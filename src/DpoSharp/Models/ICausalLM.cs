@@ -1,3 +1,4 @@
+using DpoSharp.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,15 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using DpoSharp.Modules;
 
 namespace DpoSharp.Models;
-
-/// <summary><c>rope_scaling</c> of a config: <c>linear</c> or <c>llama3</c> (null in <see cref="ModelConfig.RopeScaling"/> when absent or <c>default</c>).</summary>
-/// <param name="Type"><c>rope_type</c> (or legacy <c>type</c>): linear or llama3.</param>
-/// <param name="Factor"><c>factor</c>.</param>
-/// <param name="LowFreqFactor"><c>low_freq_factor</c> (llama3).</param>
-/// <param name="HighFreqFactor"><c>high_freq_factor</c> (llama3).</param>
-/// <param name="OriginalMaxPositionEmbeddings"><c>original_max_position_embeddings</c> (llama3).</param>
-public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositionEmbeddings);
 
 public sealed partial class ModelConfig
 {
@@ -58,8 +51,17 @@ public sealed partial class ModelConfig
     /// <summary>Activation (<c>hidden_act</c> / <c>activation_function</c>): silu, gelu_new, gelu_pytorch_tanh, gelu.</summary>
     public string HiddenAct { get; init; } = "silu";
 
-    /// <summary>Biases on q/k/v/o (<c>attention_bias</c>, llama/mistral; always q/k/v for qwen2).</summary>
+    /// <summary>
+    /// Biases on q/k/v (<c>attention_bias</c>, llama/mistral; always for qwen2, phi and gpt2). The output projection's
+    /// bias is <see cref="AttentionOutputBias"/>.
+    /// </summary>
     public bool AttentionBias { get; init; }
+
+    /// <summary>
+    /// Bias on the attention output projection (<c>o_proj</c> / <c>dense</c> / <c>c_proj</c>): <c>attention_bias</c>
+    /// for llama/mistral, always for phi and gpt2, never for qwen2 (which has q/k/v biases only).
+    /// </summary>
+    public bool AttentionOutputBias { get; init; }
 
     /// <summary>Biases on the MLP projections (<c>mlp_bias</c>, llama).</summary>
     public bool MlpBias { get; init; }
@@ -132,6 +134,7 @@ public sealed partial class ModelConfig
                 TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? true,
                 HiddenAct = CheckAct(act, source, "activation_function"),
                 AttentionBias = true,
+                AttentionOutputBias = true,
                 MlpBias = true,
                 BosTokenId = r.Int("bos_token_id"),
                 EosTokenIds = r.IntList("eos_token_id"),
@@ -182,6 +185,7 @@ public sealed partial class ModelConfig
                 TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? false,
                 HiddenAct = CheckAct(r.String("hidden_act") ?? (isPhi ? "gelu_new" : "silu"), source, "hidden_act"),
                 AttentionBias = isPhi || modelType == "qwen2" || (r.Bool("attention_bias") ?? false),
+                AttentionOutputBias = isPhi || (modelType != "qwen2" && (r.Bool("attention_bias") ?? false)),
                 MlpBias = isPhi || (r.Bool("mlp_bias") ?? false),
                 SlidingWindow = window,
                 BosTokenId = r.Int("bos_token_id"),

@@ -1,18 +1,7 @@
-using DpoSharp.Models;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace DpoSharp.Modules;
-
-/// <summary>The Hugging Face name of <see cref="QkvAttention"/>'s output projection.</summary>
-internal enum AttentionOutputName
-{
-    /// <summary><c>o_proj</c> (Llama, Mistral, Qwen2).</summary>
-    OProj,
-
-    /// <summary><c>dense</c> (Phi).</summary>
-    Dense,
-}
 
 /// <summary>
 /// Attention with separate q/k/v projections around <see cref="AttentionOps.Attend"/> and an output projection
@@ -41,17 +30,24 @@ internal sealed class QkvAttention : nn.Module
     private readonly int _headDim;
     private readonly int _layer;
 
-    public QkvAttention(ModelConfig c, int layer, bool qkvBias, bool outputBias, AttentionOutputName outputName, Device device, ScalarType dtype)
+    /// <summary>
+    /// Creates the projections: q (<paramref name="hiddenSize"/> → <paramref name="numHeads"/> × <paramref name="headDim"/>),
+    /// k and v (→ <paramref name="numKvHeads"/> × <paramref name="headDim"/>), each with a bias when
+    /// <paramref name="qkvBias"/>, and the output projection back to <paramref name="hiddenSize"/> (bias when
+    /// <paramref name="outputBias"/>) named after <paramref name="outputName"/>. <paramref name="layer"/> is the
+    /// block index (the KV-cache slot).
+    /// </summary>
+    public QkvAttention(int hiddenSize, int numHeads, int numKvHeads, int headDim, int layer, bool qkvBias, bool outputBias, AttentionOutputName outputName, Device device, ScalarType dtype)
         : base(nameof(QkvAttention))
     {
-        _numHeads = c.NumHeads;
-        _numKvHeads = c.NumKvHeads;
-        _headDim = c.HeadDim;
+        _numHeads = numHeads;
+        _numKvHeads = numKvHeads;
+        _headDim = headDim;
         _layer = layer;
-        _qProj = new Linear(c.HiddenSize, c.NumHeads * c.HeadDim, qkvBias, device, dtype);
-        _kProj = new Linear(c.HiddenSize, c.NumKvHeads * c.HeadDim, qkvBias, device, dtype);
-        _vProj = new Linear(c.HiddenSize, c.NumKvHeads * c.HeadDim, qkvBias, device, dtype);
-        var output = new Linear(c.NumHeads * c.HeadDim, c.HiddenSize, outputBias, device, dtype);
+        _qProj = new Linear(hiddenSize, numHeads * headDim, qkvBias, device, dtype);
+        _kProj = new Linear(hiddenSize, numKvHeads * headDim, qkvBias, device, dtype);
+        _vProj = new Linear(hiddenSize, numKvHeads * headDim, qkvBias, device, dtype);
+        var output = new Linear(numHeads * headDim, hiddenSize, outputBias, device, dtype);
         if (outputName == AttentionOutputName.Dense)
         {
             _dense = output;

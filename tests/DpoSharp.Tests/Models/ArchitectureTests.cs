@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using DpoSharp.Models;
+using DpoSharp.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,6 @@
 using DpoSharp.Data;
 using DpoSharp.Models;
+using KvCache = DpoSharp.Modules.KvCache;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

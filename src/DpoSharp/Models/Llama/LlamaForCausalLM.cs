@@ -82,8 +82,8 @@ internal sealed class LlamaDecoderLayer : nn.Module, IDecoderLayer
     public LlamaDecoderLayer(ModelConfig c, int index, Device device, ScalarType dtype)
         : base(nameof(LlamaDecoderLayer))
     {
-        // Qwen2 has q/k/v biases but none on o_proj.
-        _selfAttn = new QkvAttention(c, index, qkvBias: c.AttentionBias, outputBias: c.AttentionBias && c.ModelType != "qwen2", AttentionOutputName.OProj, device, dtype);
+        // Qwen2 has q/k/v biases but none on o_proj: the config says so in AttentionOutputBias.
+        _selfAttn = new QkvAttention(c.HiddenSize, c.NumHeads, c.NumKvHeads, c.HeadDim, index, qkvBias: c.AttentionBias, outputBias: c.AttentionOutputBias, AttentionOutputName.OProj, device, dtype);
         _mlp = new LlamaMlp(c, device, dtype);
         _inputLayernorm = new RmsNorm(c.HiddenSize, c.NormEps, device, dtype);
         _postAttentionLayernorm = new RmsNorm(c.HiddenSize, c.NormEps, device, dtype);

@@ -79,7 +79,7 @@ internal sealed class PhiDecoderLayer : nn.Module, IDecoderLayer
     public PhiDecoderLayer(ModelConfig c, int index, Device device, ScalarType dtype)
         : base(nameof(PhiDecoderLayer))
     {
-        _selfAttn = new QkvAttention(c, index, qkvBias: true, outputBias: true, AttentionOutputName.Dense, device, dtype);
+        _selfAttn = new QkvAttention(c.HiddenSize, c.NumHeads, c.NumKvHeads, c.HeadDim, index, qkvBias: true, outputBias: true, AttentionOutputName.Dense, device, dtype);
         _mlp = new PhiMlp(c, device, dtype);
         _inputLayernorm = new Modules.LayerNorm(c.HiddenSize, c.NormEps, device, dtype);
         RegisterComponents();

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace DpoSharp.Models;
+namespace DpoSharp.Modules;
 
 /// <summary>
 /// Key/value cache for incremental decoding: one (K, V) pair per layer, each (B, n_kv_heads, T_cached, head_dim).

@@ -1,0 +1,76 @@
+using static TorchSharp.torch;
+
+namespace DpoSharp.Modules;
+
+/// <summary>
+/// What every layer's attention needs for one forward call: the mask (or the causal fast path), the RoPE
+/// cos/sin tables and the KV cache.
+/// </summary>
+public sealed class AttentionContext
+{
+    /// <summary>Boolean mask (B, 1, T, S), true = attend; null when <see cref="IsCausal"/> or no mask is needed.</summary>
+    public Tensor? Mask { get; init; }
+
+    /// <summary>Use SDPA's built-in causal mask (no cache, no padding).</summary>
+    public bool IsCausal { get; init; }
+
+    /// <summary>RoPE cos (B, 1, T, rotary_dim), or null (gpt2).</summary>
+    public Tensor? Cos { get; init; }
+
+    /// <summary>RoPE sin (B, 1, T, rotary_dim), or null (gpt2).</summary>
+    public Tensor? Sin { get; init; }
+
+    /// <summary>The KV cache, or null.</summary>
+    public KvCache? Cache { get; init; }
+
+    /// <summary>
+    /// Builds the mask for <paramref name="queryLength"/> new tokens after <paramref name="past"/> cached ones.
+    /// <paramref name="attentionMask"/> is (B, T) for the new tokens (cached ones count as real) or (B, past+T).
+    /// Query i attends key j when j is real, j ≤ past+i, and (sliding window) past+i−j &lt; window; a query always
+    /// attends itself so padding rows stay finite.
+    /// </summary>
+    public static (Tensor? Mask, bool IsCausal) BuildMask(Tensor? attentionMask, long batch, long queryLength, long past, int? slidingWindow, Device device)
+    {
+        long total = past + queryLength;
+        bool windowMatters = slidingWindow is int w && total > w;
+        if (attentionMask is null && !windowMatters)
+        {
+            if (past == 0)
+            {
+                return (null, queryLength > 1);
+            }
+
+            if (queryLength == 1)
+            {
+                return (null, false);
+            }
+        }
+
+        var q = arange(past, total, ScalarType.Int64, device).unsqueeze(1);   // (T, 1)
+        var k = arange(0, total, ScalarType.Int64, device).unsqueeze(0);      // (1, S)
+        var allowed = k.le(q);                                                // (T, S)
+        if (windowMatters)
+        {
+            allowed = allowed.logical_and((q - k).lt(slidingWindow!.Value));
+        }
+
+        Tensor mask = allowed.unsqueeze(0).unsqueeze(0);                      // (1, 1, T, S)
+        if (attentionMask is not null)
+        {
+            var keys = attentionMask.to(ScalarType.Bool);
+            if (keys.shape[1] == queryLength && past > 0)
+            {
+                keys = cat([ones(batch, past, ScalarType.Bool, device), keys], 1); // (B, S)
+            }
+            else if (keys.shape[1] != total)
+            {
+                throw new ArgumentException($"attention_mask has {keys.shape[1]} columns; expected {queryLength} or {total}");
+            }
+
+            mask = mask.logical_and(keys.unsqueeze(1).unsqueeze(1));          // (B, 1, T, S)
+            mask = mask.logical_or(k.eq(q).unsqueeze(0).unsqueeze(0));        // queries always see themselves
+        }
+
+        return (mask.expand(batch, 1, queryLength, total), false);           // (B, 1, T, S)
+    }
+}
