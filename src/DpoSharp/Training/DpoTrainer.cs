@@ -271,6 +271,9 @@ public sealed partial class DpoTrainer : IDisposable
     /// </summary>
     public IMetricSink? MetricSink { get; set; }
 
+    /// <summary>Factories of metric sinks beyond the built-in jsonl/tensorboard ones, by report_to name (e.g. "png" → PngChartSink.Factory).</summary>
+    public IDictionary<string, MetricSinkFactory> MetricSinkFactories { get; } = new Dictionary<string, MetricSinkFactory>(StringComparer.Ordinal);
+
     /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
     public event Action<TrainerLogEntry>? Logged;
 
@@ -360,7 +363,7 @@ public sealed partial class DpoTrainer : IDisposable
             Directory.CreateDirectory(Args.OutputDir);
             if (MetricSink is null)
             {
-                ownedSink = CompositeMetricSink.FromOptions(Args, resumeFromCheckpoint is null ? null : State.GlobalStep);
+                ownedSink = CompositeMetricSink.FromOptions(Args, resumeFromCheckpoint is null ? null : State.GlobalStep, MetricSinkFactories.AsReadOnly());
             }
         }
 

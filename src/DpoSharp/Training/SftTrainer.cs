@@ -95,6 +95,9 @@ public sealed class SftTrainer : IDisposable
     /// <summary>Extra sink fed every logged record (in addition to the report_to file sinks in output_dir).</summary>
     public IMetricSink? MetricSink { get; set; }
 
+    /// <summary>Factories of metric sinks beyond the built-in jsonl/tensorboard ones, by report_to name (e.g. "png" → PngChartSink.Factory).</summary>
+    public IDictionary<string, MetricSinkFactory> MetricSinkFactories { get; } = new Dictionary<string, MetricSinkFactory>(StringComparer.Ordinal);
+
     /// <summary>Raised on every logging step.</summary>
     public event Action<TrainerLogEntry>? Logged;
 
@@ -112,7 +115,7 @@ public sealed class SftTrainer : IDisposable
         _optimizer?.Dispose();
         _optimizer = CreateOptimizer();
         bool writes = Args.OutputDir.Length > 0;
-        using var fileSinks = writes ? CompositeMetricSink.FromOptions(Args) : new CompositeMetricSink([]);
+        using var fileSinks = writes ? CompositeMetricSink.FromOptions(Args, factories: MetricSinkFactories.AsReadOnly()) : new CompositeMetricSink([]);
         if (writes)
         {
             Directory.CreateDirectory(Args.OutputDir);
