@@ -27,7 +27,6 @@ public static class DpoSharpCli
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(SftCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
-        TrainCommand.DemoRunner ??= DemoCommand.RunFromTrain;
         return root;
     }
 

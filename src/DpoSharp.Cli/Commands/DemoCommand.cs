@@ -56,7 +56,7 @@ public static class DemoCommand
         return cmd;
     }
 
-    /// <summary>The <c>dposharp train</c> hook: runs the demo with output_dir (when given), seed and device from the train flags.</summary>
+    /// <summary>What <c>dposharp train</c> with no config, model or dataset runs: the demo with output_dir (when given), seed and device from the train flags.</summary>
     public static int RunFromTrain(DpoOptions trainOptions, IAnsiConsole console, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(trainOptions);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using DpoSharp.Charts;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
@@ -53,7 +54,11 @@ public static class SftCommand
         var eval = options.EvalDataset is null ? null : SftDataset.Load(options.EvalDataset);
         var tokenizer = HfTokenizer.Load(options.Model);
         using var model = ModelLoader.Load(options.Model, device);
-        using var trainer = new SftTrainer(model, options, rows, tokenizer, eval) { TokenizerFilesSource = options.Model };
+        using var trainer = new SftTrainer(model, options, rows, tokenizer, eval)
+        {
+            TokenizerFilesSource = options.Model,
+            MetricSinkFactories = { ["png"] = PngChartSink.Factory },
+        };
         console.MarkupLine($"dposharp sft: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} ({rows.Count} rows) → {Markup.Escape(Path.GetFullPath(options.OutputDir))}; {trainer.TotalSteps} steps ({device})");
         Directory.CreateDirectory(options.OutputDir);
         File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using DpoSharp.Charts;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
@@ -18,13 +19,6 @@ namespace DpoSharp.Cli.Commands;
 /// </summary>
 public static class TrainCommand
 {
-    /// <summary>
-    /// DEMO HOOK (issue 6): when <c>dposharp train</c> gets no config, no model and no dataset, it calls this runner
-    /// (the built-in demo) with the options parsed from the flags (e.g. <c>--output-dir</c>) and the console, and
-    /// returns its exit code. Null: such a call is an error asking for --model/--dataset or --config.
-    /// </summary>
-    public static Func<DpoOptions, IAnsiConsole, CancellationToken, int>? DemoRunner { get; set; }
-
     public static Command Create()
     {
         var cmd = new Command("train", "Train a causal LM with DPO (or another preference loss) from a config file and/or flags.");
@@ -35,16 +29,11 @@ public static class TrainCommand
             var options = flags.Build(parse);
             var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
 
-            // ---- DEMO HOOK: no config, no model, no dataset → the built-in demo (issue 6), before any validation
-            // that would demand --model/--dataset.
+            // No config, no model, no dataset → the built-in demo (issue 6), before any validation that would demand
+            // --model/--dataset.
             if (flags.ConfigPath(parse) is null && options.Model is null && options.Dataset is null)
             {
-                if (DemoRunner is { } demo)
-                {
-                    return Task.FromResult(demo(options, console, cancellationToken));
-                }
-
-                throw new DpoSharpException("train needs a model and a dataset: pass --config run.yaml, or --model DIR --dataset PATH.");
+                return Task.FromResult(DemoCommand.RunFromTrain(options, console, cancellationToken));
             }
 
             options.Validate();
@@ -159,7 +148,11 @@ public static class TrainCommand
         var tokenizer = HfTokenizer.Load(options.Model);
         using var model = ModelLoader.Load(options.Model, device);
         using var refModel = options.RefModel is null ? null : ModelLoader.Load(options.RefModel, device);
-        using var trainer = new DpoTrainer(model, refModel, options, train, tokenizer, eval) { TokenizerFilesSource = options.Model };
+        using var trainer = new DpoTrainer(model, refModel, options, train, tokenizer, eval)
+        {
+            TokenizerFilesSource = options.Model,
+            MetricSinkFactories = { ["png"] = PngChartSink.Factory },
+        };
         var stats = trainer.TrainTokenization!.Stats;
         console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");

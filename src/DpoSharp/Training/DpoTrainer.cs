@@ -192,10 +192,13 @@ public sealed class DpoTrainer : IDisposable
 
     /// <summary>
     /// Where logged metrics go (rank 0). Null: the file sinks <see cref="DpoOptions.ReportTo"/> selects
-    /// (metrics.jsonl, TensorBoard events, PNG charts at the end) in <see cref="DpoOptions.OutputDir"/>, created by
+    /// (metrics.jsonl, TensorBoard events; PNG charts when <see cref="MetricSinkFactories"/> has <c>png</c>) in <see cref="DpoOptions.OutputDir"/>, created by
     /// <see cref="Train"/> (resume-aware: metrics.jsonl keeps the lines up to the checkpoint).
     /// </summary>
     public IMetricSink? MetricSink { get => _loop.MetricSink; set => _loop.MetricSink = value; }
+
+    /// <summary>Factories of metric sinks beyond the built-in jsonl/tensorboard ones, by report_to name (e.g. "png" → PngChartSink.Factory).</summary>
+    public IDictionary<string, MetricSinkFactory> MetricSinkFactories => _loop.MetricSinkFactories;
 
     /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
     public event Action<TrainerLogEntry>? Logged

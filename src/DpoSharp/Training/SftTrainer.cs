@@ -116,6 +116,9 @@ public sealed class SftTrainer : IDisposable
         }
     }
 
+    /// <summary>Factories of metric sinks beyond the built-in jsonl/tensorboard ones, by report_to name (e.g. "png" → PngChartSink.Factory).</summary>
+    public IDictionary<string, MetricSinkFactory> MetricSinkFactories => _loop.MetricSinkFactories;
+
     /// <summary>Raised on every logging step.</summary>
     public event Action<TrainerLogEntry>? Logged
     {

@@ -128,13 +128,19 @@ public class DemoRunnerTests
     }
 
     [Fact]
-    public void DemoCommandRejectsABadBetaListAndTrainHasTheDemoHook()
+    public void DemoCommandRejectsABadBetaListAndTrainRunsTheDemo()
     {
         var e = new StringWriter();
         Assert.Equal(2, DpoSharpCli.Run(["demo", "--sweep-beta", "0.1,abc"], new StringWriter(), e));
         Assert.Contains("abc", e.ToString());
         Assert.Equal([0.05, 0.1, 0.5], DemoCommand.ParseBetas("0.05, 0.1,0.5"));
-        DpoSharpCli.Build();
-        Assert.NotNull(TrainCommand.DemoRunner);
+
+        // `train` with no config, model or dataset runs the demo (stopped at once here: its output_dir is a file).
+        using var dir = TestPaths.CreateTempDir();
+        var file = Path.Combine(dir.Path, "a-file");
+        File.WriteAllText(file, "");
+        var o = new StringWriter();
+        Assert.Equal(2, DpoSharpCli.Run(["train", "--output-dir", file], o, new StringWriter()));
+        Assert.Contains("dposharp demo", o.ToString());
     }
 }

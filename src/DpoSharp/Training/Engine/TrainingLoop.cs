@@ -85,6 +85,10 @@ public sealed class TrainingLoop<TBatch> : IDisposable
     /// created by <see cref="Run"/> (resume-aware). Closed at the end of a run.</summary>
     public IMetricSink? MetricSink { get; set; }
 
+    /// <summary>Factories of metric sinks beyond the built-in jsonl/tensorboard ones, by report_to name (e.g. "png" →
+    /// DpoSharp.Charts' <c>PngChartSink.Factory</c>); used when <see cref="MetricSink"/> is null.</summary>
+    public IDictionary<string, MetricSinkFactory> MetricSinkFactories { get; } = new Dictionary<string, MetricSinkFactory>(StringComparer.Ordinal);
+
     /// <summary>Sinks fed every logged record besides <see cref="MetricSink"/> or the file sinks (not closed by the loop).</summary>
     public IList<IMetricSink> AdditionalSinks { get; } = [];
 
@@ -196,7 +200,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
             Directory.CreateDirectory(Options.OutputDir);
             if (MetricSink is null)
             {
-                ownedSink = CompositeMetricSink.FromOptions(Options, resumeFromCheckpoint is null ? null : State.GlobalStep);
+                ownedSink = CompositeMetricSink.FromOptions(Options, resumeFromCheckpoint is null ? null : State.GlobalStep, MetricSinkFactories.AsReadOnly());
             }
         }
 

@@ -1,3 +1,5 @@
+using DpoSharp.Data;
+using DpoSharp.Tests.Training;
 using DpoSharp.Training;
 using DpoSharp.Training.Metrics;
 
@@ -8,36 +10,102 @@ public class CompositeSinkTests
     public CompositeSinkTests() => DpoSharp.Native.TorchSharpRuntime.EnsureLoadable();
 
     [Fact]
-    public void ReportToSelectsTheFileSinksAndResumeKeepsEarlierSteps()
+    public void AnExplicitTargetWithoutAFactoryIsAClearErrorAndWritesNothing()
     {
         using var dir = TestPaths.CreateTempDir();
-        var options = new DpoOptions { OutputDir = dir.Path, ReportTo = ["all"] };
-        using (var sink = CompositeMetricSink.FromOptions(options))
+        var options = new DpoOptions { OutputDir = Path.Combine(dir.Path, "out"), ReportTo = ["jsonl", "png"] };
+        var e = Assert.Throws<DpoSharpException>(() => CompositeMetricSink.FromOptions(options));
+        Assert.Contains("report_to png", e.Message);
+        Assert.Contains("DpoSharp.Charts", e.Message);
+        Assert.Contains("PngChartSink.Factory", e.Message);
+        Assert.Contains("MetricSinkFactories", e.Message);
+        Assert.False(Directory.Exists(options.OutputDir));
+
+        // A factory for another name does not help.
+        Assert.Throws<DpoSharpException>(() => CompositeMetricSink.FromOptions(options, factories: new Dictionary<string, MetricSinkFactory> { ["other"] = _ => new CompositeMetricSink([]) }));
+    }
+
+    [Fact]
+    public void AllWithoutAFactoryWritesJsonlAndTensorBoardAndNoCharts()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        using (var sink = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = ["all"] }))
         {
-            Assert.Equal([typeof(JsonlMetricSink), typeof(TensorBoardMetricSink), typeof(PngChartSink)], sink.Sinks.Select(s => s.GetType()));
-            for (int step = 1; step <= 4; step++)
+            Assert.Equal([typeof(JsonlMetricSink), typeof(TensorBoardMetricSink)], sink.Sinks.Select(s => s.GetType()));
+            sink.Log(1, new Dictionary<string, double> { ["loss"] = 0.5 });
+        }
+
+        Assert.Single(JsonlMetricSink.Read(Path.Combine(dir.Path, JsonlMetricSink.FileName)));
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(dir.Path, "runs"), "events.out.tfevents.*"));
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "charts")));
+    }
+
+    [Fact]
+    public void FactoriesGetTheOutputDirTheResumeStepAndTheEarlierRecords()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var contexts = new List<MetricSinkContext>();
+        var factories = new Dictionary<string, MetricSinkFactory>
+        {
+            ["png"] = c =>
             {
-                sink.Log(step, new Dictionary<string, double> { ["loss"] = 1.0 / step });
+                contexts.Add(c);
+                return new CompositeMetricSink([]);
+            },
+        };
+        var options = new DpoOptions { OutputDir = dir.Path, ReportTo = ["png", "jsonl"] };
+        using (var sink = CompositeMetricSink.FromOptions(options, factories: factories))
+        {
+            Assert.Equal([typeof(JsonlMetricSink), typeof(CompositeMetricSink)], sink.Sinks.Select(s => s.GetType()));
+            for (int step = 1; step <= 3; step++)
+            {
+                sink.Log(step, new Dictionary<string, double> { ["loss"] = step });
             }
         }
 
-        Assert.True(File.Exists(Path.Combine(dir.Path, "charts", "loss.png")));
-        Assert.NotEmpty(Directory.GetFiles(Path.Combine(dir.Path, "runs"), "events.out.tfevents.*"));
+        CompositeMetricSink.FromOptions(options, resumeStep: 2, factories).Dispose();
+        Assert.Equal(2, contexts.Count);
+        Assert.Equal(dir.Path, contexts[0].OutputDir);
+        Assert.Null(contexts[0].ResumeStep);
+        Assert.Empty(contexts[0].PreviousRecords);
+        Assert.Equal(2, contexts[1].ResumeStep);
+        Assert.Equal([1L, 2], contexts[1].PreviousRecords.Select(r => r.Step));
+        Assert.Equal(2.0, contexts[1].PreviousRecords[1].Values["loss"]);
+    }
+}
 
-        // Resume at step 2: steps 3-4 are dropped and rewritten.
-        using (var resumed = CompositeMetricSink.FromOptions(options, resumeStep: 2))
+/// <summary>The trainers without a png factory. Trains tiny models: serial torch collection.</summary>
+[Collection(nameof(DpoSharp.Tests.Training.TorchRngCollection))]
+public class TrainerMetricSinkFactoryTests
+{
+    [Fact]
+    public void TrainersWithoutThePngFactorySkipChartsForAllAndRefuseAnExplicitPng()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var args = new DpoOptions { OutputDir = Path.Combine(dir.Path, "all"), MaxSteps = 2, PerDeviceTrainBatchSize = 4, LoggingSteps = 1, SaveSteps = 100, LearningRate = 1e-3 };
+        using (var model = new TinyCausalLM(seed: 1))
+        using (var reference = model.Clone())
+        using (var trainer = new DpoTrainer(model, reference, args, TinyData.Pairs(8), padTokenId: 0))
         {
-            resumed.Log(3, new Dictionary<string, double> { ["loss"] = 0.3 });
+            trainer.Train();
         }
 
-        var records = JsonlMetricSink.Read(Path.Combine(dir.Path, JsonlMetricSink.FileName));
-        Assert.Equal([1L, 2, 3], records.Select(r => r.Step));
-        Assert.Equal(0.3, records[2].Values["loss"]);
+        Assert.Equal(2, JsonlMetricSink.Read(Path.Combine(args.OutputDir, JsonlMetricSink.FileName)).Count);
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(args.OutputDir, "runs"), "events.out.tfevents.*"));
+        Assert.False(Directory.Exists(Path.Combine(args.OutputDir, "charts")));
 
-        var none = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = ["none"] });
-        Assert.Empty(none.Sinks);
-        var jsonOnly = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = ["jsonl", "console"] });
-        Assert.Equal([typeof(JsonlMetricSink)], jsonOnly.Sinks.Select(s => s.GetType()));
-        jsonOnly.Dispose();
+        var png = new DpoOptions { OutputDir = Path.Combine(dir.Path, "png"), MaxSteps = 2, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = ["png"] };
+        using (var model = new TinyCausalLM(seed: 1))
+        using (var reference = model.Clone())
+        using (var trainer = new DpoTrainer(model, reference, png, TinyData.Pairs(8), padTokenId: 0))
+        {
+            Assert.Contains("PngChartSink.Factory", Assert.Throws<DpoSharpException>(() => trainer.Train()).Message);
+        }
+
+        using (var model = new TinyCausalLM(seed: 1))
+        using (var sft = new SftTrainer(model, png, [.. TinyData.Pairs(8).Select(p => new TokenizedCompletion([.. p.PromptIds], [.. p.ChosenIds]))], padTokenId: 0))
+        {
+            Assert.Contains("PngChartSink.Factory", Assert.Throws<DpoSharpException>(() => sft.Train()).Message);
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using DpoSharp.Charts;
 using DpoSharp.Data;
 using DpoSharp.Generation;
 using DpoSharp.Models;
@@ -144,7 +145,11 @@ public static class DemoRunner
                 MaxPromptLength = 48,
                 ReportTo = ["jsonl", "tensorboard", "png"],
             };
-            using var sft = new SftTrainer(model, sftArgs, SftDataset.Load(sftPath), tokenizer) { TokenizerFilesSource = baseDir };
+            using var sft = new SftTrainer(model, sftArgs, SftDataset.Load(sftPath), tokenizer)
+            {
+                TokenizerFilesSource = baseDir,
+                MetricSinkFactories = { ["png"] = PngChartSink.Factory },
+            };
             sft.StepCompleted += (s, t) => progress?.Invoke(new DemoProgress(StageSft, s, t));
             sft.Train(cancellationToken);
         }
@@ -354,7 +359,11 @@ public static class DemoRunner
         };
         var train = PreferenceDatasetLoader.Load(dpoPath);
         var eval = PreferenceDatasetLoader.Load(evalPath);
-        using var trainer = new DpoTrainer(policy, reference, args, train, tokenizer, eval) { TokenizerFilesSource = sftDir };
+        using var trainer = new DpoTrainer(policy, reference, args, train, tokenizer, eval)
+        {
+            TokenizerFilesSource = sftDir,
+            MetricSinkFactories = { ["png"] = PngChartSink.Factory },
+        };
 
         // Before: the policy is the SFT model itself (KL 0, margins 0).
         var sw = Stopwatch.StartNew();

@@ -118,6 +118,20 @@ public static class DemoTokenizer
         return eosId + 1;
     }
 
-    /// <summary>GPT-2's reversible byte → printable character map (a copy of the tokenizer's table).</summary>
-    public static char[] BytesToUnicode() => (char[])Tokenization.ByteLevel.ByteToChar.Clone();
+    /// <summary>
+    /// GPT-2's reversible byte → printable character map (the table byte-level BPE vocabularies and DpoSharp's
+    /// tokenizer use): printable bytes stand for themselves, the others map to U+0100 onwards in byte order.
+    /// </summary>
+    public static char[] BytesToUnicode()
+    {
+        var map = new char[256];
+        int n = 0;
+        for (int b = 0; b < 256; b++)
+        {
+            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            map[b] = printable ? (char)b : (char)(256 + n++);
+        }
+
+        return map;
+    }
 }

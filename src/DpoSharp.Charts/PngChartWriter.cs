@@ -1,6 +1,7 @@
+using DpoSharp.Training.Metrics;
 using ScottPlot;
 
-namespace DpoSharp.Training.Metrics;
+namespace DpoSharp.Charts;
 
 /// <summary>One chart: the metrics drawn against the step, in one PNG.</summary>
 /// <param name="FileName">PNG file name, e.g. <c>loss.png</c>.</param>
@@ -94,39 +95,4 @@ public static class PngChartWriter
 
         return ([.. xs], [.. ys]);
     }
-}
-
-/// <summary>A sink that keeps the logged metrics and draws the PNG charts on <see cref="Close"/>.</summary>
-/// <param name="outputDir">Where the PNGs go.</param>
-/// <param name="previous">Records of earlier steps (e.g. read from metrics.jsonl when resuming).</param>
-public sealed class PngChartSink(string outputDir, IEnumerable<MetricRecord>? previous = null) : IMetricSink
-{
-    private readonly List<MetricRecord> records = [.. previous ?? []];
-    private bool closed;
-
-    /// <summary>The charts written by <see cref="Close"/>.</summary>
-    public IReadOnlyList<string> Written { get; private set; } = [];
-
-    /// <inheritdoc/>
-    public void Log(long step, IReadOnlyDictionary<string, double> metrics)
-    {
-        ArgumentNullException.ThrowIfNull(metrics);
-        ObjectDisposedException.ThrowIf(closed, this);
-        records.Add(new MetricRecord(step, new Dictionary<string, double>(metrics)));
-    }
-
-    /// <inheritdoc/>
-    public void Close()
-    {
-        if (closed)
-        {
-            return;
-        }
-
-        closed = true;
-        Written = PngChartWriter.Write(records, outputDir);
-    }
-
-    /// <inheritdoc/>
-    public void Dispose() => Close();
 }
