@@ -85,7 +85,7 @@ public sealed partial class DpoTrainer : IDisposable
     /// <param name="args">Options; validated here.</param>
     /// <param name="trainDataset">Tokenized training pairs.</param>
     /// <param name="padTokenId">Pad id used when collating.</param>
-    /// <param name="evalDataset">Optional evaluation pairs (evaluated as <see cref="DpoOptions.EvalStrategy"/> says).</param>
+    /// <param name="evalDataset">Optional evaluation pairs (evaluated as <see cref="TrainingOptions.EvalStrategy"/> says).</param>
     /// <param name="loss">The preference loss; null: the one <see cref="DpoOptions.LossType"/> names.</param>
     public DpoTrainer(
         ICausalLM model,
@@ -254,7 +254,7 @@ public sealed partial class DpoTrainer : IDisposable
     public IReferenceLogProbs? ReferenceLogProbs { get; set; }
 
     /// <summary>Directory of the precomputed reference log-prob cache (<c>ref_logps-&lt;hash&gt;.safetensors</c>);
-    /// null: <see cref="DpoOptions.OutputDir"/>.</summary>
+    /// null: <see cref="TrainingOptions.OutputDir"/>.</summary>
     public string? ReferenceCacheDir { get; set; }
 
     /// <summary>Tokenization settings folded into the precomputed-reference cache key (chat template, lengths, …).</summary>
@@ -265,8 +265,8 @@ public sealed partial class DpoTrainer : IDisposable
     public string? TokenizerFilesSource { get; set; }
 
     /// <summary>
-    /// Where logged metrics go (rank 0). Null: the file sinks <see cref="DpoOptions.ReportTo"/> selects
-    /// (metrics.jsonl, TensorBoard events, PNG charts at the end) in <see cref="DpoOptions.OutputDir"/>, created by
+    /// Where logged metrics go (rank 0). Null: the file sinks <see cref="TrainingOptions.ReportTo"/> selects
+    /// (metrics.jsonl, TensorBoard events, PNG charts at the end) in <see cref="TrainingOptions.OutputDir"/>, created by
     /// <see cref="Train"/> (resume-aware: metrics.jsonl keeps the lines up to the checkpoint).
     /// </summary>
     public IMetricSink? MetricSink { get; set; }
@@ -286,7 +286,7 @@ public sealed partial class DpoTrainer : IDisposable
     /// <summary>Micro-batches of this rank per epoch.</summary>
     public int MicroBatchesPerEpoch => Sampler.BatchesPerEpoch;
 
-    /// <summary>The batch sampler: seeded random batches, or length-grouped ones with <see cref="DpoOptions.GroupByLength"/>;
+    /// <summary>The batch sampler: seeded random batches, or length-grouped ones with <see cref="TrainingOptions.GroupByLength"/>;
     /// sharded by <see cref="Rank"/> / <see cref="WorldSize"/>.</summary>
     public BatchSampler Sampler
     {
@@ -314,8 +314,8 @@ public sealed partial class DpoTrainer : IDisposable
     public int StepsPerEpoch => (MicroBatchesPerEpoch + Args.GradientAccumulationSteps - 1) / Args.GradientAccumulationSteps;
 
     /// <summary>
-    /// Trains until <see cref="DpoOptions.MaxSteps"/> or <see cref="DpoOptions.NumTrainEpochs"/>, logging, evaluating
-    /// and checkpointing as configured, then saves the final model in <see cref="DpoOptions.OutputDir"/>.
+    /// Trains until <see cref="TrainingOptions.MaxSteps"/> or <see cref="TrainingOptions.NumTrainEpochs"/>, logging, evaluating
+    /// and checkpointing as configured, then saves the final model in <see cref="TrainingOptions.OutputDir"/>.
     /// </summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from (see <see cref="FindLatestCheckpoint"/>).</param>
     /// <param name="cancellationToken">Stops after the current step (no checkpoint is written for the partial run).</param>
