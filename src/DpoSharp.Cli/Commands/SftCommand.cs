@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using DpoSharp.Charts;
+using DpoSharp.Cli.Options;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
@@ -61,7 +62,7 @@ public static class SftCommand
         };
         console.MarkupLine($"dposharp sft: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} ({rows.Count} rows) → {Markup.Escape(Path.GetFullPath(options.OutputDir))}; {trainer.TotalSteps} steps ({device})");
         Directory.CreateDirectory(options.OutputDir);
-        File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());
+        File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), OptionBinder.ToYaml(options));
         TrainOutput result;
         try
         {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using DpoSharp.Charts;
+using DpoSharp.Cli.Options;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
@@ -103,8 +104,8 @@ public static class TrainCommand
     /// <summary>Options from the config file (if any) with the flag overrides applied in order. Not yet validated.</summary>
     public static DpoOptions BuildOptions(string? configPath, IEnumerable<KeyValuePair<string, string?>> overrides)
     {
-        var options = configPath is null ? new DpoOptions() : DpoOptions.LoadFile(configPath);
-        options.Apply(overrides);
+        var options = configPath is null ? new DpoOptions() : OptionBinder.LoadFile<DpoOptions>(configPath);
+        OptionBinder.Apply(options, overrides);
         return options;
     }
 
@@ -168,7 +169,7 @@ public static class TrainCommand
             {
                 configWritten = true;
                 Directory.CreateDirectory(options.OutputDir);
-                File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), options.ToYaml());
+                File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), OptionBinder.ToYaml(options));
             }
         }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using DpoSharp.Cli.Options;
 using DpoSharp.Training;
 
 namespace DpoSharp.Cli.Commands;
@@ -11,14 +12,14 @@ namespace DpoSharp.Cli.Commands;
 internal sealed class TrainingOptionFlags
 {
     private readonly Option<string?> _config;
-    private readonly List<(DpoOptions.OptionInfo Info, Option Option)> _flags = [];
+    private readonly List<(OptionInfo Info, Option Option)> _flags = [];
 
     /// <summary>Adds <c>--config</c> and every option flag to <paramref name="cmd"/>.</summary>
     public TrainingOptionFlags(Command cmd, string configDescription)
     {
         _config = new Option<string?>("--config") { Description = configDescription };
         cmd.Options.Add(_config);
-        foreach (var info in DpoOptions.Options)
+        foreach (var info in OptionBinder.Options<DpoOptions>())
         {
             var description = $"{info.Description} (config: {info.Name}; default: {info.Default})";
             Option option = info.Type == typeof(bool)

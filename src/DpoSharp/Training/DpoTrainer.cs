@@ -41,7 +41,7 @@ public sealed class DpoTrainer : IDisposable
     /// <param name="args">Options; validated here.</param>
     /// <param name="trainDataset">Tokenized training pairs.</param>
     /// <param name="padTokenId">Pad id used when collating.</param>
-    /// <param name="evalDataset">Optional evaluation pairs (evaluated as <see cref="DpoOptions.EvalStrategy"/> says).</param>
+    /// <param name="evalDataset">Optional evaluation pairs (evaluated as <see cref="TrainingOptions.EvalStrategy"/> says).</param>
     /// <param name="loss">The preference loss; null: the one <see cref="DpoOptions.LossType"/> names.</param>
     public DpoTrainer(
         ICausalLM model,
@@ -180,7 +180,7 @@ public sealed class DpoTrainer : IDisposable
     public IReferenceLogProbs? ReferenceLogProbs { get => _objective.ReferenceLogProbs; set => _objective.ReferenceLogProbs = value; }
 
     /// <summary>Directory of the precomputed reference log-prob cache (<c>ref_logps-&lt;hash&gt;.safetensors</c>);
-    /// null: <see cref="DpoOptions.OutputDir"/>.</summary>
+    /// null: <see cref="TrainingOptions.OutputDir"/>.</summary>
     public string? ReferenceCacheDir { get => _objective.ReferenceCacheDir; set => _objective.ReferenceCacheDir = value; }
 
     /// <summary>Tokenization settings folded into the precomputed-reference cache key (chat template, lengths, …).</summary>
@@ -191,8 +191,8 @@ public sealed class DpoTrainer : IDisposable
     public string? TokenizerFilesSource { get => _loop.TokenizerFilesSource; set => _loop.TokenizerFilesSource = value; }
 
     /// <summary>
-    /// Where logged metrics go (rank 0). Null: the file sinks <see cref="DpoOptions.ReportTo"/> selects
-    /// (metrics.jsonl, TensorBoard events; PNG charts when <see cref="MetricSinkFactories"/> has <c>png</c>) in <see cref="DpoOptions.OutputDir"/>, created by
+    /// Where logged metrics go (rank 0). Null: the file sinks <see cref="TrainingOptions.ReportTo"/> selects
+    /// (metrics.jsonl, TensorBoard events; PNG charts when <see cref="MetricSinkFactories"/> has <c>png</c>) in <see cref="TrainingOptions.OutputDir"/>, created by
     /// <see cref="Train"/> (resume-aware: metrics.jsonl keeps the lines up to the checkpoint).
     /// </summary>
     public IMetricSink? MetricSink { get => _loop.MetricSink; set => _loop.MetricSink = value; }
@@ -223,7 +223,7 @@ public sealed class DpoTrainer : IDisposable
     /// <summary>Micro-batches of this rank per epoch.</summary>
     public int MicroBatchesPerEpoch => _loop.MicroBatchesPerEpoch;
 
-    /// <summary>The batch sampler: seeded random batches, or length-grouped ones with <see cref="DpoOptions.GroupByLength"/>;
+    /// <summary>The batch sampler: seeded random batches, or length-grouped ones with <see cref="TrainingOptions.GroupByLength"/>;
     /// sharded by <see cref="Rank"/> / <see cref="WorldSize"/>.</summary>
     public BatchSampler Sampler => _loop.Sampler;
 
@@ -234,8 +234,8 @@ public sealed class DpoTrainer : IDisposable
     internal IReadOnlyList<(string Name, Parameter Param)> OptimizerOrder() => _loop.OptimizerOrder;
 
     /// <summary>
-    /// Trains until <see cref="DpoOptions.MaxSteps"/> or <see cref="DpoOptions.NumTrainEpochs"/>, logging, evaluating
-    /// and checkpointing as configured, then saves the final model in <see cref="DpoOptions.OutputDir"/>.
+    /// Trains until <see cref="TrainingOptions.MaxSteps"/> or <see cref="TrainingOptions.NumTrainEpochs"/>, logging, evaluating
+    /// and checkpointing as configured, then saves the final model in <see cref="TrainingOptions.OutputDir"/>.
     /// </summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from (see <see cref="FindLatestCheckpoint"/>).</param>
     /// <param name="cancellationToken">Stops after the current step (no checkpoint is written for the partial run).</param>

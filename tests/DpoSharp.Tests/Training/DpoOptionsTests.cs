@@ -1,3 +1,4 @@
+using DpoSharp.Cli.Options;
 using DpoSharp.Training;
 using DpoSharp.Training.Engine;
 
@@ -20,155 +21,6 @@ public class DpoOptionsTests
         Assert.True(o.DisableDropout);
         o.Validate();
         Assert.Equal(["jsonl", "tensorboard", "png", "console"], o.EffectiveReportTo);
-    }
-
-    [Fact]
-    public void EveryOptionHasAKebabFlagAndHelp()
-    {
-        Assert.Contains(DpoOptions.Options, x => x.Name == "per_device_train_batch_size" && x.Flag == "--per-device-train-batch-size");
-        Assert.Contains(DpoOptions.Options, x => x.Name == "f_alpha_divergence_coef" && x.Default == "1");
-        Assert.Contains(DpoOptions.Options, x => x.Name == "adam_beta2" && x.Default == "0.999");
-        Assert.All(DpoOptions.Options, x =>
-        {
-            Assert.Equal("--" + x.Name.Replace('_', '-'), x.Flag);
-            Assert.False(string.IsNullOrWhiteSpace(x.Description), x.Name);
-        });
-        Assert.Equal(DpoOptions.Options.Count, DpoOptions.Options.Select(x => x.Name).Distinct().Count());
-    }
-
-    [Fact]
-    public void LoadsYamlWithListsNullsAndNumbers()
-    {
-        using var dir = TestPaths.CreateTempDir();
-        var path = Path.Combine(dir.Path, "run.yaml");
-        File.WriteAllText(path, """
-            # a comment
-            beta: 0.25
-            learning_rate: 5e-7
-            loss_type: [sigmoid, sft]
-            loss_weights:
-              - 1.0
-              - 0.5
-            max_prompt_length: null
-            max_completion_length: 64
-            disable_dropout: false
-            report_to: jsonl, png
-            output_dir: 'out dir'
-            max_steps: 1e2
-            """);
-        var o = DpoOptions.LoadFile(path);
-        Assert.Equal(0.25, o.Beta);
-        Assert.Equal(5e-7, o.LearningRate);
-        Assert.Equal(["sigmoid", "sft"], o.LossType);
-        Assert.Equal([1.0, 0.5], o.LossWeights!);
-        Assert.Null(o.MaxPromptLength);
-        Assert.Equal(64, o.MaxCompletionLength);
-        Assert.False(o.DisableDropout);
-        Assert.Equal(["jsonl", "png"], o.ReportTo);
-        Assert.Equal("out dir", o.OutputDir);
-        Assert.Equal(100, o.MaxSteps);
-        o.Validate();
-    }
-
-    [Fact]
-    public void LoadsJson()
-    {
-        using var dir = TestPaths.CreateTempDir();
-        var path = Path.Combine(dir.Path, "run.json");
-        File.WriteAllText(path, """{ "beta": 0.5, "loss_type": ["ipo"], "reference_free": true, "eval_steps": null, "per_device_train_batch_size": 2, "device": "cpu" }""");
-        var o = DpoOptions.LoadFile(path);
-        Assert.Equal(0.5, o.Beta);
-        Assert.Equal(["ipo"], o.LossType);
-        Assert.True(o.ReferenceFree);
-        Assert.Null(o.EvalSteps);
-        Assert.Equal(2, o.PerDeviceTrainBatchSize);
-        Assert.Equal("cpu", o.Device);
-        o.Validate();
-    }
-
-    [Fact]
-    public void FlagsOverrideTheFile()
-    {
-        var o = DpoOptions.FromYaml("learning_rate: 1e-5\nsave_steps: 50\noutput_dir: a\n");
-        o.Apply([
-            new("--learning-rate", "2e-6"),
-            new("max-steps", "7"),
-            new("output_dir", "b"),
-            new("--loss-type", "sigmoid,bco_pair"),
-            new("--resume", "true"),
-            new("--ref-model", "null"),
-        ]);
-        Assert.Equal(2e-6, o.LearningRate);
-        Assert.Equal(7, o.MaxSteps);
-        Assert.Equal(50, o.SaveSteps);
-        Assert.Equal("b", o.OutputDir);
-        Assert.Equal(["sigmoid", "bco_pair"], o.LossType);
-        Assert.True(o.Resume);
-        Assert.Null(o.RefModel);
-        Assert.Equal("2E-06", o.Get("learning-rate"), ignoreCase: true);
-        Assert.Equal("sigmoid,bco_pair", o.Get("loss_type"));
-        o.Validate();
-        Assert.Equal(2, o.CreateLoss().Parts.Count);
-    }
-
-    [Fact]
-    public void ParsesCommandLineFlagsOverAConfigFile()
-    {
-        using var dir = TestPaths.CreateTempDir();
-        var path = Path.Combine(dir.Path, "run.yaml");
-        File.WriteAllText(path, "beta: 0.2\nmax_steps: 10\nresume: false\n");
-        var flags = DpoOptions.ParseArguments(["--max-steps", "3", "--resume", "--learning-rate=5e-7", "--disable-dropout", "false", "--loss-type", "ipo,sft"]);
-        Assert.Equal(["max_steps", "resume", "learning_rate", "disable_dropout", "loss_type"], flags.Select(f => f.Key));
-        var o = DpoOptions.Load(path, flags);
-        Assert.Equal((0.2, 3, true, 5e-7, false), (o.Beta, o.MaxSteps, o.Resume, o.LearningRate, o.DisableDropout));
-        Assert.Equal(["ipo", "sft"], o.LossType);
-        Assert.Contains("max_steps", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["--max-step", "3"])).Message);
-        Assert.Contains("needs a value", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["--beta"])).Message);
-        Assert.Contains("unexpected", Assert.Throws<DpoSharpException>(() => DpoOptions.ParseArguments(["beta"])).Message);
-        Assert.Contains("beta", Assert.Throws<DpoSharpException>(() => DpoOptions.Load(null, [new("beta", "0")])).Message);
-    }
-
-    [Fact]
-    public void UnknownKeysNameTheLineAndCloseNames()
-    {
-        var ex = Assert.Throws<DpoSharpException>(() => DpoOptions.FromYaml("beta: 0.1\nlearning_rat: 1e-6\n", "run.yaml"));
-        Assert.Contains("run.yaml: line 2", ex.Message);
-        Assert.Contains("learning_rate", ex.Message);
-        var flag = Assert.Throws<DpoSharpException>(() => new DpoOptions().Apply("--max-step", "3"));
-        Assert.Contains("max_steps", flag.Message);
-        var json = Assert.Throws<DpoSharpException>(() => DpoOptions.FromJson("""{"betta": 1}""", "c.json"));
-        Assert.Contains("beta", json.Message);
-        Assert.Contains("c.json", json.Message);
-    }
-
-    [Theory]
-    [InlineData("learning_rate", "fast", "a number")]
-    [InlineData("max_steps", "1.5", "a whole number")]
-    [InlineData("disable_dropout", "maybe", "true or false")]
-    [InlineData("loss_weights", "1,x", "list of numbers")]
-    [InlineData("beta", "null", "needs a value")]
-    public void UnparsableValuesNameTheOption(string key, string value, string fragment)
-    {
-        var ex = Assert.Throws<DpoSharpException>(() => new DpoOptions().Apply(key, value));
-        Assert.Contains(key, ex.Message);
-        Assert.Contains(fragment, ex.Message);
-    }
-
-    [Fact]
-    public void MalformedFilesAreReported()
-    {
-        using var dir = TestPaths.CreateTempDir();
-        var yaml = Path.Combine(dir.Path, "bad.yaml");
-        File.WriteAllText(yaml, "beta: [0.1\n");
-        var yamlError = Assert.Throws<DpoSharpException>(() => DpoOptions.LoadFile(yaml)).Message;
-        Assert.Contains("bad.yaml", yamlError);
-        Assert.Contains("invalid YAML", yamlError);
-        var json = Path.Combine(dir.Path, "bad.json");
-        File.WriteAllText(json, "{ \"beta\": }");
-        Assert.Contains("invalid JSON", Assert.Throws<DpoSharpException>(() => DpoOptions.LoadFile(json)).Message);
-        Assert.Contains("does not exist", Assert.Throws<DpoSharpException>(() => DpoOptions.LoadFile(Path.Combine(dir.Path, "none.yaml"))).Message);
-        Assert.Contains("line 2", Assert.Throws<DpoSharpException>(() => DpoOptions.FromYaml("beta: 1\nbeta: 2\n")).Message);
-        Assert.Contains("one value", Assert.Throws<DpoSharpException>(() => DpoOptions.FromYaml("beta: [1, 2]\n")).Message);
     }
 
     [Theory]
@@ -216,7 +68,7 @@ public class DpoOptionsTests
     public void ValidateRejectsBadValuesNamingTheOption(string key, string value, string fragment)
     {
         var o = new DpoOptions();
-        o.Apply(key, value);
+        OptionBinder.Apply(o, key, value);
         var ex = Assert.Throws<DpoSharpException>(o.Validate);
         Assert.Contains(fragment, ex.Message);
     }
@@ -251,36 +103,38 @@ public class DpoOptionsTests
     }
 
     [Fact]
-    public void YamlRoundTrips()
+    public void FlatPropertiesAreTheConcerns()
     {
-        var o = new DpoOptions { Beta = 0.3, LossType = ["ipo", "sft"], LossWeights = [1, 0.25], RefModel = "it's here", MaxLength = null };
-        var back = DpoOptions.FromYaml(o.ToYaml());
-        Assert.Equal(o.ToDictionary().Select(kv => (kv.Key, Text: back.Get(kv.Key))), back.ToDictionary().Select(kv => (kv.Key, Text: o.Get(kv.Key))));
-        Assert.Equal("it's here", back.RefModel);
-        Assert.Null(back.MaxLength);
-        Assert.Equal([1, 0.25], back.LossWeights!);
+        var o = new DpoOptions { LearningRate = 1e-5, PerDeviceTrainBatchSize = 4, OutputDir = "x", MaxSteps = 7, LoggingSteps = 3, MaxLength = 99, Beta = 0.2 };
+        Assert.Equal((1e-5, 4, "x", 7, 3, (int?)99, 0.2), (o.Optimizer.LearningRate, o.Batching.PerDeviceTrainBatchSize, o.Checkpointing.OutputDir, o.Schedule.MaxSteps, o.Logging.LoggingSteps, o.Data.MaxLength, o.Objective.Beta));
+        o.Objective.LossType = ["ipo"];
+        o.Logging.ReportTo = ["none"];
+        o.Data.TruncationMode = "keep_start";
+        Assert.Equal(["ipo"], o.LossType);
+        Assert.Empty(o.EffectiveReportTo);
+        Assert.Equal(DpoSharp.Data.TruncationMode.KeepStart, o.ToTokenizationOptions().TruncationMode);
+        Assert.Same(DpoSharp.Training.Engine.LoggingOptions.EvalStrategies, DpoOptions.EvalStrategies);
+        Assert.Same(LrSchedule.Types, DpoOptions.LrSchedulerTypes);
+        Assert.Equal(["keep_end", "keep_start"], DpoOptions.TruncationModes);
     }
 
     [Fact]
-    public void SampleConfigReproducesTheSeedRun()
+    public void CloneIsDeep()
     {
-        var o = DpoOptions.LoadFile(Path.Combine(TestPaths.RepoRoot, "samples", "phi2-truthy-dpo.yaml"));
-        o.Validate();
-        Assert.Equal("./phi-2", o.Model);
-        Assert.Equal("./truthy-dpo-v0.1", o.Dataset);
-        Assert.Equal(0.1, o.Beta);
-        Assert.Equal(1e-6, o.LearningRate);
-        Assert.Equal(4, o.PerDeviceTrainBatchSize);
-        Assert.Equal(1024, o.MaxLength);
-        Assert.Equal(512, o.MaxPromptLength);
-        Assert.Equal(["sigmoid"], o.LossType);
-    }
-
-    [Fact]
-    public void ReadmeDocumentsEveryOptionAndLoss()
-    {
-        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
-        Assert.All(DpoOptions.Options, o => Assert.Contains($"| `{o.Name}` | `{o.Flag}` | `{o.Default}` |", readme));
-        Assert.All(DpoSharp.Losses.PreferenceLosses.Names, n => Assert.Contains($"| `{n}` |", readme));
+        var o = new DpoOptions { Model = "m", RefModel = "r", Seed = 7, LearningRate = 1e-5, OutputDir = "x", MaxLength = 99, LossType = ["ipo", "sft"], LossWeights = [1, 2], ReportTo = ["jsonl"] };
+        var c = o.Clone();
+        Assert.Equal(OptionBinder.ToYaml(o), OptionBinder.ToYaml(c));
+        c.LossType.Add("hinge");
+        c.LossWeights!.Add(3);
+        c.ReportTo.Add("png");
+        c.LearningRate = 2e-5;
+        c.MaxLength = 5;
+        c.OutputDir = "y";
+        Assert.Equal((1e-5, (int?)99, "x"), (o.LearningRate, o.MaxLength, o.OutputDir));
+        Assert.Equal(["ipo", "sft"], o.LossType);
+        Assert.Equal([1.0, 2.0], o.LossWeights!);
+        Assert.Equal(["jsonl"], o.ReportTo);
+        Assert.NotSame(o.Optimizer, c.Optimizer);
+        Assert.NotSame(o.Data, c.Data);
     }
 }

@@ -63,10 +63,18 @@ public sealed class LrSchedule
         => warmupSteps > 0 ? warmupSteps : (int)Math.Ceiling(totalSteps * warmupRatio);
 
     /// <summary>The schedule <paramref name="options"/> select for a run of <paramref name="totalSteps"/> steps.</summary>
-    public static LrSchedule FromOptions(DpoOptions options, int totalSteps)
+    public static LrSchedule FromOptions(TrainingOptions options, int totalSteps)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new LrSchedule(options.LrSchedulerType, options.LearningRate, totalSteps, ResolveWarmupSteps(totalSteps, options.WarmupSteps, options.WarmupRatio));
+        return FromOptions(options.Schedule, options.Optimizer, totalSteps);
+    }
+
+    /// <summary>The schedule of <paramref name="schedule"/> peaking at <paramref name="optimizer"/>'s learning rate.</summary>
+    public static LrSchedule FromOptions(ScheduleOptions schedule, OptimizerOptions optimizer, int totalSteps)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        return new LrSchedule(schedule.LrSchedulerType, optimizer.LearningRate, totalSteps, ResolveWarmupSteps(totalSteps, schedule.WarmupSteps, schedule.WarmupRatio));
     }
 
     /// <summary>The factor applied to the base rate after <paramref name="step"/> optimizer steps.</summary>

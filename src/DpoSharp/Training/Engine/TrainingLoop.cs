@@ -113,8 +113,8 @@ public sealed class TrainingLoop<TBatch> : IDisposable
             if (_sampler is null || _sampler.Rank != Rank || _sampler.WorldSize != WorldSize)
             {
                 ulong seed = (ulong)Options.Seed;
-                int bs = Options.PerDeviceTrainBatchSize;
-                _sampler = Options.GroupByLength
+                int bs = Options.Batching.PerDeviceTrainBatchSize;
+                _sampler = Options.Batching.GroupByLength
                     ? new LengthGroupedSampler([.. Enumerable.Range(0, _train.Count).Select(_train.Length)], bs, seed, worldSize: WorldSize, rank: Rank)
                     : new RandomBatchSampler(_train.Count, bs, seed, worldSize: WorldSize, rank: Rank);
                 _epochBatches = null;
@@ -129,15 +129,15 @@ public sealed class TrainingLoop<TBatch> : IDisposable
     public int MicroBatchesPerEpoch => Sampler.BatchesPerEpoch;
 
     /// <summary>Optimizer steps per epoch.</summary>
-    public int StepsPerEpoch => (MicroBatchesPerEpoch + Options.GradientAccumulationSteps - 1) / Options.GradientAccumulationSteps;
+    public int StepsPerEpoch => (MicroBatchesPerEpoch + Options.Batching.GradientAccumulationSteps - 1) / Options.Batching.GradientAccumulationSteps;
 
     /// <summary>Optimizer steps of the run: max_steps, else epochs × steps per epoch.</summary>
-    public int TotalSteps => Options.MaxSteps > 0 ? Options.MaxSteps : Math.Max(1, (int)Math.Ceiling(Options.NumTrainEpochs * StepsPerEpoch));
+    public int TotalSteps => Options.Schedule.MaxSteps > 0 ? Options.Schedule.MaxSteps : Math.Max(1, (int)Math.Ceiling(Options.Schedule.NumTrainEpochs * StepsPerEpoch));
 
     /// <summary>Parameters in optimizer-state order with their names (available once a run has started).</summary>
     public IReadOnlyList<(string Name, Parameter Param)> OptimizerOrder => _optimizer?.Order ?? [];
 
-    private bool WritesFiles => Rank == 0 && Options.OutputDir.Length > 0;
+    private bool WritesFiles => Rank == 0 && Options.Checkpointing.OutputDir.Length > 0;
 
     /// <summary>
     /// Trains until max_steps or num_train_epochs, logging, evaluating and checkpointing as configured, then saves
@@ -175,14 +175,14 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         {
             Seed = Options.Seed,
             TotalSteps = totalSteps,
-            PerDeviceTrainBatchSize = Options.PerDeviceTrainBatchSize,
-            GradientAccumulationSteps = Options.GradientAccumulationSteps,
+            PerDeviceTrainBatchSize = Options.Batching.PerDeviceTrainBatchSize,
+            GradientAccumulationSteps = Options.Batching.GradientAccumulationSteps,
             NumTrainPairs = TrainCount,
             WorldSize = WorldSize,
         };
         torch.random.manual_seed(Options.Seed);
         _optimizer?.Optimizer.Dispose();
-        _optimizer = OptimizerFactory.CreateAdamW(_trainable, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
+        _optimizer = OptimizerFactory.CreateAdamW(_trainable, Options.Optimizer.LearningRate, Options.Optimizer.AdamBeta1, Options.Optimizer.AdamBeta2, Options.Optimizer.AdamEpsilon, Options.Optimizer.WeightDecay);
         ResetAccumulators(device);
 
         if (resumeFromCheckpoint is not null)
@@ -197,7 +197,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         IMetricSink? ownedSink = null;
         if (WritesFiles)
         {
-            Directory.CreateDirectory(Options.OutputDir);
+            Directory.CreateDirectory(Options.Checkpointing.OutputDir);
             if (MetricSink is null)
             {
                 ownedSink = CompositeMetricSink.FromOptions(Options, resumeFromCheckpoint is null ? null : State.GlobalStep, MetricSinkFactories.AsReadOnly());
@@ -242,10 +242,10 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         try
         {
             using var _ = no_grad();
-            for (int start = 0; start < _eval.Count; start += Options.PerDeviceEvalBatchSize)
+            for (int start = 0; start < _eval.Count; start += Options.Batching.PerDeviceEvalBatchSize)
             {
                 using var scope = NewDisposeScope();
-                var idx = Enumerable.Range(start, Math.Min(Options.PerDeviceEvalBatchSize, _eval.Count - start)).ToArray();
+                var idx = Enumerable.Range(start, Math.Min(Options.Batching.PerDeviceEvalBatchSize, _eval.Count - start)).ToArray();
                 using var batch = _eval.Collate(idx, device);
                 tokens += batch.TokenCount;
                 using var output = _objective.Compute(batch, DataSplit.Eval).Statistics;
@@ -313,7 +313,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
             State.GlobalStep = step + 1;
             State.MicroBatch += microBatches.Count;
             State.Epoch = (double)State.GlobalStep / StepsPerEpoch;
-            bool saveStep = State.GlobalStep % Options.SaveSteps == 0;
+            bool saveStep = State.GlobalStep % Options.Checkpointing.SaveSteps == 0;
             if (saveStep)
             {
                 SnapshotObjectiveScalars();
@@ -322,7 +322,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
             StepCompleted?.Invoke(State.GlobalStep, totalSteps);
 
             bool last = State.GlobalStep == totalSteps;
-            if (State.GlobalStep % Options.LoggingSteps == 0 || last)
+            if (State.GlobalStep % Options.Logging.LoggingSteps == 0 || last)
             {
                 // As transformers: the logged learning_rate is the one the next step will use.
                 lastLog = FlushTrainingLog(schedule.LearningRate(State.GlobalStep), window.Elapsed.TotalSeconds);
@@ -330,9 +330,9 @@ public sealed class TrainingLoop<TBatch> : IDisposable
             }
 
             bool epochEnd = State.MicroBatch >= MicroBatchesPerEpoch;
-            bool evaluate = _eval is not null && (Options.EvalStrategy switch
+            bool evaluate = _eval is not null && (Options.Logging.EvalStrategy switch
             {
-                "steps" => State.GlobalStep % Options.EffectiveEvalSteps == 0,
+                "steps" => State.GlobalStep % Options.Logging.EffectiveEvalSteps == 0,
                 "epoch" => epochEnd,
                 _ => false,
             });
@@ -356,15 +356,15 @@ public sealed class TrainingLoop<TBatch> : IDisposable
             meanLoss = State.GlobalStep > startStep ? _lossSinceStart!.item<float>() / (State.GlobalStep - startStep) : double.NaN;
         }
 
-        if (State.GlobalStep % Options.SaveSteps == 0 && State.GlobalStep > startStep)
+        if (State.GlobalStep % Options.Checkpointing.SaveSteps == 0 && State.GlobalStep > startStep)
         {
             SaveCheckpoint(schedule);
         }
 
         if (WritesFiles)
         {
-            SaveModel(Options.OutputDir);
-            Checkpointer.WriteTrainerState(Path.Combine(Options.OutputDir, Checkpointer.TrainerStateFile), State);
+            SaveModel(Options.Checkpointing.OutputDir);
+            Checkpointer.WriteTrainerState(Path.Combine(Options.Checkpointing.OutputDir, Checkpointer.TrainerStateFile), State);
         }
 
         return new TrainOutput(State.GlobalStep, meanLoss, wall.Elapsed.TotalSeconds, lastLog);
@@ -401,7 +401,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         GradientSynchronizer.Synchronize([.. _trainable.Select(p => p.Param)]);
         using (no_grad())
         {
-            var norm = GradientClipping.ClipGradNorm(_trainable.Select(p => p.Param), Options.MaxGradNorm, device);
+            var norm = GradientClipping.ClipGradNorm(_trainable.Select(p => p.Param), Options.Optimizer.MaxGradNorm, device);
             _gradNorm!.copy_(norm);
             var bad = stepLoss.isfinite().logical_and(norm.isfinite()).logical_not().logical_and(_badStep!.lt(0));
             _badStep.copy_(where(bad, tensor((long)stepNumber, device: device), _badStep));
@@ -520,7 +520,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         }
 
         var list = new List<int[]>();
-        for (int mb = State.MicroBatch; mb < _epochBatches.Count && list.Count < Options.GradientAccumulationSteps; mb++)
+        for (int mb = State.MicroBatch; mb < _epochBatches.Count && list.Count < Options.Batching.GradientAccumulationSteps; mb++)
         {
             list.Add(_epochBatches[mb]);
         }
@@ -530,18 +530,18 @@ public sealed class TrainingLoop<TBatch> : IDisposable
 
     private string? ResolveResumeCheckpoint()
     {
-        if (Options.ResumeFromCheckpoint is { } dir)
+        if (Options.Checkpointing.ResumeFromCheckpoint is { } dir)
         {
             return dir;
         }
 
-        if (!Options.Resume)
+        if (!Options.Checkpointing.Resume)
         {
             return null;
         }
 
-        return Checkpointer.FindLatest(Options.OutputDir)
-            ?? throw new DpoSharpException($"resume: no complete checkpoint-<step> directory in {Path.GetFullPath(Options.OutputDir)}; train without resume first, or point resume_from_checkpoint at a checkpoint.");
+        return Checkpointer.FindLatest(Options.Checkpointing.OutputDir)
+            ?? throw new DpoSharpException($"resume: no complete checkpoint-<step> directory in {Path.GetFullPath(Options.Checkpointing.OutputDir)}; train without resume first, or point resume_from_checkpoint at a checkpoint.");
     }
 
     /// <summary>Reads a checkpoint's trainer state and checks that it belongs to this run's seed and data layout.</summary>
@@ -556,8 +556,8 @@ public sealed class TrainingLoop<TBatch> : IDisposable
 
         foreach (var (name, saved, now) in new[]
         {
-            ("per_device_train_batch_size", state.PerDeviceTrainBatchSize, Options.PerDeviceTrainBatchSize),
-            ("gradient_accumulation_steps", state.GradientAccumulationSteps, Options.GradientAccumulationSteps),
+            ("per_device_train_batch_size", state.PerDeviceTrainBatchSize, Options.Batching.PerDeviceTrainBatchSize),
+            ("gradient_accumulation_steps", state.GradientAccumulationSteps, Options.Batching.GradientAccumulationSteps),
             ("number of training pairs", state.NumTrainPairs, TrainCount),
             ("world size", state.WorldSize, WorldSize),
         })
@@ -600,16 +600,16 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         try
         {
             var record = new CheckpointRecord(Model, TokenizerFilesSource, OptimizerStates(), State, new ScheduleRecord(schedule.Type, schedule.BaseLearningRate), objective);
-            Checkpointer.Save(Options.OutputDir, record);
+            Checkpointer.Save(Options.Checkpointing.OutputDir, record);
         }
         finally
         {
             DisposeTensors(objective);
         }
 
-        if (Options.SaveTotalLimit is int limit)
+        if (Options.Checkpointing.SaveTotalLimit is int limit)
         {
-            Checkpointer.Rotate(Options.OutputDir, limit);
+            Checkpointer.Rotate(Options.Checkpointing.OutputDir, limit);
         }
     }
 

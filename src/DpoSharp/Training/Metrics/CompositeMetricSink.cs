@@ -20,7 +20,7 @@ public sealed class CompositeMetricSink(IEnumerable<IMetricSink> sinks) : IMetri
     /// given, metrics.jsonl keeps its lines up to that step and the factories get them
     /// (<see cref="MetricSinkContext.PreviousRecords"/>), so charts include them.
     /// </summary>
-    public static CompositeMetricSink FromOptions(DpoOptions options, long? resumeStep = null, IReadOnlyDictionary<string, MetricSinkFactory>? factories = null)
+    public static CompositeMetricSink FromOptions(TrainingOptions options, long? resumeStep = null, IReadOnlyDictionary<string, MetricSinkFactory>? factories = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var targets = options.EffectiveReportTo;

@@ -1,19 +1,21 @@
 using System.Globalization;
 using System.Text.Json;
+using DpoSharp.Training;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
-namespace DpoSharp.Training;
+namespace DpoSharp.Cli.Options;
 
-public sealed partial class DpoOptions
+public static partial class OptionBinder
 {
     /// <summary>
     /// Loads options from a YAML (<c>.yaml</c>, <c>.yml</c>) or JSON (<c>.json</c>) file: a flat mapping of TRL option
     /// names to values (lists as sequences or comma-separated text). Unset options keep their defaults. Throws
     /// <see cref="DpoSharpException"/> naming the file, line and key for unreadable files, unknown keys (with close
-    /// names) and bad values. Does not validate: apply overrides, then call <see cref="Validate"/>.
+    /// names) and bad values. Does not validate: apply overrides, then call <see cref="TrainingOptions.Validate"/>.
     /// </summary>
-    public static DpoOptions LoadFile(string path)
+    public static T LoadFile<T>(string path)
+        where T : TrainingOptions, new()
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path))
@@ -33,14 +35,15 @@ public sealed partial class DpoOptions
 
         var ext = Path.GetExtension(path).ToLowerInvariant();
         bool json = ext == ".json" || (ext is not ".yaml" and not ".yml" && text.TrimStart().StartsWith('{'));
-        return json ? FromJson(text, path) : FromYaml(text, path);
+        return json ? FromJson<T>(text, path) : FromYaml<T>(text, path);
     }
 
     /// <summary>Parses YAML text (<paramref name="sourceName"/> names it in errors).</summary>
-    public static DpoOptions FromYaml(string yaml, string sourceName = "config")
+    public static T FromYaml<T>(string yaml, string sourceName = "config")
+        where T : TrainingOptions, new()
     {
         ArgumentNullException.ThrowIfNull(yaml);
-        var options = new DpoOptions();
+        var options = new T();
         var stream = new YamlStream();
         try
         {
@@ -79,7 +82,7 @@ public sealed partial class DpoOptions
             {
                 case YamlScalarNode scalar:
                     bool isNull = scalar.Style == ScalarStyle.Plain && IsNullText(scalar.Value ?? string.Empty);
-                    options.ApplyCore(key, isNull ? null : [scalar.Value ?? string.Empty], scalar.Value, where);
+                    ApplyCore(options, key, isNull ? null : [scalar.Value ?? string.Empty], scalar.Value, where);
                     break;
                 case YamlSequenceNode seq:
                     var items = new List<string>();
@@ -93,7 +96,7 @@ public sealed partial class DpoOptions
                         items.Add(v);
                     }
 
-                    options.ApplyList(key, items, where);
+                    ApplyList(options, key, items, where);
                     break;
                 default:
                     throw new DpoSharpException($"{where}: option {key}: nested mappings are not options; give a value or a list.");
@@ -104,10 +107,11 @@ public sealed partial class DpoOptions
     }
 
     /// <summary>Parses JSON text (<paramref name="sourceName"/> names it in errors).</summary>
-    public static DpoOptions FromJson(string json, string sourceName = "config")
+    public static T FromJson<T>(string json, string sourceName = "config")
+        where T : TrainingOptions, new()
     {
         ArgumentNullException.ThrowIfNull(json);
-        var options = new DpoOptions();
+        var options = new T();
         JsonDocument doc;
         try
         {
@@ -132,14 +136,14 @@ public sealed partial class DpoOptions
                 switch (v.ValueKind)
                 {
                     case JsonValueKind.Null:
-                        options.ApplyCore(prop.Name, null, "null", where);
+                        ApplyCore(options, prop.Name, null, "null", where);
                         break;
                     case JsonValueKind.Array:
-                        options.ApplyList(prop.Name, [.. v.EnumerateArray().Select(e => JsonScalar(e, prop.Name, where))], where);
+                        ApplyList(options, prop.Name, [.. v.EnumerateArray().Select(e => JsonScalar(e, prop.Name, where))], where);
                         break;
                     default:
                         var s = JsonScalar(v, prop.Name, where);
-                        options.ApplyCore(prop.Name, [s], s, where);
+                        ApplyCore(options, prop.Name, [s], s, where);
                         break;
                 }
             }
@@ -149,14 +153,15 @@ public sealed partial class DpoOptions
     }
 
     /// <summary>
-    /// Writes the options as YAML that <see cref="LoadFile"/> reads back (e.g. <c>output_dir/dpo_config.yaml</c>).
+    /// Writes the options as YAML that <see cref="LoadFile{T}"/> reads back (e.g. <c>output_dir/dposharp_config.yaml</c>).
     /// </summary>
-    public string ToYaml()
+    public static string ToYaml(TrainingOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var sb = new System.Text.StringBuilder();
-        foreach (var (info, prop) in OptionTable)
+        foreach (var (info, prop, _) in OptionTable.For(options.GetType()).Entries)
         {
-            var value = prop.GetValue(this);
+            var value = prop.GetValue(options);
             string text = value switch
             {
                 null => "null",
@@ -173,15 +178,15 @@ public sealed partial class DpoOptions
 
     private static string YamlQuote(string s) => "'" + s.Replace("'", "''", StringComparison.Ordinal) + "'";
 
-    private void ApplyList(string key, List<string> items, string where)
+    private static void ApplyList(TrainingOptions options, string key, List<string> items, string where)
     {
-        var (info, prop) = Find(key, where);
+        var (info, prop, _) = OptionTable.For(options.GetType()).Find(key, where);
         if (prop.PropertyType != typeof(List<string>) && prop.PropertyType != typeof(List<double>))
         {
             throw new DpoSharpException($"{where}: option {info.Name} takes one value, not a list.");
         }
 
-        ApplyCore(key, items, string.Join(",", items), where);
+        ApplyCore(options, key, items, string.Join(",", items), where);
     }
 
     private static string JsonScalar(JsonElement e, string key, string where) => e.ValueKind switch

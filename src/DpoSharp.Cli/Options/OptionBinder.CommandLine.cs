@@ -1,15 +1,20 @@
-namespace DpoSharp.Training;
+using DpoSharp.Training;
 
-public sealed partial class DpoOptions
+namespace DpoSharp.Cli.Options;
+
+public static partial class OptionBinder
 {
     /// <summary>
-    /// Turns command-line tokens into option overrides: <c>--learning-rate 5e-7</c>, <c>--learning-rate=5e-7</c>, and
-    /// for boolean options a bare <c>--resume</c> (= true). <c>--config</c> is not an option and is rejected here:
-    /// handle it first. Throws <see cref="DpoSharpException"/> for unknown flags (with close names) and missing values.
+    /// Turns command-line tokens into overrides of <typeparamref name="T"/>'s options: <c>--learning-rate 5e-7</c>,
+    /// <c>--learning-rate=5e-7</c>, and for boolean options a bare <c>--resume</c> (= true). <c>--config</c> is not
+    /// an option and is rejected here: handle it first. Throws <see cref="DpoSharpException"/> for unknown flags (with
+    /// close names) and missing values.
     /// </summary>
-    public static IReadOnlyList<KeyValuePair<string, string?>> ParseArguments(IReadOnlyList<string> args)
+    public static IReadOnlyList<KeyValuePair<string, string?>> ParseArguments<T>(IReadOnlyList<string> args)
+        where T : TrainingOptions, new()
     {
         ArgumentNullException.ThrowIfNull(args);
+        var table = OptionTable.For(typeof(T));
         var result = new List<KeyValuePair<string, string?>>();
         for (int i = 0; i < args.Count; i++)
         {
@@ -28,7 +33,7 @@ public sealed partial class DpoOptions
                 value = token[(eq + 1)..];
             }
 
-            var (info, _) = Find(name, null);
+            var info = table.Find(name, null).Info;
             if (value is null)
             {
                 bool isBool = info.Type == typeof(bool);
@@ -57,12 +62,13 @@ public sealed partial class DpoOptions
     /// Options from an optional config file, then <paramref name="overrides"/> (flags win), validated: what
     /// <c>dposharp train --config FILE --flag value …</c> runs with.
     /// </summary>
-    public static DpoOptions Load(string? configPath, IEnumerable<KeyValuePair<string, string?>>? overrides = null)
+    public static T Load<T>(string? configPath, IEnumerable<KeyValuePair<string, string?>>? overrides = null)
+        where T : TrainingOptions, new()
     {
-        var options = configPath is null ? new DpoOptions() : LoadFile(configPath);
+        var options = configPath is null ? new T() : LoadFile<T>(configPath);
         if (overrides is not null)
         {
-            options.Apply(overrides);
+            Apply(options, overrides);
         }
 
         options.Validate();

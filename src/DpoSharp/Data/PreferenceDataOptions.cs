@@ -1,0 +1,123 @@
+using System.ComponentModel;
+using static DpoSharp.OptionChecks;
+
+namespace DpoSharp.Data;
+
+/// <summary>
+/// The preference data of a run and how it is tokenized (TRL's <c>DPOConfig</c> / <c>ScriptArguments</c> names).
+/// Part of <see cref="Training.DpoOptions.Data"/>; checked by <see cref="Training.DpoOptions.Validate"/>.
+/// </summary>
+public sealed class PreferenceDataOptions
+{
+    /// <summary>Accepted <see cref="TruncationMode"/> values.</summary>
+    public static IReadOnlyList<string> TruncationModes { get; } = ["keep_end", "keep_start"];
+
+    /// <summary>Training preference data: a file (JSON, JSONL, Parquet) or a dataset directory.</summary>
+    /// <value>Default null (required by <c>dposharp train</c>).</value>
+    [Description("training data: file (jsonl/json/parquet/csv/tsv) or dataset directory")]
+    public string? Dataset { get; set; }
+
+    /// <summary>Evaluation data; null: the <see cref="DatasetTestSplit"/> of <see cref="Dataset"/> when it has one.</summary>
+    /// <value>Default null.</value>
+    [Description("evaluation data; default: the test split of dataset, if any")]
+    public string? EvalDataset { get; set; }
+
+    /// <summary>Split used for training when <see cref="Dataset"/> is a dataset folder with splits.</summary>
+    /// <value>Default null: <c>train</c> when present, else the only split.</value>
+    [Description("split of dataset used for training (default: train, else the only split)")]
+    public string? DatasetTrainSplit { get; set; }
+
+    /// <summary>Split used for evaluation when <see cref="Dataset"/> is a directory with splits.</summary>
+    /// <value>Default <c>test</c>.</value>
+    [Description("split of dataset used for evaluation")]
+    public string DatasetTestSplit { get; set; } = "test";
+
+    /// <summary>Column holding the prompt (text or a message list).</summary>
+    /// <value>Default null: <c>prompt</c> when present, else <c>conversations</c>, else the shared beginning of chosen
+    /// and rejected.</value>
+    [Description("prompt column (default: prompt, else conversations, else implicit)")]
+    public string? PromptColumn { get; set; }
+
+    /// <summary>Column holding the preferred completion.</summary>
+    /// <value>Default <c>chosen</c>.</value>
+    [Description("chosen (preferred) completion column")]
+    public string ChosenColumn { get; set; } = "chosen";
+
+    /// <summary>Column holding the dispreferred completion.</summary>
+    /// <value>Default <c>rejected</c>.</value>
+    [Description("rejected completion column")]
+    public string RejectedColumn { get; set; } = "rejected";
+
+    /// <summary>Optional column with a system text (used when present, as truthy-dpo's <c>system</c>).</summary>
+    /// <value>Default <c>system</c>.</value>
+    [Description("optional system-text column")]
+    public string SystemColumn { get; set; } = "system";
+
+    /// <summary>Maximum tokens of prompt + completion; null: no limit.</summary>
+    /// <value>Default 1024.</value>
+    [Description("max tokens of prompt + completion (null: no limit)")]
+    public int? MaxLength { get; set; } = 1024;
+
+    /// <summary>Maximum prompt tokens (prompts are cut from the left); null: no limit.</summary>
+    /// <value>Default 512.</value>
+    [Description("max prompt tokens (null: no limit)")]
+    public int? MaxPromptLength { get; set; } = 512;
+
+    /// <summary>Maximum completion tokens; null: no limit.</summary>
+    /// <value>Default null.</value>
+    [Description("max completion tokens (null: no limit)")]
+    public int? MaxCompletionLength { get; set; }
+
+    /// <summary>What to keep of a sequence longer than <see cref="MaxLength"/>: <c>keep_end</c> or <c>keep_start</c>.</summary>
+    /// <value>Default <c>keep_end</c>.</value>
+    [Description("keep_end / keep_start")]
+    public string TruncationMode { get; set; } = "keep_end";
+
+    /// <summary>Pad batches to a multiple of this many tokens; null: to the longest row.</summary>
+    /// <value>Default null.</value>
+    [Description("pad sequence length to a multiple of N")]
+    public int? PadToMultipleOf { get; set; }
+
+    /// <summary>Padding-free (packed) batches. Not supported yet: must stay false.</summary>
+    /// <value>Default false.</value>
+    [Description("packed batches without padding (not supported yet)")]
+    public bool PaddingFree { get; set; }
+
+    /// <summary>How to read the training (or, with <paramref name="split"/>, another) split of <see cref="Dataset"/>.</summary>
+    public DatasetOptions ToDatasetOptions(string? split = null) => new()
+    {
+        PromptColumn = PromptColumn,
+        ChosenColumn = ChosenColumn,
+        RejectedColumn = RejectedColumn,
+        SystemColumn = SystemColumn,
+        Split = split ?? DatasetTrainSplit,
+    };
+
+    /// <summary>Length limits for tokenization.</summary>
+    public TokenizationOptions ToTokenizationOptions() => new()
+    {
+        MaxLength = MaxLength,
+        MaxPromptLength = MaxPromptLength,
+        MaxCompletionLength = MaxCompletionLength,
+        TruncationMode = TokenizationOptions.ParseTruncationMode(TruncationMode),
+    };
+
+    /// <summary>A copy.</summary>
+    public PreferenceDataOptions Clone() => (PreferenceDataOptions)MemberwiseClone();
+
+    /// <summary>Throws <see cref="DpoSharpException"/> naming the first bad option.</summary>
+    internal void Validate()
+    {
+        Require(MaxLength is null or >= 2, $"max_length must be at least 2 tokens, or null for no limit (got {MaxLength}).");
+        Require(MaxPromptLength is null or >= 1, $"max_prompt_length must be at least 1, or null for no limit (got {MaxPromptLength}).");
+        Require(MaxCompletionLength is null or >= 1, $"max_completion_length must be at least 1, or null for no limit (got {MaxCompletionLength}).");
+        Require(
+            MaxLength is null || MaxPromptLength is null || MaxPromptLength < MaxLength,
+            $"max_prompt_length ({MaxPromptLength}) must be below max_length ({MaxLength}) to leave room for the completion.");
+        Require(SystemColumn.Length > 0, "system_column must name a column.");
+        Require(TruncationModes.Contains(TruncationMode), $"truncation_mode '{TruncationMode}' is unknown; use {string.Join(" or ", TruncationModes)}.");
+        Require(PadToMultipleOf is null or >= 1, $"pad_to_multiple_of must be at least 1 (got {PadToMultipleOf}).");
+        ToDatasetOptions().Validate();
+        Require(!PaddingFree, "padding_free is not supported yet; remove it or set it to false.");
+    }
+}

@@ -1,1 +1,0 @@
-global using TrainingOptions = DpoSharp.Training.DpoOptions;

@@ -1,0 +1,123 @@
+using System.ComponentModel;
+using DpoSharp.Losses;
+using static DpoSharp.OptionChecks;
+
+namespace DpoSharp.Training.Objectives;
+
+/// <summary>
+/// The preference objective of a DPO run: loss type(s) and their hyper-parameters, and how the reference model's
+/// log-probs are obtained (TRL's <c>DPOConfig</c> names). Part of <see cref="DpoOptions.Objective"/>; checked by
+/// <see cref="DpoOptions.Validate"/>.
+/// </summary>
+public sealed class DpoObjectiveOptions
+{
+    /// <summary>β: strength of the tie to the reference model (IPO's τ).</summary>
+    /// <value>Default 0.1.</value>
+    [Description("beta: deviation from the reference model (IPO: tau)")]
+    public double Beta { get; set; } = 0.1;
+
+    /// <summary>Loss type(s), TRL names (see README, Losses); several combine with <see cref="LossWeights"/>.</summary>
+    /// <value>Default <c>[sigmoid]</c>.</value>
+    [Description("loss type(s), comma-separated: sigmoid, ipo, hinge, robust, …")]
+    public List<string> LossType { get; set; } = ["sigmoid"];
+
+    /// <summary>One weight per loss in <see cref="LossType"/>; null: all 1.</summary>
+    /// <value>Default null.</value>
+    [Description("weights of the loss types, comma-separated")]
+    public List<double>? LossWeights { get; set; }
+
+    /// <summary>Label smoothing ε in [0, 0.5] (cDPO, robust, exo_pair, aot).</summary>
+    /// <value>Default 0.</value>
+    [Description("label smoothing in [0, 0.5] (cDPO, robust, exo_pair, aot)")]
+    public double LabelSmoothing { get; set; }
+
+    /// <summary>Train without a reference model (reference log-probs = 0).</summary>
+    /// <value>Default false.</value>
+    [Description("no reference model: reference log-probs are 0")]
+    public bool ReferenceFree { get; set; }
+
+    /// <summary>f-divergence: reverse_kl, forward_kl, js_divergence or alpha_divergence.</summary>
+    /// <value>Default <c>reverse_kl</c>.</value>
+    [Description("reverse_kl / forward_kl / js_divergence / alpha_divergence")]
+    public string FDivergenceType { get; set; } = LossOptions.ReverseKl;
+
+    /// <summary>α of the α-divergence.</summary>
+    /// <value>Default 1.0.</value>
+    [Description("alpha of alpha_divergence")]
+    public double FAlphaDivergenceCoef { get; set; } = 1.0;
+
+    /// <summary>τ of the discopop loss.</summary>
+    /// <value>Default 0.05.</value>
+    [Description("tau of the discopop loss")]
+    public double DiscopopTau { get; set; } = 0.05;
+
+    /// <summary>Weight of the chosen NLL term (RPO); null: none.</summary>
+    /// <value>Default null.</value>
+    [Description("weight of the NLL term on chosen completions (RPO)")]
+    public double? RpoAlpha { get; set; }
+
+    /// <summary>Weight pair losses by the policy's (length-normalised) probability of both completions (WPO).</summary>
+    /// <value>Default false.</value>
+    [Description("WPO weighting of pair losses")]
+    public bool UseWeighting { get; set; }
+
+    /// <summary>Compute reference log-probs once before training (cached on disk) instead of every step.</summary>
+    /// <value>Default false.</value>
+    [Description("compute reference log-probs once before training (cached)")]
+    public bool PrecomputeRefLogProbs { get; set; }
+
+    /// <summary>Batch size of the reference pre-computation; null: the train/eval batch size.</summary>
+    /// <value>Default null.</value>
+    [Description("batch size of the reference pre-computation")]
+    public int? PrecomputeRefBatchSize { get; set; }
+
+    /// <summary>Loss hyper-parameters from these options.</summary>
+    public LossOptions ToLossOptions() => new()
+    {
+        LabelSmoothing = LabelSmoothing,
+        ReferenceFree = ReferenceFree,
+        FDivergenceType = FDivergenceType,
+        FAlphaDivergenceCoef = FAlphaDivergenceCoef,
+        DiscopopTau = DiscopopTau,
+        RpoAlpha = RpoAlpha,
+    };
+
+    /// <summary>The (combined) loss these options select.</summary>
+    public CombinedPreferenceLoss CreateLoss() => PreferenceLosses.Create(LossType, LossWeights, ToLossOptions());
+
+    /// <summary>A deep copy.</summary>
+    public DpoObjectiveOptions Clone()
+    {
+        var c = (DpoObjectiveOptions)MemberwiseClone();
+        c.LossType = [.. LossType];
+        c.LossWeights = LossWeights is null ? null : [.. LossWeights];
+        return c;
+    }
+
+    /// <summary>Throws <see cref="DpoSharpException"/> naming the first bad option.</summary>
+    internal void Validate()
+    {
+        Require(Finite(Beta) && Beta > 0, $"beta must be a positive number (got {Beta}).");
+        Require(LossType.Count > 0, $"loss_type is empty; give at least one of {string.Join(", ", PreferenceLosses.Names)}.");
+        foreach (var t in LossType)
+        {
+            if (!PreferenceLosses.IsKnown(t))
+            {
+                var close = NameSuggestions.Closest(t, PreferenceLosses.Names);
+                throw new DpoSharpException($"loss_type '{t}' is unknown.{(close.Count > 0 ? $" Did you mean {string.Join(" or ", close)}?" : string.Empty)} Known: {string.Join(", ", PreferenceLosses.Names)}.");
+            }
+        }
+
+        Require(LossType.Distinct().Count() == LossType.Count, $"loss_type lists a loss twice ({string.Join(", ", LossType)}).");
+        if (LossWeights is not null)
+        {
+            Require(LossWeights.Count == LossType.Count, $"loss_weights has {LossWeights.Count} values but loss_type has {LossType.Count} losses; give one weight per loss.");
+            Require(LossWeights.All(w => Finite(w) && w >= 0), $"loss_weights must be non-negative numbers (got {string.Join(", ", LossWeights)}).");
+        }
+
+        ToLossOptions().Validate();
+        Require(!(LossType.Contains("robust") && LabelSmoothing >= 0.5), $"label_smoothing must be below 0.5 for loss_type robust (got {LabelSmoothing}).");
+        Require(!(ReferenceFree && PrecomputeRefLogProbs), "reference_free and precompute_ref_log_probs contradict each other; remove one.");
+        Require(PrecomputeRefBatchSize is null or >= 1, $"precompute_ref_batch_size must be at least 1 (got {PrecomputeRefBatchSize}).");
+    }
+}

@@ -1,0 +1,278 @@
+using DpoSharp.Cli.Options;
+using DpoSharp.Training;
+
+namespace DpoSharp.Tests.Cli.Options;
+
+public class OptionBinderTests
+{
+    [Fact]
+    public void EveryOptionHasAKebabFlagAndHelp()
+    {
+        Assert.Contains(OptionBinder.Options<DpoOptions>(), x => x.Name == "per_device_train_batch_size" && x.Flag == "--per-device-train-batch-size");
+        Assert.Contains(OptionBinder.Options<DpoOptions>(), x => x.Name == "f_alpha_divergence_coef" && x.Default == "1");
+        Assert.Contains(OptionBinder.Options<DpoOptions>(), x => x.Name == "adam_beta2" && x.Default == "0.999");
+        Assert.All(OptionBinder.Options<DpoOptions>(), x =>
+        {
+            Assert.Equal("--" + x.Name.Replace('_', '-'), x.Flag);
+            Assert.False(string.IsNullOrWhiteSpace(x.Description), x.Name);
+        });
+        Assert.Equal(OptionBinder.Options<DpoOptions>().Count, OptionBinder.Options<DpoOptions>().Select(x => x.Name).Distinct().Count());
+    }
+
+    [Fact]
+    public void LoadsYamlWithListsNullsAndNumbers()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "run.yaml");
+        File.WriteAllText(path, """
+            # a comment
+            beta: 0.25
+            learning_rate: 5e-7
+            loss_type: [sigmoid, sft]
+            loss_weights:
+              - 1.0
+              - 0.5
+            max_prompt_length: null
+            max_completion_length: 64
+            disable_dropout: false
+            report_to: jsonl, png
+            output_dir: 'out dir'
+            max_steps: 1e2
+            """);
+        var o = OptionBinder.LoadFile<DpoOptions>(path);
+        Assert.Equal(0.25, o.Beta);
+        Assert.Equal(5e-7, o.LearningRate);
+        Assert.Equal(["sigmoid", "sft"], o.LossType);
+        Assert.Equal([1.0, 0.5], o.LossWeights!);
+        Assert.Null(o.MaxPromptLength);
+        Assert.Equal(64, o.MaxCompletionLength);
+        Assert.False(o.DisableDropout);
+        Assert.Equal(["jsonl", "png"], o.ReportTo);
+        Assert.Equal("out dir", o.OutputDir);
+        Assert.Equal(100, o.MaxSteps);
+        o.Validate();
+    }
+
+    [Fact]
+    public void LoadsJson()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "run.json");
+        File.WriteAllText(path, """{ "beta": 0.5, "loss_type": ["ipo"], "reference_free": true, "eval_steps": null, "per_device_train_batch_size": 2, "device": "cpu" }""");
+        var o = OptionBinder.LoadFile<DpoOptions>(path);
+        Assert.Equal(0.5, o.Beta);
+        Assert.Equal(["ipo"], o.LossType);
+        Assert.True(o.ReferenceFree);
+        Assert.Null(o.EvalSteps);
+        Assert.Equal(2, o.PerDeviceTrainBatchSize);
+        Assert.Equal("cpu", o.Device);
+        o.Validate();
+    }
+
+    [Fact]
+    public void FlagsOverrideTheFile()
+    {
+        var o = OptionBinder.FromYaml<DpoOptions>("learning_rate: 1e-5\nsave_steps: 50\noutput_dir: a\n");
+        OptionBinder.Apply(o, [
+            new("--learning-rate", "2e-6"),
+            new("max-steps", "7"),
+            new("output_dir", "b"),
+            new("--loss-type", "sigmoid,bco_pair"),
+            new("--resume", "true"),
+            new("--ref-model", "null"),
+        ]);
+        Assert.Equal(2e-6, o.LearningRate);
+        Assert.Equal(7, o.MaxSteps);
+        Assert.Equal(50, o.SaveSteps);
+        Assert.Equal("b", o.OutputDir);
+        Assert.Equal(["sigmoid", "bco_pair"], o.LossType);
+        Assert.True(o.Resume);
+        Assert.Null(o.RefModel);
+        Assert.Equal("2E-06", OptionBinder.Get(o, "learning-rate"), ignoreCase: true);
+        Assert.Equal("sigmoid,bco_pair", OptionBinder.Get(o, "loss_type"));
+        o.Validate();
+        Assert.Equal(2, o.CreateLoss().Parts.Count);
+    }
+
+    [Fact]
+    public void ParsesCommandLineFlagsOverAConfigFile()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var path = Path.Combine(dir.Path, "run.yaml");
+        File.WriteAllText(path, "beta: 0.2\nmax_steps: 10\nresume: false\n");
+        var flags = OptionBinder.ParseArguments<DpoOptions>(["--max-steps", "3", "--resume", "--learning-rate=5e-7", "--disable-dropout", "false", "--loss-type", "ipo,sft"]);
+        Assert.Equal(["max_steps", "resume", "learning_rate", "disable_dropout", "loss_type"], flags.Select(f => f.Key));
+        var o = OptionBinder.Load<DpoOptions>(path, flags);
+        Assert.Equal((0.2, 3, true, 5e-7, false), (o.Beta, o.MaxSteps, o.Resume, o.LearningRate, o.DisableDropout));
+        Assert.Equal(["ipo", "sft"], o.LossType);
+        Assert.Contains("max_steps", Assert.Throws<DpoSharpException>(() => OptionBinder.ParseArguments<DpoOptions>(["--max-step", "3"])).Message);
+        Assert.Contains("needs a value", Assert.Throws<DpoSharpException>(() => OptionBinder.ParseArguments<DpoOptions>(["--beta"])).Message);
+        Assert.Contains("unexpected", Assert.Throws<DpoSharpException>(() => OptionBinder.ParseArguments<DpoOptions>(["beta"])).Message);
+        Assert.Contains("beta", Assert.Throws<DpoSharpException>(() => OptionBinder.Load<DpoOptions>(null, [new("beta", "0")])).Message);
+    }
+
+    [Fact]
+    public void UnknownKeysNameTheLineAndCloseNames()
+    {
+        var ex = Assert.Throws<DpoSharpException>(() => OptionBinder.FromYaml<DpoOptions>("beta: 0.1\nlearning_rat: 1e-6\n", "run.yaml"));
+        Assert.Contains("run.yaml: line 2", ex.Message);
+        Assert.Contains("learning_rate", ex.Message);
+        var flag = Assert.Throws<DpoSharpException>(() => OptionBinder.Apply(new DpoOptions(), "--max-step", "3"));
+        Assert.Contains("max_steps", flag.Message);
+        var json = Assert.Throws<DpoSharpException>(() => OptionBinder.FromJson<DpoOptions>("""{"betta": 1}""", "c.json"));
+        Assert.Contains("beta", json.Message);
+        Assert.Contains("c.json", json.Message);
+    }
+
+    [Theory]
+    [InlineData("learning_rate", "fast", "a number")]
+    [InlineData("max_steps", "1.5", "a whole number")]
+    [InlineData("disable_dropout", "maybe", "true or false")]
+    [InlineData("loss_weights", "1,x", "list of numbers")]
+    [InlineData("beta", "null", "needs a value")]
+    public void UnparsableValuesNameTheOption(string key, string value, string fragment)
+    {
+        var ex = Assert.Throws<DpoSharpException>(() => OptionBinder.Apply(new DpoOptions(), key, value));
+        Assert.Contains(key, ex.Message);
+        Assert.Contains(fragment, ex.Message);
+    }
+
+    [Fact]
+    public void MalformedFilesAreReported()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var yaml = Path.Combine(dir.Path, "bad.yaml");
+        File.WriteAllText(yaml, "beta: [0.1\n");
+        var yamlError = Assert.Throws<DpoSharpException>(() => OptionBinder.LoadFile<DpoOptions>(yaml)).Message;
+        Assert.Contains("bad.yaml", yamlError);
+        Assert.Contains("invalid YAML", yamlError);
+        var json = Path.Combine(dir.Path, "bad.json");
+        File.WriteAllText(json, "{ \"beta\": }");
+        Assert.Contains("invalid JSON", Assert.Throws<DpoSharpException>(() => OptionBinder.LoadFile<DpoOptions>(json)).Message);
+        Assert.Contains("does not exist", Assert.Throws<DpoSharpException>(() => OptionBinder.LoadFile<DpoOptions>(Path.Combine(dir.Path, "none.yaml"))).Message);
+        Assert.Contains("line 2", Assert.Throws<DpoSharpException>(() => OptionBinder.FromYaml<DpoOptions>("beta: 1\nbeta: 2\n")).Message);
+        Assert.Contains("one value", Assert.Throws<DpoSharpException>(() => OptionBinder.FromYaml<DpoOptions>("beta: [1, 2]\n")).Message);
+    }
+
+    [Fact]
+    public void YamlRoundTrips()
+    {
+        var o = new DpoOptions { Beta = 0.3, LossType = ["ipo", "sft"], LossWeights = [1, 0.25], RefModel = "it's here", MaxLength = null };
+        var back = OptionBinder.FromYaml<DpoOptions>(OptionBinder.ToYaml(o));
+        Assert.Equal(OptionBinder.ToDictionary(o).Select(kv => (kv.Key, Text: OptionBinder.Get(back, kv.Key))), OptionBinder.ToDictionary(back).Select(kv => (kv.Key, Text: OptionBinder.Get(o, kv.Key))));
+        Assert.Equal("it's here", back.RefModel);
+        Assert.Null(back.MaxLength);
+        Assert.Equal([1, 0.25], back.LossWeights!);
+    }
+
+    [Fact]
+    public void SampleConfigReproducesTheSeedRun()
+    {
+        var o = OptionBinder.LoadFile<DpoOptions>(Path.Combine(TestPaths.RepoRoot, "samples", "phi2-truthy-dpo.yaml"));
+        o.Validate();
+        Assert.Equal("./phi-2", o.Model);
+        Assert.Equal("./truthy-dpo-v0.1", o.Dataset);
+        Assert.Equal(0.1, o.Beta);
+        Assert.Equal(1e-6, o.LearningRate);
+        Assert.Equal(4, o.PerDeviceTrainBatchSize);
+        Assert.Equal(1024, o.MaxLength);
+        Assert.Equal(512, o.MaxPromptLength);
+        Assert.Equal(["sigmoid"], o.LossType);
+    }
+
+    [Fact]
+    public void ReadmeDocumentsEveryOptionAndLoss()
+    {
+        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
+        Assert.All(OptionBinder.Options<DpoOptions>(), o => Assert.Contains($"| `{o.Name}` | `{o.Flag}` | `{o.Default}` |", readme));
+        Assert.All(DpoSharp.Losses.PreferenceLosses.Names, n => Assert.Contains($"| `{n}` |", readme));
+    }
+
+    /// <summary>Every option of <c>dposharp train</c>, in order, as before the options were split by concern: name,
+    /// type, default and help (what <c>train --help</c>, the README table and the saved config show).</summary>
+    private static readonly (string Name, Type Type, string Default, string Description)[] DpoOptionList =
+    [
+        ("model", typeof(string), "null", "policy model directory (HF layout)"),
+        ("ref_model", typeof(string), "null", "reference model directory; default: a frozen copy of the starting model"),
+        ("device", typeof(string), "auto", "auto / cpu / cuda / cuda:N"),
+        ("disable_dropout", typeof(bool), "true", "disable dropout in the policy and reference models"),
+        ("dataset", typeof(string), "null", "training data: file (jsonl/json/parquet/csv/tsv) or dataset directory"),
+        ("eval_dataset", typeof(string), "null", "evaluation data; default: the test split of dataset, if any"),
+        ("dataset_train_split", typeof(string), "null", "split of dataset used for training (default: train, else the only split)"),
+        ("dataset_test_split", typeof(string), "test", "split of dataset used for evaluation"),
+        ("prompt_column", typeof(string), "null", "prompt column (default: prompt, else conversations, else implicit)"),
+        ("chosen_column", typeof(string), "chosen", "chosen (preferred) completion column"),
+        ("rejected_column", typeof(string), "rejected", "rejected completion column"),
+        ("system_column", typeof(string), "system", "optional system-text column"),
+        ("max_length", typeof(int?), "1024", "max tokens of prompt + completion (null: no limit)"),
+        ("max_prompt_length", typeof(int?), "512", "max prompt tokens (null: no limit)"),
+        ("max_completion_length", typeof(int?), "null", "max completion tokens (null: no limit)"),
+        ("truncation_mode", typeof(string), "keep_end", "keep_end / keep_start"),
+        ("pad_to_multiple_of", typeof(int?), "null", "pad sequence length to a multiple of N"),
+        ("padding_free", typeof(bool), "false", "packed batches without padding (not supported yet)"),
+        ("group_by_length", typeof(bool), "false", "batch rows of similar length together"),
+        ("beta", typeof(double), "0.1", "beta: deviation from the reference model (IPO: tau)"),
+        ("loss_type", typeof(List<string>), "sigmoid", "loss type(s), comma-separated: sigmoid, ipo, hinge, robust, …"),
+        ("loss_weights", typeof(List<double>), "null", "weights of the loss types, comma-separated"),
+        ("label_smoothing", typeof(double), "0", "label smoothing in [0, 0.5] (cDPO, robust, exo_pair, aot)"),
+        ("reference_free", typeof(bool), "false", "no reference model: reference log-probs are 0"),
+        ("f_divergence_type", typeof(string), "reverse_kl", "reverse_kl / forward_kl / js_divergence / alpha_divergence"),
+        ("f_alpha_divergence_coef", typeof(double), "1", "alpha of alpha_divergence"),
+        ("discopop_tau", typeof(double), "0.05", "tau of the discopop loss"),
+        ("rpo_alpha", typeof(double?), "null", "weight of the NLL term on chosen completions (RPO)"),
+        ("use_weighting", typeof(bool), "false", "WPO weighting of pair losses"),
+        ("precompute_ref_log_probs", typeof(bool), "false", "compute reference log-probs once before training (cached)"),
+        ("precompute_ref_batch_size", typeof(int?), "null", "batch size of the reference pre-computation"),
+        ("learning_rate", typeof(double), "1E-06", "peak learning rate"),
+        ("per_device_train_batch_size", typeof(int), "8", "pairs per micro-batch"),
+        ("per_device_eval_batch_size", typeof(int), "8", "pairs per evaluation batch"),
+        ("gradient_accumulation_steps", typeof(int), "1", "micro-batches per optimizer step"),
+        ("num_train_epochs", typeof(double), "3", "epochs (ignored when max_steps > 0)"),
+        ("max_steps", typeof(int), "-1", "optimizer steps (-1: from num_train_epochs)"),
+        ("lr_scheduler_type", typeof(string), "linear", "constant / constant_with_warmup / linear / cosine"),
+        ("warmup_ratio", typeof(double), "0", "warm-up fraction of total steps (used when warmup_steps is 0)"),
+        ("warmup_steps", typeof(int), "0", "warm-up steps (overrides warmup_ratio)"),
+        ("weight_decay", typeof(double), "0", "AdamW weight decay (not on biases and norms)"),
+        ("adam_beta1", typeof(double), "0.9", "AdamW beta1"),
+        ("adam_beta2", typeof(double), "0.999", "AdamW beta2"),
+        ("adam_epsilon", typeof(double), "1E-08", "AdamW epsilon"),
+        ("max_grad_norm", typeof(double), "1", "gradient-norm clip (0: none)"),
+        ("seed", typeof(int), "42", "random seed"),
+        ("output_dir", typeof(string), "trainer_output", "output directory: final model, checkpoints, metrics"),
+        ("logging_steps", typeof(int), "10", "log metrics every N steps"),
+        ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),
+        ("save_total_limit", typeof(int?), "null", "keep at most N checkpoints"),
+        ("eval_strategy", typeof(string), "no", "no / steps / epoch"),
+        ("eval_steps", typeof(int?), "null", "evaluate every N steps (default: logging_steps)"),
+        ("report_to", typeof(List<string>), "all", "metric sinks: jsonl, tensorboard, png, console, all, none"),
+        ("resume_from_checkpoint", typeof(string), "null", "resume from this checkpoint directory"),
+        ("resume", typeof(bool), "false", "resume from the newest checkpoint in output_dir"),
+        ("overwrite_output_dir", typeof(bool), "false", "allow a fresh run into an output_dir holding an earlier run (its checkpoints are deleted)"),
+    ];
+
+    [Fact]
+    public void DpoOptionsListKeepsItsOrderNamesDefaultsAndHelp()
+    {
+        Assert.Equal(DpoOptionList, OptionBinder.Options<DpoOptions>().Select(o => (o.Name, o.Type, o.Default, o.Description)));
+        Assert.All(OptionBinder.Options<DpoOptions>(), o => Assert.Equal("--" + o.Name.Replace('_', '-'), o.Flag));
+        Assert.Equal(DpoOptionList.Select(o => o.Name), OptionBinder.ToDictionary(new DpoOptions()).Keys);
+        Assert.Equal(
+            DpoOptionList.Select(o => o.Name + ": "),
+            OptionBinder.ToYaml(new DpoOptions()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[..(l.IndexOf(':', StringComparison.Ordinal) + 2)]));
+    }
+
+    [Fact]
+    public void ConcernObjectsAreNotOptionsButTheirPropertiesAre()
+    {
+        var names = OptionBinder.Options<DpoOptions>().Select(o => o.Name).ToList();
+        Assert.DoesNotContain("optimizer", names);
+        Assert.DoesNotContain("data", names);
+        Assert.DoesNotContain("objective", names);
+        Assert.DoesNotContain("effective_report_to", names);
+        var o = new DpoOptions();
+        OptionBinder.Apply(o, "--learning-rate", "3e-5");
+        OptionBinder.Apply(o, "max_length", "null");
+        OptionBinder.Apply(o, "loss_type", "ipo");
+        Assert.Equal((3e-5, (int?)null, "ipo"), (o.Optimizer.LearningRate, o.Data.MaxLength, o.Objective.LossType.Single()));
+    }
+}
