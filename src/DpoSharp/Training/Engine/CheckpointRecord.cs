@@ -22,3 +22,11 @@ public sealed record CheckpointRecord(
     TrainerState State,
     ScheduleRecord Schedule,
     ObjectiveState Objective);
+
+/// <summary>What a checkpoint's data position refers to: a resumed run must have the same.</summary>
+/// <param name="Seed">Seed of the data order.</param>
+/// <param name="PerDeviceTrainBatchSize">Examples per micro-batch.</param>
+/// <param name="GradientAccumulationSteps">Micro-batches per optimizer step.</param>
+/// <param name="NumTrainExamples">Training examples (pairs, rows).</param>
+/// <param name="WorldSize">Data-parallel processes.</param>
+public sealed record DataLayout(int Seed, int PerDeviceTrainBatchSize, int GradientAccumulationSteps, int NumTrainExamples, int WorldSize);

@@ -180,6 +180,39 @@ public static partial class Checkpointer
     }
 
     /// <summary>
+    /// Reads the trainer state of checkpoint <paramref name="dir"/> and checks that its data position refers to the
+    /// same data layout as <paramref name="expected"/> (seed, batch size, accumulation, data size, world size).
+    /// </summary>
+    public static TrainerState ReadState(string dir, DataLayout expected)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        var state = ReadState(dir);
+        var statePath = Path.Combine(dir, TrainerStateFile);
+        if (state.Seed != expected.Seed)
+        {
+            throw new DpoSharpException($"{statePath}: the checkpoint was trained with seed {state.Seed}, this run has seed {expected.Seed}; use the same seed to resume.");
+        }
+
+        foreach (var (name, saved, now) in new[]
+        {
+            ("per_device_train_batch_size", state.PerDeviceTrainBatchSize, expected.PerDeviceTrainBatchSize),
+            ("gradient_accumulation_steps", state.GradientAccumulationSteps, expected.GradientAccumulationSteps),
+            ("number of training pairs", state.NumTrainPairs, expected.NumTrainExamples),
+            ("world size", state.WorldSize, expected.WorldSize),
+        })
+        {
+            // 0: a checkpoint from before these were recorded.
+            if (saved != 0 && saved != now)
+            {
+                throw new DpoSharpException($"{statePath}: the checkpoint was trained with {name} {saved}, this run has {now}; its data position would point at " +
+                    $"other pairs. Resume with the same data and {name}, or start a fresh run in another output_dir.");
+            }
+        }
+
+        return state;
+    }
+
+    /// <summary>
     /// The objective state checkpoint <paramref name="dir"/> holds: the scalars of <paramref name="state"/> and every
     /// tensor group file (any safetensors file that is not the model, optimizer or RNG state). The caller disposes
     /// the tensors.

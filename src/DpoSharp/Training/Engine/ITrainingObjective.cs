@@ -46,6 +46,18 @@ public sealed record ObjectiveState(IReadOnlyDictionary<string, double> Scalars,
 
     /// <summary>Where the state was read from (a checkpoint directory), for messages; null when not read from disk.</summary>
     public string? Source { get; init; }
+
+    /// <summary>Disposes every tensor of <see cref="TensorGroups"/>.</summary>
+    public void DisposeTensors()
+    {
+        foreach (var group in TensorGroups.Values)
+        {
+            foreach (var t in group.Values)
+            {
+                t.Dispose();
+            }
+        }
+    }
 }
 
 /// <summary>

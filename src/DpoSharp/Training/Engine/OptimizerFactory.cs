@@ -6,7 +6,20 @@ namespace DpoSharp.Training.Engine;
 /// <summary>An AdamW optimizer and the parameters it holds, in its state order (what checkpoints save).</summary>
 /// <param name="Optimizer">The optimizer.</param>
 /// <param name="Order">Parameters with their names, in optimizer-state order.</param>
-public sealed record OptimizerSetup(AdamW Optimizer, IReadOnlyList<(string Name, Parameter Param)> Order);
+public sealed record OptimizerSetup(AdamW Optimizer, IReadOnlyList<(string Name, Parameter Param)> Order)
+{
+    /// <summary>Each parameter's AdamW state with the parameter's name, in optimizer-state order.</summary>
+    public IReadOnlyList<(string Name, AdamW.State State)> StatesInOrder()
+    {
+        var states = Optimizer.state_dict().State;
+        if (states.Count != Order.Count)
+        {
+            throw new InvalidOperationException($"optimizer has {states.Count} states for {Order.Count} parameters");
+        }
+
+        return [.. Order.Select((p, i) => (p.Name, (AdamW.State)states[i]))];
+    }
+}
 
 /// <summary>The AdamW set-up every objective shares; the one place that decides weight-decay groups.</summary>
 public static class OptimizerFactory

@@ -23,19 +23,10 @@ public sealed class TrainingLoop<TBatch> : IDisposable
     private readonly IBatchSource<TBatch>? _eval;
     private readonly ITrainingObjective<TBatch> _objective;
     private readonly List<(string Name, Parameter Param)> _trainable;
-    private readonly NamedStatistics _window = new();
-    private BatchSampler? _sampler;
-    private IReadOnlyList<int[]>? _epochBatches;
-    private int _epochBatchesEpoch = -1;
+    private readonly MicroBatchPlan _batches;
     private OptimizerSetup? _optimizer;
     private IMetricSink? _activeSink;
-    private Tensor? _gradNorm;       // () last step's total norm
-    private Tensor? _lossSinceStart; // () sum of step losses in this Run call
-    private Tensor? _windowStepLoss; // () float64 sum of step losses since the last log
-    private Tensor? _badStep;        // () first step with a non-finite loss/grad norm, -1 if none
-    private int _windowSteps;
-    private int _windowExamples;
-    private long _windowTokens;
+    private StepAccounting? _accounting;
     private bool _disposed;
 
     /// <summary>Creates a loop.</summary>
@@ -55,6 +46,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         _objective = objective;
         _train = train;
         _eval = eval is { Count: > 0 } ? eval : null;
+        _batches = new MicroBatchPlan(train, options.Batching, options.Seed);
         _trainable = [.. model.Module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter))];
         if (_trainable.Count == 0)
         {
@@ -106,24 +98,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
 
     /// <summary>The batch sampler: seeded random batches, or length-grouped ones with <c>group_by_length</c>; sharded
     /// by <see cref="Rank"/> / <see cref="WorldSize"/>.</summary>
-    public BatchSampler Sampler
-    {
-        get
-        {
-            if (_sampler is null || _sampler.Rank != Rank || _sampler.WorldSize != WorldSize)
-            {
-                ulong seed = (ulong)Options.Seed;
-                int bs = Options.Batching.PerDeviceTrainBatchSize;
-                _sampler = Options.Batching.GroupByLength
-                    ? new LengthGroupedSampler([.. Enumerable.Range(0, _train.Count).Select(_train.Length)], bs, seed, worldSize: WorldSize, rank: Rank)
-                    : new RandomBatchSampler(_train.Count, bs, seed, worldSize: WorldSize, rank: Rank);
-                _epochBatches = null;
-                _epochBatchesEpoch = -1;
-            }
-
-            return _sampler;
-        }
-    }
+    public BatchSampler Sampler => _batches.Sampler(Rank, WorldSize);
 
     /// <summary>Micro-batches of this rank per epoch.</summary>
     public int MicroBatchesPerEpoch => Sampler.BatchesPerEpoch;
@@ -166,7 +141,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         }
         finally
         {
-            DisposeTensors(resumedObjective);
+            resumedObjective?.DisposeTensors();
         }
 
         // Seeds the torch generator (dropout); the data order derives from the seed and the epoch. TorchSharp 0.107 has
@@ -183,12 +158,13 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         torch.random.manual_seed(Options.Seed);
         _optimizer?.Optimizer.Dispose();
         _optimizer = OptimizerFactory.CreateAdamW(_trainable, Options.Optimizer.LearningRate, Options.Optimizer.AdamBeta1, Options.Optimizer.AdamBeta2, Options.Optimizer.AdamEpsilon, Options.Optimizer.WeightDecay);
-        ResetAccumulators(device);
+        _accounting?.Dispose();
+        _accounting = new StepAccounting(device);
 
         if (resumeFromCheckpoint is not null)
         {
             Checkpointer.LoadModelWeights(Model, resumeFromCheckpoint);
-            Checkpointer.LoadOptimizerState(resumeFromCheckpoint, OptimizerStates());
+            Checkpointer.LoadOptimizerState(resumeFromCheckpoint, _optimizer!.StatesInOrder());
             Checkpointer.LoadRngState(resumeFromCheckpoint);
             resumedState!.TotalSteps = totalSteps;
             State = resumedState;
@@ -284,11 +260,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
 
         _disposed = true;
         _optimizer?.Optimizer.Dispose();
-        _window.Dispose();
-        _gradNorm?.Dispose();
-        _lossSinceStart?.Dispose();
-        _windowStepLoss?.Dispose();
-        _badStep?.Dispose();
+        _accounting?.Dispose();
     }
 
     private TrainOutput Loop(int totalSteps, LrSchedule schedule, Device device, Stopwatch wall, CancellationToken cancellationToken)
@@ -307,7 +279,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
                 continue;
             }
 
-            var microBatches = NextStepBatches();
+            var microBatches = _batches.NextStep(Sampler, State.DataEpoch, State.MicroBatch);
             int step = State.GlobalStep;
             TrainStep(microBatches, schedule.LearningRate(step), step + 1, device);
             State.GlobalStep = step + 1;
@@ -344,17 +316,13 @@ public sealed class TrainingLoop<TBatch> : IDisposable
 
             if (saveStep && !last)
             {
-                ThrowIfNonFinite();
+                _accounting!.ThrowIfNonFinite();
                 SaveCheckpoint(schedule);
             }
         }
 
-        ThrowIfNonFinite();
-        double meanLoss;
-        using (NewDisposeScope())
-        {
-            meanLoss = State.GlobalStep > startStep ? _lossSinceStart!.item<float>() / (State.GlobalStep - startStep) : double.NaN;
-        }
+        _accounting!.ThrowIfNonFinite();
+        double meanLoss = _accounting.MeanLoss(State.GlobalStep - startStep);
 
         if (State.GlobalStep % Options.Checkpointing.SaveSteps == 0 && State.GlobalStep > startStep)
         {
@@ -389,12 +357,10 @@ public sealed class TrainingLoop<TBatch> : IDisposable
             scaled.backward();
             using (no_grad())
             {
-                _window.Add(stats);
+                _accounting!.AddMicroBatch(stats, idx.Length, batch.TokenCount);
                 stepLoss.add_(scaled.detach());
             }
 
-            _windowExamples += idx.Length;
-            _windowTokens += batch.TokenCount;
             State.NumTokens += batch.TokenCount;
         }
 
@@ -402,12 +368,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         using (no_grad())
         {
             var norm = GradientClipping.ClipGradNorm(_trainable.Select(p => p.Param), Options.Optimizer.MaxGradNorm, device);
-            _gradNorm!.copy_(norm);
-            var bad = stepLoss.isfinite().logical_and(norm.isfinite()).logical_not().logical_and(_badStep!.lt(0));
-            _badStep.copy_(where(bad, tensor((long)stepNumber, device: device), _badStep));
-            _lossSinceStart!.add_(stepLoss);
-            _windowStepLoss!.add_(stepLoss.to(ScalarType.Float64));
-            _windowSteps++;
+            _accounting!.EndStep(stepLoss, norm, stepNumber);
         }
 
         var optimizer = _optimizer!.Optimizer;
@@ -422,33 +383,14 @@ public sealed class TrainingLoop<TBatch> : IDisposable
 
     private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
     {
-        using var scope = NewDisposeScope();
-
         // One device→host copy per logging step: the statistics, the last grad norm, the first bad step and the
         // window's step losses.
-        var m = _window.ToMetrics("", [_gradNorm!, _badStep!, _windowStepLoss!], out var extra);
-        ThrowIfNonFinite((long)extra[1]);
-        if (_objective.TrainingLossMetric == TrainingLossMetric.MeanOfSteps)
+        var m = _accounting!.Flush(_objective.TrainingLossMetric, _objective.ExamplesPerSecondMetric, windowSeconds, m =>
         {
-            m[MetricNames.Loss] = extra[2] / Math.Max(1, _windowSteps);
-        }
-
-        m[MetricNames.GradNorm] = extra[0];
-        m[MetricNames.LearningRate] = nextLr;
-        m[MetricNames.Epoch] = State.Epoch;
-        m[MetricNames.NumTokens] = State.NumTokens;
-        double secs = Math.Max(windowSeconds, 1e-9);
-        if (_objective.ExamplesPerSecondMetric is { } perSecond)
-        {
-            m[perSecond] = _windowExamples / secs;
-        }
-
-        m[MetricNames.TokensPerSecond] = _windowTokens / secs;
-        _window.Reset();
-        _windowStepLoss!.zero_();
-        _windowSteps = 0;
-        _windowExamples = 0;
-        _windowTokens = 0;
+            m[MetricNames.LearningRate] = nextLr;
+            m[MetricNames.Epoch] = State.Epoch;
+            m[MetricNames.NumTokens] = State.NumTokens;
+        });
         AppendLog(m);
         return m;
     }
@@ -466,38 +408,6 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         Logged?.Invoke(entry);
     }
 
-    private void ThrowIfNonFinite()
-    {
-        using var scope = NewDisposeScope();
-        ThrowIfNonFinite(_badStep!.item<long>());
-    }
-
-    private static void ThrowIfNonFinite(long bad)
-    {
-        if (bad >= 0)
-        {
-            throw new DpoSharpException(
-                $"the loss or gradient norm became NaN/inf at step {bad}; training stopped and no checkpoint was written after it. " +
-                "Lower learning_rate, check the data for empty completions, or resume from an earlier checkpoint.");
-        }
-    }
-
-    private void ResetAccumulators(Device device)
-    {
-        _window.Clear();
-        _gradNorm?.Dispose();
-        _lossSinceStart?.Dispose();
-        _windowStepLoss?.Dispose();
-        _badStep?.Dispose();
-        _gradNorm = zeros(1, device: device).squeeze().DetachFromDisposeScope();
-        _lossSinceStart = zeros(1, device: device).squeeze().DetachFromDisposeScope();
-        _windowStepLoss = zeros(1, dtype: ScalarType.Float64, device: device).squeeze().DetachFromDisposeScope();
-        _badStep = full(1, -1L, dtype: ScalarType.Int64, device: device).squeeze().DetachFromDisposeScope();
-        _windowSteps = 0;
-        _windowExamples = 0;
-        _windowTokens = 0;
-    }
-
     private void SetTrainMode()
     {
         // eval() only switches dropout off; gradients still flow.
@@ -509,23 +419,6 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         {
             Model.Module.train();
         }
-    }
-
-    private List<int[]> NextStepBatches()
-    {
-        if (_epochBatches is null || _epochBatchesEpoch != State.DataEpoch)
-        {
-            _epochBatches = Sampler.EpochBatches(State.DataEpoch);
-            _epochBatchesEpoch = State.DataEpoch;
-        }
-
-        var list = new List<int[]>();
-        for (int mb = State.MicroBatch; mb < _epochBatches.Count && list.Count < Options.Batching.GradientAccumulationSteps; mb++)
-        {
-            list.Add(_epochBatches[mb]);
-        }
-
-        return list;
     }
 
     private string? ResolveResumeCheckpoint()
@@ -545,33 +438,9 @@ public sealed class TrainingLoop<TBatch> : IDisposable
     }
 
     /// <summary>Reads a checkpoint's trainer state and checks that it belongs to this run's seed and data layout.</summary>
-    private TrainerState ReadCheckpointState(string dir)
-    {
-        var state = Checkpointer.ReadState(dir);
-        var statePath = Path.Combine(dir, Checkpointer.TrainerStateFile);
-        if (state.Seed != Options.Seed)
-        {
-            throw new DpoSharpException($"{statePath}: the checkpoint was trained with seed {state.Seed}, this run has seed {Options.Seed}; use the same seed to resume.");
-        }
-
-        foreach (var (name, saved, now) in new[]
-        {
-            ("per_device_train_batch_size", state.PerDeviceTrainBatchSize, Options.Batching.PerDeviceTrainBatchSize),
-            ("gradient_accumulation_steps", state.GradientAccumulationSteps, Options.Batching.GradientAccumulationSteps),
-            ("number of training pairs", state.NumTrainPairs, TrainCount),
-            ("world size", state.WorldSize, WorldSize),
-        })
-        {
-            // 0: a checkpoint from before these were recorded.
-            if (saved != 0 && saved != now)
-            {
-                throw new DpoSharpException($"{statePath}: the checkpoint was trained with {name} {saved}, this run has {now}; its data position would point at " +
-                    $"other pairs. Resume with the same data and {name}, or start a fresh run in another output_dir.");
-            }
-        }
-
-        return state;
-    }
+    private TrainerState ReadCheckpointState(string dir) => Checkpointer.ReadState(
+        dir,
+        new DataLayout(Options.Seed, Options.Batching.PerDeviceTrainBatchSize, Options.Batching.GradientAccumulationSteps, TrainCount, WorldSize));
 
     private void SnapshotObjectiveScalars()
     {
@@ -585,7 +454,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         }
         finally
         {
-            DisposeTensors(state);
+            state.DisposeTensors();
         }
     }
 
@@ -599,40 +468,17 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         var objective = _objective.SaveState();
         try
         {
-            var record = new CheckpointRecord(Model, TokenizerFilesSource, OptimizerStates(), State, new ScheduleRecord(schedule.Type, schedule.BaseLearningRate), objective);
+            var record = new CheckpointRecord(Model, TokenizerFilesSource, _optimizer!.StatesInOrder(), State, new ScheduleRecord(schedule.Type, schedule.BaseLearningRate), objective);
             Checkpointer.Save(Options.Checkpointing.OutputDir, record);
         }
         finally
         {
-            DisposeTensors(objective);
+            objective.DisposeTensors();
         }
 
         if (Options.Checkpointing.SaveTotalLimit is int limit)
         {
             Checkpointer.Rotate(Options.Checkpointing.OutputDir, limit);
-        }
-    }
-
-    private List<(string Name, AdamW.State State)> OptimizerStates()
-    {
-        var setup = _optimizer!;
-        var states = setup.Optimizer.state_dict().State;
-        if (states.Count != setup.Order.Count)
-        {
-            throw new InvalidOperationException($"optimizer has {states.Count} states for {setup.Order.Count} parameters");
-        }
-
-        return [.. setup.Order.Select((p, i) => (p.Name, (AdamW.State)states[i]))];
-    }
-
-    private static void DisposeTensors(ObjectiveState? state)
-    {
-        foreach (var group in state?.TensorGroups.Values ?? [])
-        {
-            foreach (var t in group.Values)
-            {
-                t.Dispose();
-            }
         }
     }
 }
