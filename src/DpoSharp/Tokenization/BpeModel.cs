@@ -121,7 +121,20 @@ internal sealed class BpeModel
             return [whole];
         }
 
-        // Initial symbols: one per code point (surrogate pairs stay together).
+        var symbols = InitialSymbols(word);
+        var n = symbols.Count;
+        if (n < 2)
+        {
+            return [.. symbols];
+        }
+
+        return ApplyMerges(symbols.ToArray());
+    }
+
+    /// <summary>Initial symbols: one per code point (surrogate pairs stay together), else its byte-fallback
+    /// pieces, else the unknown token (runs fused when <see cref="FuseUnk"/>).</summary>
+    private List<int> InitialSymbols(string word)
+    {
         var symbols = new List<int>(word.Length);
         var unkRun = false;
         for (var i = 0; i < word.Length;)
@@ -164,13 +177,13 @@ internal sealed class BpeModel
             unkRun = true;
         }
 
-        var n = symbols.Count;
-        if (n < 2)
-        {
-            return [.. symbols];
-        }
+        return symbols;
+    }
 
-        var id2 = symbols.ToArray();
+    /// <summary>Applies merges lowest rank first (leftmost on ties) over a linked list of symbols.</summary>
+    private int[] ApplyMerges(int[] id2)
+    {
+        var n = id2.Length;
         var prev = new int[n];
         var next = new int[n];
         var alive = new bool[n];

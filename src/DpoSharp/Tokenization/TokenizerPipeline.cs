@@ -149,7 +149,92 @@ internal sealed class SplitPreTokenizer(Regex pattern, string behavior, bool inv
 {
     public override void Split(string piece, bool isFirst, List<string> output)
     {
-        // (start, end, isMatch) spans covering the whole piece.
+        var spans = Spans(piece);
+        switch (behavior)
+        {
+            case "isolated":
+                foreach (var s in spans)
+                {
+                    output.Add(piece[s.Start..s.End]);
+                }
+
+                break;
+            case "removed":
+                foreach (var s in spans.Where(s => !s.IsMatch))
+                {
+                    output.Add(piece[s.Start..s.End]);
+                }
+
+                break;
+            case "merged_with_previous":
+                MergedWithPrevious(piece, spans, output);
+                break;
+            case "merged_with_next":
+                MergedWithNext(piece, spans, output);
+                break;
+            case "contiguous":
+                Contiguous(piece, spans, output);
+                break;
+            default:
+                throw new DpoSharpException($"tokenizer.json: Split pre-tokenizer behavior '{behavior}' is not supported (supported: isolated, removed, merged_with_previous, merged_with_next, contiguous).");
+        }
+    }
+
+    private static void MergedWithPrevious(string piece, List<(int Start, int End, bool IsMatch)> spans, List<string> output)
+    {
+        var start = 0;
+        foreach (var s in spans)
+        {
+            if (s.IsMatch)
+            {
+                output.Add(piece[start..s.End]);
+                start = s.End;
+            }
+        }
+
+        if (start < piece.Length)
+        {
+            output.Add(piece[start..]);
+        }
+    }
+
+    private static void MergedWithNext(string piece, List<(int Start, int End, bool IsMatch)> spans, List<string> output)
+    {
+        var start = 0;
+        foreach (var s in spans)
+        {
+            if (s.IsMatch && s.Start > start)
+            {
+                output.Add(piece[start..s.Start]);
+                start = s.Start;
+            }
+        }
+
+        if (start < piece.Length)
+        {
+            output.Add(piece[start..]);
+        }
+    }
+
+    private static void Contiguous(string piece, List<(int Start, int End, bool IsMatch)> spans, List<string> output)
+    {
+        var i = 0;
+        while (i < spans.Count)
+        {
+            var j = i;
+            while (j + 1 < spans.Count && spans[j + 1].IsMatch == spans[i].IsMatch)
+            {
+                j++;
+            }
+
+            output.Add(piece[spans[i].Start..spans[j].End]);
+            i = j + 1;
+        }
+    }
+
+    /// <summary>(start, end, isMatch) spans covering the whole piece (matches flagged false when inverted).</summary>
+    private List<(int Start, int End, bool IsMatch)> Spans(string piece)
+    {
         var spans = new List<(int Start, int End, bool IsMatch)>();
         var pos = 0;
         foreach (Match m in pattern.Matches(piece))
@@ -181,83 +266,7 @@ internal sealed class SplitPreTokenizer(Regex pattern, string behavior, bool inv
             }
         }
 
-        switch (behavior)
-        {
-            case "isolated":
-                foreach (var s in spans)
-                {
-                    output.Add(piece[s.Start..s.End]);
-                }
-
-                break;
-            case "removed":
-                foreach (var s in spans.Where(s => !s.IsMatch))
-                {
-                    output.Add(piece[s.Start..s.End]);
-                }
-
-                break;
-            case "merged_with_previous":
-                {
-                    var start = 0;
-                    foreach (var s in spans)
-                    {
-                        if (s.IsMatch)
-                        {
-                            output.Add(piece[start..s.End]);
-                            start = s.End;
-                        }
-                    }
-
-                    if (start < piece.Length)
-                    {
-                        output.Add(piece[start..]);
-                    }
-
-                    break;
-                }
-
-            case "merged_with_next":
-                {
-                    var start = 0;
-                    foreach (var s in spans)
-                    {
-                        if (s.IsMatch && s.Start > start)
-                        {
-                            output.Add(piece[start..s.Start]);
-                            start = s.Start;
-                        }
-                    }
-
-                    if (start < piece.Length)
-                    {
-                        output.Add(piece[start..]);
-                    }
-
-                    break;
-                }
-
-            case "contiguous":
-                {
-                    var i = 0;
-                    while (i < spans.Count)
-                    {
-                        var j = i;
-                        while (j + 1 < spans.Count && spans[j + 1].IsMatch == spans[i].IsMatch)
-                        {
-                            j++;
-                        }
-
-                        output.Add(piece[spans[i].Start..spans[j].End]);
-                        i = j + 1;
-                    }
-
-                    break;
-                }
-
-            default:
-                throw new DpoSharpException($"tokenizer.json: Split pre-tokenizer behavior '{behavior}' is not supported (supported: isolated, removed, merged_with_previous, merged_with_next, contiguous).");
-        }
+        return spans;
     }
 }
 

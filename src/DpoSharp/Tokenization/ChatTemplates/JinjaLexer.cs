@@ -61,7 +61,40 @@ internal sealed class JinjaLexer
 
     private List<JinjaToken> Run()
     {
-        // Pass 1: raw segments.
+        var segs = ReadSegments();
+
+        // Pass 2: whitespace control on text segments.
+        var tokens = new List<JinjaToken>();
+        for (var i = 0; i < segs.Count; i++)
+        {
+            var s = segs[i];
+            if (s.Kind != 'T')
+            {
+                if (s.Kind == '#')
+                {
+                    continue;
+                }
+
+                tokens.Add(new JinjaToken(s.Kind == '{' ? TokenKind.VariableStart : TokenKind.BlockStart, string.Empty, s.Start));
+                TokenizeInner(s.InnerStart, s.InnerEnd, tokens);
+                tokens.Add(new JinjaToken(s.Kind == '{' ? TokenKind.VariableEnd : TokenKind.BlockEnd, string.Empty, s.InnerEnd));
+                continue;
+            }
+
+            var text = ControlWhitespace(s, i > 0 ? segs[i - 1] : null, i + 1 < segs.Count ? segs[i + 1] : null);
+            if (text.Length > 0)
+            {
+                tokens.Add(new JinjaToken(TokenKind.Text, text, s.Start));
+            }
+        }
+
+        tokens.Add(new JinjaToken(TokenKind.End, string.Empty, _src.Length));
+        return tokens;
+    }
+
+    /// <summary>Pass 1: raw segments (text, and tags with their whitespace-control markers).</summary>
+    private List<Segment> ReadSegments()
+    {
         var segs = new List<Segment>();
         var pos = 0;
         while (pos < _src.Length)
@@ -110,77 +143,57 @@ internal sealed class JinjaLexer
             pos = seg.End;
         }
 
-        // Pass 2: whitespace control on text segments.
-        var tokens = new List<JinjaToken>();
-        for (var i = 0; i < segs.Count; i++)
+        return segs;
+    }
+
+    /// <summary>The text of text segment <paramref name="s"/> after the neighbouring tags' whitespace control
+    /// (<c>-</c>/<c>+</c> markers, <c>lstrip_blocks</c>, <c>trim_blocks</c>).</summary>
+    private string ControlWhitespace(Segment s, Segment? prev, Segment? next)
+    {
+        var text = _src[s.Start..s.End];
+        if (next is not null)
         {
-            var s = segs[i];
-            if (s.Kind != 'T')
+            if (next.LeftStrip)
             {
-                if (s.Kind == '#')
-                {
-                    continue;
-                }
-
-                tokens.Add(new JinjaToken(s.Kind == '{' ? TokenKind.VariableStart : TokenKind.BlockStart, string.Empty, s.Start));
-                TokenizeInner(s.InnerStart, s.InnerEnd, tokens);
-                tokens.Add(new JinjaToken(s.Kind == '{' ? TokenKind.VariableEnd : TokenKind.BlockEnd, string.Empty, s.InnerEnd));
-                continue;
+                text = text.TrimEnd();
             }
-
-            var text = _src[s.Start..s.End];
-            var prev = i > 0 ? segs[i - 1] : null;
-            var next = i + 1 < segs.Count ? segs[i + 1] : null;
-            if (next is not null)
+            else if (next.Kind is '%' or '#' && !next.LeftKeep)
             {
-                if (next.LeftStrip)
+                // lstrip_blocks: spaces/tabs between the line start and a block tag go.
+                var j = text.Length;
+                while (j > 0 && (text[j - 1] == ' ' || text[j - 1] == '\t'))
                 {
-                    text = text.TrimEnd();
+                    j--;
                 }
-                else if (next.Kind is '%' or '#' && !next.LeftKeep)
-                {
-                    // lstrip_blocks: spaces/tabs between the line start and a block tag go.
-                    var j = text.Length;
-                    while (j > 0 && (text[j - 1] == ' ' || text[j - 1] == '\t'))
-                    {
-                        j--;
-                    }
 
-                    if (j < text.Length && ((j > 0 && text[j - 1] == '\n') || (j == 0 && s.Start == 0)))
-                    {
-                        text = text[..j];
-                    }
-                }
-            }
-
-            if (prev is not null)
-            {
-                if (prev.RightStrip)
+                if (j < text.Length && ((j > 0 && text[j - 1] == '\n') || (j == 0 && s.Start == 0)))
                 {
-                    text = text.TrimStart();
+                    text = text[..j];
                 }
-                else if (prev.Kind is '%' or '#' && !prev.RightKeep)
-                {
-                    // trim_blocks: the first newline after a block tag goes.
-                    if (text.StartsWith("\r\n", StringComparison.Ordinal))
-                    {
-                        text = text[2..];
-                    }
-                    else if (text.StartsWith('\n'))
-                    {
-                        text = text[1..];
-                    }
-                }
-            }
-
-            if (text.Length > 0)
-            {
-                tokens.Add(new JinjaToken(TokenKind.Text, text, s.Start));
             }
         }
 
-        tokens.Add(new JinjaToken(TokenKind.End, string.Empty, _src.Length));
-        return tokens;
+        if (prev is not null)
+        {
+            if (prev.RightStrip)
+            {
+                text = text.TrimStart();
+            }
+            else if (prev.Kind is '%' or '#' && !prev.RightKeep)
+            {
+                // trim_blocks: the first newline after a block tag goes.
+                if (text.StartsWith("\r\n", StringComparison.Ordinal))
+                {
+                    text = text[2..];
+                }
+                else if (text.StartsWith('\n'))
+                {
+                    text = text[1..];
+                }
+            }
+        }
+
+        return text;
     }
 
     private int FindOpen(int from)
@@ -271,42 +284,7 @@ internal sealed class JinjaLexer
 
             if (char.IsDigit(c))
             {
-                var j = i;
-                while (j < end && (char.IsDigit(_src[j]) || _src[j] == '_'))
-                {
-                    j++;
-                }
-
-                var isFloat = false;
-                if (j + 1 < end && _src[j] == '.' && char.IsDigit(_src[j + 1]))
-                {
-                    isFloat = true;
-                    j++;
-                    while (j < end && char.IsDigit(_src[j]))
-                    {
-                        j++;
-                    }
-                }
-
-                if (j < end && (_src[j] == 'e' || _src[j] == 'E'))
-                {
-                    var k = j + 1;
-                    if (k < end && (_src[k] == '+' || _src[k] == '-'))
-                    {
-                        k++;
-                    }
-
-                    if (k < end && char.IsDigit(_src[k]))
-                    {
-                        isFloat = true;
-                        j = k;
-                        while (j < end && char.IsDigit(_src[j]))
-                        {
-                            j++;
-                        }
-                    }
-                }
-
+                var (j, isFloat) = ScanNumber(i, end);
                 tokens.Add(new JinjaToken(isFloat ? TokenKind.Float : TokenKind.Integer, _src[i..j].Replace("_", string.Empty, StringComparison.Ordinal), i));
                 i = j;
                 continue;
@@ -329,6 +307,49 @@ internal sealed class JinjaLexer
             tokens.Add(new JinjaToken(TokenKind.Operator, op, i));
             i += op.Length;
         }
+    }
+
+    /// <summary>The end of the number literal at <paramref name="i"/> (digits with <c>_</c>, optional fraction and
+    /// exponent), and whether it is a float.</summary>
+    private (int End, bool IsFloat) ScanNumber(int i, int end)
+    {
+        var j = i;
+        while (j < end && (char.IsDigit(_src[j]) || _src[j] == '_'))
+        {
+            j++;
+        }
+
+        var isFloat = false;
+        if (j + 1 < end && _src[j] == '.' && char.IsDigit(_src[j + 1]))
+        {
+            isFloat = true;
+            j++;
+            while (j < end && char.IsDigit(_src[j]))
+            {
+                j++;
+            }
+        }
+
+        if (j < end && (_src[j] == 'e' || _src[j] == 'E'))
+        {
+            var k = j + 1;
+            if (k < end && (_src[k] == '+' || _src[k] == '-'))
+            {
+                k++;
+            }
+
+            if (k < end && char.IsDigit(_src[k]))
+            {
+                isFloat = true;
+                j = k;
+                while (j < end && char.IsDigit(_src[j]))
+                {
+                    j++;
+                }
+            }
+        }
+
+        return (j, isFloat);
     }
 
     private static string Unescape(string src, int start, int end)

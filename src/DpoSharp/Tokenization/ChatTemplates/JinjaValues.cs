@@ -220,6 +220,63 @@ internal static class Py
         return null;
     }
 
+    /// <summary>Arithmetic with Python's int/float promotion (bools count as ints).</summary>
+    public static object Arith(object? a, object? b, Func<long, long, long> ints, Func<double, double, double> floats) =>
+        a is (long or bool) && b is (long or bool)
+            ? (object)ints(a is bool x ? (x ? 1 : 0) : (long)a!, b is bool y ? (y ? 1 : 0) : (long)b!)
+            : (object)floats(ToDouble(a), ToDouble(b));
+
+    /// <summary>A string's characters as template values (surrogate pairs stay together).</summary>
+    public static List<object?> StringChars(string s)
+    {
+        var list = new List<object?>();
+        for (var i = 0; i < s.Length; i++)
+        {
+            var len = char.IsHighSurrogate(s[i]) && i + 1 < s.Length ? 2 : 1;
+            list.Add(s.Substring(i, len));
+            i += len - 1;
+        }
+
+        return list;
+    }
+
+    /// <summary>Python's <c>str.capitalize()</c>.</summary>
+    public static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
+
+    /// <summary>Python's <c>str.title()</c>.</summary>
+    public static string Title(string s)
+    {
+        var sb = new StringBuilder(s.Length);
+        var prevLetter = false;
+        foreach (var c in s)
+        {
+            sb.Append(prevLetter ? char.ToLowerInvariant(c) : char.ToUpperInvariant(c));
+            prevLetter = char.IsLetter(c);
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>Python's <c>str.replace(old, new, count)</c>.</summary>
+    public static string ReplaceCount(string s, string old, string @new, long count)
+    {
+        var sb = new StringBuilder();
+        var pos = 0;
+        while (count-- > 0)
+        {
+            var i = s.IndexOf(old, pos, StringComparison.Ordinal);
+            if (i < 0)
+            {
+                break;
+            }
+
+            sb.Append(s, pos, i - pos).Append(@new);
+            pos = i + old.Length;
+        }
+
+        return sb.Append(s, pos, s.Length - pos).ToString();
+    }
+
     /// <summary>Converts .NET values handed to the renderer into template values.</summary>
     public static object? FromDotNet(object? v) => v switch
     {
