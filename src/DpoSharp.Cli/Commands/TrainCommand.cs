@@ -39,7 +39,7 @@ public static class TrainCommand
 
             options.Validate();
             ThrowIfEarlierRunInOutputDir(options);
-            return Task.FromResult(Run(options, console, cancellationToken));
+            return Task.FromResult(RunValidated(options, console, cancellationToken));
         });
         return cmd;
     }
@@ -113,6 +113,13 @@ public static class TrainCommand
     public static int Run(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken = default)
     {
         options.Validate();
+        return RunValidated(options, console, cancellationToken);
+    }
+
+    /// <summary>Runs a training job whose options were validated already (the trainer checks them again as the
+    /// library's entry point).</summary>
+    private static int RunValidated(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken)
+    {
         if (options.Model is null)
         {
             throw new DpoSharpException("model is not set: give the Hugging Face model directory with --model DIR or 'model:' in the config.");

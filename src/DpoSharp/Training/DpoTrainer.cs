@@ -207,6 +207,13 @@ public sealed class DpoTrainer : IDisposable
         remove => _loop.Logged -= value;
     }
 
+    /// <summary>Raised when a run resumes: the checkpoint, its step, and the newer checkpoint folders passed over.</summary>
+    public event Action<ResumeInfo>? Resuming
+    {
+        add => _loop.Resuming += value;
+        remove => _loop.Resuming -= value;
+    }
+
     /// <summary>Raised after every optimizer step with the global step and the total steps (for progress bars).</summary>
     public event Action<int, int>? StepCompleted
     {
@@ -238,7 +245,8 @@ public sealed class DpoTrainer : IDisposable
     /// and checkpointing as configured, then saves the final model in <see cref="TrainingOptions.OutputDir"/>.
     /// </summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from (see <see cref="FindLatestCheckpoint"/>).</param>
-    /// <param name="cancellationToken">Stops after the current step (no checkpoint is written for the partial run).</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step, checkpoints it and throws
+    /// <see cref="TrainingInterruptedException"/>.</param>
     /// <exception cref="DpoSharpException">The loss or gradient norm became NaN/inf (the message names the step).</exception>
     public TrainOutput Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {

@@ -126,6 +126,13 @@ public sealed class SftTrainer : IDisposable
         remove => _loop.Logged -= value;
     }
 
+    /// <summary>Raised when a run resumes: the checkpoint, its step, and the newer checkpoint folders passed over.</summary>
+    public event Action<ResumeInfo>? Resuming
+    {
+        add => _loop.Resuming += value;
+        remove => _loop.Resuming -= value;
+    }
+
     /// <summary>Raised after every optimizer step with the step and the total steps.</summary>
     public event Action<int, int>? StepCompleted
     {
@@ -135,13 +142,15 @@ public sealed class SftTrainer : IDisposable
 
     /// <summary>Trains, logs, evaluates (eval_strategy steps/epoch), checkpoints (save_steps), and saves the final
     /// model in output_dir.</summary>
-    /// <param name="cancellationToken">Stops after the current step.</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step, checkpoints it and throws
+    /// <see cref="TrainingInterruptedException"/>.</param>
     public TrainOutput Train(CancellationToken cancellationToken = default) => Train(null, cancellationToken);
 
     /// <summary>Trains from a checkpoint (null: as the options say — <c>resume_from_checkpoint</c>, or the newest
     /// checkpoint in output_dir with <c>resume</c>).</summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory, or null.</param>
-    /// <param name="cancellationToken">Stops after the current step.</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step, checkpoints it and throws
+    /// <see cref="TrainingInterruptedException"/>.</param>
     public TrainOutput Train(string? resumeFromCheckpoint, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

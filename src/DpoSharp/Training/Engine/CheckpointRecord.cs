@@ -30,3 +30,14 @@ public sealed record CheckpointRecord(
 /// <param name="NumTrainExamples">Training examples (pairs, rows).</param>
 /// <param name="WorldSize">Data-parallel processes.</param>
 public sealed record DataLayout(int Seed, int PerDeviceTrainBatchSize, int GradientAccumulationSteps, int NumTrainExamples, int WorldSize);
+
+/// <summary>A checkpoint folder that resuming passed over.</summary>
+/// <param name="Directory">The folder.</param>
+/// <param name="Reason">Why it was not used.</param>
+public sealed record SkippedCheckpoint(string Directory, string Reason);
+
+/// <summary>What a resumed run continues from.</summary>
+/// <param name="Checkpoint">The checkpoint directory.</param>
+/// <param name="Step">Its optimizer step.</param>
+/// <param name="Skipped">Newer checkpoint folders passed over, and why.</param>
+public sealed record ResumeInfo(string Checkpoint, int Step, IReadOnlyList<SkippedCheckpoint> Skipped);

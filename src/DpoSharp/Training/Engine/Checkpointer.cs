@@ -30,19 +30,44 @@ public static partial class Checkpointer
     private const string RngFile = "rng_state.safetensors";
 
     /// <summary>The newest complete checkpoint directory under <paramref name="outputDir"/> (has trainer_state.json), or null.</summary>
-    public static string? FindLatest(string outputDir)
+    public static string? FindLatest(string outputDir) => FindLatest(outputDir, out _);
+
+    /// <summary>
+    /// The newest complete checkpoint directory under <paramref name="outputDir"/>, or null; <paramref name="skipped"/>
+    /// lists the newer checkpoint folders passed over and why (a run stopped while writing them).
+    /// </summary>
+    public static string? FindLatest(string outputDir, out IReadOnlyList<SkippedCheckpoint> skipped)
     {
+        var passed = new List<SkippedCheckpoint>();
+        skipped = passed;
         if (!Directory.Exists(outputDir))
         {
             return null;
         }
 
-        return Directory.EnumerateDirectories(outputDir, "checkpoint-*")
-            .Select(d => (Dir: d, Match: CheckpointName().Match(Path.GetFileName(d))))
-            .Where(x => x.Match.Success && File.Exists(Path.Combine(x.Dir, TrainerStateFile)))
-            .OrderByDescending(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
-            .Select(x => x.Dir)
-            .FirstOrDefault();
+        var candidates = Directory.EnumerateDirectories(outputDir, "checkpoint-*")
+            .Select(d => (Dir: d, Match: CheckpointFolderName().Match(Path.GetFileName(d))))
+            .Where(x => x.Match.Success)
+            .Select(x => (x.Dir, Step: long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture), Partial: x.Match.Groups[2].Success))
+            .OrderByDescending(x => x.Step)
+            .ThenBy(x => x.Partial);
+        foreach (var (dir, _, partial) in candidates)
+        {
+            if (partial)
+            {
+                passed.Add(new SkippedCheckpoint(dir, "incomplete: the run stopped while writing it (.tmp)"));
+            }
+            else if (!File.Exists(Path.Combine(dir, TrainerStateFile)))
+            {
+                passed.Add(new SkippedCheckpoint(dir, $"incomplete: it has no {TrainerStateFile}"));
+            }
+            else
+            {
+                return dir;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Deletes the oldest complete checkpoints so that at most <paramref name="limit"/> remain (save_total_limit).</summary>
@@ -413,6 +438,9 @@ public static partial class Checkpointer
 
     [GeneratedRegex(@"^checkpoint-(\d+)$")]
     private static partial Regex CheckpointName();
+
+    [GeneratedRegex(@"^checkpoint-(\d+)(\.tmp)?$")]
+    private static partial Regex CheckpointFolderName();
 
     private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 

@@ -16,7 +16,7 @@ namespace DpoSharp.Training.Engine;
 /// (<see cref="ITrainingObjective{TBatch}"/>); what a batch is, the data source's (<see cref="IBatchSource{TBatch}"/>).
 /// </summary>
 /// <typeparam name="TBatch">The batch type of the data and objective.</typeparam>
-public sealed class TrainingLoop<TBatch> : IDisposable
+public sealed partial class TrainingLoop<TBatch> : IDisposable
     where TBatch : SequenceBatch
 {
     private readonly IBatchSource<TBatch> _train;
@@ -90,6 +90,10 @@ public sealed class TrainingLoop<TBatch> : IDisposable
     /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
     public event Action<TrainerLogEntry>? Logged;
 
+    /// <summary>Raised when a run resumes, once the checkpoint is loaded: which checkpoint, its step, and the newer
+    /// checkpoint folders passed over.</summary>
+    public event Action<ResumeInfo>? Resuming;
+
     /// <summary>Raised after every optimizer step with the global step and the total steps (for progress bars).</summary>
     public event Action<int, int>? StepCompleted;
 
@@ -120,8 +124,10 @@ public sealed class TrainingLoop<TBatch> : IDisposable
     /// </summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from; null: the options decide
     /// (<c>resume_from_checkpoint</c>, or the newest checkpoint with <c>resume</c>).</param>
-    /// <param name="cancellationToken">Stops after the current step (no checkpoint is written for the partial run).</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step: that step is checkpointed (rank 0 with
+    /// an output_dir) and <see cref="TrainingInterruptedException"/> is thrown.</param>
     /// <exception cref="DpoSharpException">The loss or gradient norm became NaN/inf (the message names the step).</exception>
+    /// <exception cref="TrainingInterruptedException">The run was cancelled; <c>resume</c> continues it exactly.</exception>
     public TrainOutput Run(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -129,7 +135,8 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         var device = Model.Device;
         int totalSteps = TotalSteps;
         var schedule = LrSchedule.FromOptions(Options, totalSteps);
-        resumeFromCheckpoint ??= ResolveResumeCheckpoint();
+        IReadOnlyList<SkippedCheckpoint> skipped = [];
+        resumeFromCheckpoint ??= ResolveResumeCheckpoint(out skipped);
         var resumedState = resumeFromCheckpoint is null ? null : ReadCheckpointState(resumeFromCheckpoint);
 
         // The objective prepares (e.g. its reference) before any checkpoint weights are loaded into the policy: the
@@ -168,6 +175,7 @@ public sealed class TrainingLoop<TBatch> : IDisposable
             Checkpointer.LoadRngState(resumeFromCheckpoint);
             resumedState!.TotalSteps = totalSteps;
             State = resumedState;
+            Resuming?.Invoke(new ResumeInfo(resumeFromCheckpoint, State.GlobalStep, skipped));
         }
 
         IMetricSink? ownedSink = null;
@@ -271,7 +279,11 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         SetTrainMode();
         while (State.GlobalStep < totalSteps)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            if (cancellationToken.IsCancellationRequested)
+            {
+                throw Interrupt(schedule, startStep, cancellationToken);
+            }
+
             if (State.MicroBatch >= MicroBatchesPerEpoch)
             {
                 State.DataEpoch++;
@@ -421,64 +433,4 @@ public sealed class TrainingLoop<TBatch> : IDisposable
         }
     }
 
-    private string? ResolveResumeCheckpoint()
-    {
-        if (Options.Checkpointing.ResumeFromCheckpoint is { } dir)
-        {
-            return dir;
-        }
-
-        if (!Options.Checkpointing.Resume)
-        {
-            return null;
-        }
-
-        return Checkpointer.FindLatest(Options.Checkpointing.OutputDir)
-            ?? throw new DpoSharpException($"resume: no complete checkpoint-<step> directory in {Path.GetFullPath(Options.Checkpointing.OutputDir)}; train without resume first, or point resume_from_checkpoint at a checkpoint.");
-    }
-
-    /// <summary>Reads a checkpoint's trainer state and checks that it belongs to this run's seed and data layout.</summary>
-    private TrainerState ReadCheckpointState(string dir) => Checkpointer.ReadState(
-        dir,
-        new DataLayout(Options.Seed, Options.Batching.PerDeviceTrainBatchSize, Options.Batching.GradientAccumulationSteps, TrainCount, WorldSize));
-
-    private void SnapshotObjectiveScalars()
-    {
-        var state = _objective.SaveState();
-        try
-        {
-            if (state.Scalars.Count > 0)
-            {
-                State.LossState = new Dictionary<string, double>(state.Scalars);
-            }
-        }
-        finally
-        {
-            state.DisposeTensors();
-        }
-    }
-
-    private void SaveCheckpoint(LrSchedule schedule)
-    {
-        if (!WritesFiles)
-        {
-            return;
-        }
-
-        var objective = _objective.SaveState();
-        try
-        {
-            var record = new CheckpointRecord(Model, TokenizerFilesSource, _optimizer!.StatesInOrder(), State, new ScheduleRecord(schedule.Type, schedule.BaseLearningRate), objective);
-            Checkpointer.Save(Options.Checkpointing.OutputDir, record);
-        }
-        finally
-        {
-            objective.DisposeTensors();
-        }
-
-        if (Options.Checkpointing.SaveTotalLimit is int limit)
-        {
-            Checkpointer.Rotate(Options.Checkpointing.OutputDir, limit);
-        }
-    }
 }
