@@ -1,6 +1,6 @@
 using DpoSharp.Data;
 using DpoSharp.Tokenization;
-using static DpoSharp.Tests.Data.CharTokenizer;
+using static DpoSharp.Tests.TestSupport.CharTokenizer;
 
 namespace DpoSharp.Tests.Data;
 

@@ -3,6 +3,7 @@ using DpoSharp.Cli;
 using DpoSharp.Cli.Commands;
 using DpoSharp.Demo;
 using DpoSharp.Models;
+using DpoSharp.Tests.Training;
 using DpoSharp.Tokenization;
 using DpoSharp.Training.Metrics;
 using TorchSharp;

@@ -1,5 +1,6 @@
 using DpoSharp.Data;
 using DpoSharp.Models;
+using DpoSharp.Tests.Cli.Commands;
 using DpoSharp.Tokenization;
 using DpoSharp.Training;
 using DpoSharp.Training.Engine;

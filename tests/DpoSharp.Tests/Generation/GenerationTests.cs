@@ -1,11 +1,12 @@
 using DpoSharp.Cli;
 using DpoSharp.Generation;
 using DpoSharp.Models;
+using DpoSharp.Tests.Models;
 using DpoSharp.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Models;
+namespace DpoSharp.Tests.Generation;
 
 public class GenerationTests
 {

@@ -1,6 +1,6 @@
 using DpoSharp.Cli;
 
-namespace DpoSharp.Tests.Foundation;
+namespace DpoSharp.Tests.Cli.Commands;
 
 public class CliInfoTests
 {

@@ -10,7 +10,7 @@ using DpoSharp.Training.Metrics;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Demo;
+namespace DpoSharp.Tests.Training;
 
 /// <summary>Trains models (global torch seed, thread count): runs in the serial torch collection.</summary>
 [Collection(nameof(DpoSharp.Tests.Training.TorchRngCollection))]

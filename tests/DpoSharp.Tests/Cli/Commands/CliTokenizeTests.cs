@@ -1,7 +1,7 @@
 using Xunit.Abstractions;
-using static DpoSharp.Tests.CliRunner;
+using static DpoSharp.Tests.TestSupport.CliRunner;
 
-namespace DpoSharp.Tests.Tokenization;
+namespace DpoSharp.Tests.Cli.Commands;
 
 /// <summary><c>dposharp tokenize</c>, run in-process.</summary>
 public sealed class CliTokenizeTests(ITestOutputHelper output)

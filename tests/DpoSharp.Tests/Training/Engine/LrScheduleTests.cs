@@ -1,7 +1,7 @@
 using DpoSharp.Training;
 using DpoSharp.Training.Engine;
 
-namespace DpoSharp.Tests.Training;
+namespace DpoSharp.Tests.Training.Engine;
 
 public class LrScheduleTests
 {

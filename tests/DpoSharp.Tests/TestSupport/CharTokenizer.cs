@@ -1,7 +1,7 @@
 using System.Text;
 using DpoSharp.Tokenization;
 
-namespace DpoSharp.Tests.Data;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>
 /// A tiny deterministic tokenizer for data tests: special tokens <c>&lt;pad&gt;</c>=0, <c>&lt;s&gt;</c>=1,

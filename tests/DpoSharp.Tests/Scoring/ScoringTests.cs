@@ -3,10 +3,11 @@ using DpoSharp.Cli;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Scoring;
+using DpoSharp.Tests.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Models;
+namespace DpoSharp.Tests.Scoring;
 
 public class ScoringTests
 {

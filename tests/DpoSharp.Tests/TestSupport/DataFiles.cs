@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Parquet.Schema;
 using Parquet.Serialization;
 
-namespace DpoSharp.Tests.Data;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>Writes the same rows as each supported file type, for loader tests.</summary>
 public static class DataFiles

@@ -1,4 +1,4 @@
-namespace DpoSharp.Tests;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>GPT-2's byte-to-character table for byte-level BPE vocabularies, written out independently of the library.</summary>
 internal static class ByteLevelAlphabet

@@ -1,7 +1,7 @@
 using System.Reflection;
 using Xunit.Sdk;
 
-namespace DpoSharp.Tests.Models;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>Theory data: one row per supported <c>model_type</c> (gpt2, llama, mistral, qwen2, phi).</summary>
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]

@@ -1,6 +1,6 @@
 using DpoSharp.Native;
 
-namespace DpoSharp.Tests.Foundation;
+namespace DpoSharp.Tests.Native;
 
 public class LibStdCxxPatchTests
 {

@@ -3,7 +3,7 @@ using DpoSharp.Models;
 using DpoSharp.Training;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Foundation;
+namespace DpoSharp.Tests.Cli.Commands;
 
 /// <summary>
 /// User errors across commands: a checkpoint with NaN weights, a fresh run into an output_dir holding an earlier
@@ -73,7 +73,7 @@ public class OutputSafetyTests
     public void FreshRunIntoAnOutputDirWithAnEarlierRunIsRefusedUnlessOverwriteIsAsked()
     {
         using var tmp = TestPaths.CreateTempDir();
-        var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
+        var (model, dataset) = CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
         var output = Path.Combine(tmp.Path, "out");
         string[] Args(string outputDir, string steps, string saveSteps, params string[] extra) =>
             ["train", "--model", model, "--dataset", dataset, "--output-dir", outputDir, "--max-steps", steps, "--save-steps", saveSteps,
@@ -111,7 +111,7 @@ public class OutputSafetyTests
     public void ResumeOfAFinishedRunLeavesItsModelUnchanged()
     {
         using var tmp = TestPaths.CreateTempDir();
-        var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
+        var (model, dataset) = CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
         var output = Path.Combine(tmp.Path, "out");
         string[] args = ["train", "--model", model, "--dataset", dataset, "--output-dir", output, "--max-steps", "2",
             "--save-steps", "1", "--per-device-train-batch-size", "2", "--learning-rate", "1e-3", "--report-to", "jsonl"];
@@ -131,7 +131,7 @@ public class OutputSafetyTests
     public void ResumeWithAnotherDataLayoutIsRefusedAndLeavesTheRunIntact(string flag, string value, string expected)
     {
         using var tmp = TestPaths.CreateTempDir();
-        var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
+        var (model, dataset) = CliTrainTests.WriteTinyJob(tmp.Path, rows: 8);
         var fewer = Path.Combine(tmp.Path, "fewer.jsonl");
         File.WriteAllLines(fewer, File.ReadAllLines(dataset).Take(6));
         var output = Path.Combine(tmp.Path, "out");
@@ -215,7 +215,7 @@ public class OutputSafetyTests
     public void OutputPathsThatAreFoldersOrInputsAreRefusedBeforeAnyWork()
     {
         using var tmp = TestPaths.CreateTempDir();
-        var (model, dataset) = Training.CliTrainTests.WriteTinyJob(tmp.Path, rows: 4);
+        var (model, dataset) = CliTrainTests.WriteTinyJob(tmp.Path, rows: 4);
         var original = File.ReadAllBytes(dataset);
         var folder = Directory.CreateDirectory(Path.Combine(tmp.Path, "folder")).FullName;
 

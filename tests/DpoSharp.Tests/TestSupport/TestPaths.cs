@@ -1,6 +1,6 @@
 using Xunit.Abstractions;
 
-namespace DpoSharp.Tests;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>Paths tests need: the repository root and the shared conformance material beside it.</summary>
 public static class TestPaths

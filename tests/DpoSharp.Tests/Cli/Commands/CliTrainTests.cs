@@ -1,10 +1,11 @@
 using System.Text.Json.Nodes;
 using DpoSharp.Models;
+using DpoSharp.Tests.Training;
 using DpoSharp.Tokenization;
 using DpoSharp.Training;
-using static DpoSharp.Tests.CliRunner;
+using static DpoSharp.Tests.TestSupport.CliRunner;
 
-namespace DpoSharp.Tests.Training;
+namespace DpoSharp.Tests.Cli.Commands;
 
 public class CliTrainTests
 {

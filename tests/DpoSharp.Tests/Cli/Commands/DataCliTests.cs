@@ -1,9 +1,10 @@
 using DpoSharp.Cli;
 using DpoSharp.Cli.Commands;
 using DpoSharp.Data;
+using DpoSharp.Tests.Data;
 using Spectre.Console;
 
-namespace DpoSharp.Tests.Data;
+namespace DpoSharp.Tests.Cli.Commands;
 
 public class DataCliTests
 {

@@ -3,7 +3,7 @@ using DpoSharp.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Models;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>
 /// An independent, deliberately plain re-implementation of the five architectures for one unpadded sequence,

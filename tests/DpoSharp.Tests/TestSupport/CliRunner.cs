@@ -1,6 +1,6 @@
 using DpoSharp.Cli;
 
-namespace DpoSharp.Tests;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>Runs the <c>dposharp</c> CLI in-process and captures its output.</summary>
 internal static class CliRunner

@@ -4,7 +4,7 @@ using DpoSharp.Models;
 using DpoSharp.Tokenization;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Models;
+namespace DpoSharp.Tests.Scoring;
 
 /// <summary>
 /// <c>dposharp score</c> on text datasets (standard, implicit prompt, conversational; JSONL, CSV, JSON): the scores

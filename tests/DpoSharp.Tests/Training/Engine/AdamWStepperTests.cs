@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Training;
+namespace DpoSharp.Tests.Training.Engine;
 
 public class AdamWStepperTests
 {

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using DpoSharp.Cli;
 
-namespace DpoSharp.Tests.Training;
+namespace DpoSharp.Tests.Cli.Commands;
 
 public class CliScoreLossTests
 {

@@ -5,7 +5,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Training;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>
 /// A tiny causal LM for fast trainer tests: token embedding → dropout → linear → logits (plus a bias, a 1-D

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DpoSharp.Tests.Foundation;
+namespace DpoSharp.Tests.Native;
 
 public class TorchSmokeTests
 {

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using DpoSharp.Models;
 
-namespace DpoSharp.Tests;
+namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>
 /// Writes tiny random Hugging Face checkpoints (config.json + model.safetensors + generation_config.json) for
