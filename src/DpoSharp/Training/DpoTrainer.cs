@@ -207,6 +207,9 @@ public sealed class DpoTrainer : IDisposable
         remove => _loop.Logged -= value;
     }
 
+    /// <summary>When the run is cancelled, checkpoint the last finished step before stopping. Default false.</summary>
+    public bool CheckpointOnCancel { get => _loop.CheckpointOnCancel; set => _loop.CheckpointOnCancel = value; }
+
     /// <summary>Raised when a run resumes: the checkpoint, its step, and the newer checkpoint folders passed over.</summary>
     public event Action<ResumeInfo>? Resuming
     {
@@ -245,8 +248,8 @@ public sealed class DpoTrainer : IDisposable
     /// and checkpointing as configured, then saves the final model in <see cref="TrainingOptions.OutputDir"/>.
     /// </summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from (see <see cref="FindLatestCheckpoint"/>).</param>
-    /// <param name="cancellationToken">Stops after the current optimizer step, checkpoints it and throws
-    /// <see cref="TrainingInterruptedException"/>.</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="CheckpointOnCancel"/>:
+    /// checkpoints it and throws <see cref="TrainingInterruptedException"/>).</param>
     /// <exception cref="DpoSharpException">The loss or gradient norm became NaN/inf (the message names the step).</exception>
     public TrainOutput Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {

@@ -126,6 +126,9 @@ public sealed class SftTrainer : IDisposable
         remove => _loop.Logged -= value;
     }
 
+    /// <summary>When the run is cancelled, checkpoint the last finished step before stopping. Default false.</summary>
+    public bool CheckpointOnCancel { get => _loop.CheckpointOnCancel; set => _loop.CheckpointOnCancel = value; }
+
     /// <summary>Raised when a run resumes: the checkpoint, its step, and the newer checkpoint folders passed over.</summary>
     public event Action<ResumeInfo>? Resuming
     {
@@ -142,15 +145,15 @@ public sealed class SftTrainer : IDisposable
 
     /// <summary>Trains, logs, evaluates (eval_strategy steps/epoch), checkpoints (save_steps), and saves the final
     /// model in output_dir.</summary>
-    /// <param name="cancellationToken">Stops after the current optimizer step, checkpoints it and throws
-    /// <see cref="TrainingInterruptedException"/>.</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="CheckpointOnCancel"/>:
+    /// checkpoints it and throws <see cref="TrainingInterruptedException"/>).</param>
     public TrainOutput Train(CancellationToken cancellationToken = default) => Train(null, cancellationToken);
 
     /// <summary>Trains from a checkpoint (null: as the options say — <c>resume_from_checkpoint</c>, or the newest
     /// checkpoint in output_dir with <c>resume</c>).</summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory, or null.</param>
-    /// <param name="cancellationToken">Stops after the current optimizer step, checkpoints it and throws
-    /// <see cref="TrainingInterruptedException"/>.</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="CheckpointOnCancel"/>:
+    /// checkpoints it and throws <see cref="TrainingInterruptedException"/>).</param>
     public TrainOutput Train(string? resumeFromCheckpoint, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -84,6 +84,10 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     /// <summary>Sinks fed every logged record besides <see cref="MetricSink"/> or the file sinks (not closed by the loop).</summary>
     public IList<IMetricSink> AdditionalSinks { get; } = [];
 
+    /// <summary>When the run is cancelled, checkpoint the last finished step before stopping (what <c>dposharp train</c>
+    /// does on Ctrl-C). Default false: a cancelled run stops without writing anything.</summary>
+    public bool CheckpointOnCancel { get; set; }
+
     /// <summary>A directory whose tokenizer files are copied next to every saved model. Null: none.</summary>
     public string? TokenizerFilesSource { get; set; }
 
@@ -124,10 +128,12 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     /// </summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from; null: the options decide
     /// (<c>resume_from_checkpoint</c>, or the newest checkpoint with <c>resume</c>).</param>
-    /// <param name="cancellationToken">Stops after the current optimizer step: that step is checkpointed (rank 0 with
-    /// an output_dir) and <see cref="TrainingInterruptedException"/> is thrown.</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step with an
+    /// <see cref="OperationCanceledException"/>; with <see cref="CheckpointOnCancel"/> that step is checkpointed first
+    /// (rank 0 with an output_dir) and the exception is a <see cref="TrainingInterruptedException"/>.</param>
     /// <exception cref="DpoSharpException">The loss or gradient norm became NaN/inf (the message names the step).</exception>
-    /// <exception cref="TrainingInterruptedException">The run was cancelled; <c>resume</c> continues it exactly.</exception>
+    /// <exception cref="TrainingInterruptedException">The run was cancelled with <see cref="CheckpointOnCancel"/>;
+    /// <c>resume</c> continues it exactly.</exception>
     public TrainOutput Run(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -281,6 +287,11 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         {
             if (cancellationToken.IsCancellationRequested)
             {
+                if (!CheckpointOnCancel)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
                 throw Interrupt(schedule, startStep, cancellationToken);
             }
 

@@ -29,6 +29,34 @@ public class NamedStatisticsTests
     }
 
     [Fact]
+    public void StatisticsAverageAcrossMicroBatchesAndResetForTheNextWindow()
+    {
+        // (Replaces the tests of the former MetricsAccumulator, which NamedStatistics supersedes.)
+        using var window = new NamedStatistics();
+        float[] r1 = [0.1f, 0.3f], r2 = [0.5f, -0.1f, 0.2f];
+        foreach (var (rewards, loss) in new[] { (r1, 0.75f), (r2, 0.25f) })
+        {
+            using var scope = NewDisposeScope();
+            window.Add("rewards/chosen", tensor(rewards).sum(), "pairs");
+            window.Add("loss", tensor(loss * rewards.Length), "pairs");
+            window.AddCount("pairs", rewards.Length);
+        }
+
+        var m = window.ToMetrics("eval_");
+        Assert.Equal(r1.Concat(r2).Select(x => (double)x).Average(), m["eval_rewards/chosen"], 6);
+        Assert.Equal(((0.75 * 2) + (0.25 * 3)) / 5, m["eval_loss"], 6);
+        Assert.Equal(["rewards/chosen", "loss"], m.Keys.Select(k => k["eval_".Length..]));
+        window.Reset();
+        using (NewDisposeScope())
+        {
+            window.Add("loss", tensor(2f), "pairs");
+        }
+
+        window.AddCount("pairs", 1);
+        Assert.Equal(2, window.ToMetrics("")["loss"], 6);
+    }
+
+    [Fact]
     public void SumsKeepTheirDtypeAndReadExactly()
     {
         // float32 sums stay float32 (DPO's statistics), float64 ones float64 (SFT's): the read value is the sum's own.

@@ -76,54 +76,6 @@ public class MetricSinkTests
         Assert.All(scalars, e => Assert.InRange(e.WallTime, 1.6e9, 1e10));   // seconds since 1970
     }
 
-    [Fact]
-    public void AccumulatorAveragesAcrossMicroBatchesAndResets()
-    {
-        using var scope = NewDisposeScope();
-        using var acc = new MetricsAccumulator();
-        float[] r1 = [0.1f, 0.3f], r2 = [0.5f, -0.1f, 0.2f];
-        acc.Add("rewards/chosen", tensor(r1));
-        acc.Add("loss", tensor(0.75f));
-        acc.Add("rewards/chosen", tensor(r2));
-        acc.Add("loss", tensor(0.25f));
-        acc.Set("learning_rate", 1e-6);
-        var m = acc.ReadAndReset("eval_");
-        Assert.Equal(r1.Concat(r2).Select(x => (double)x).Average(), m["eval_rewards/chosen"], 6);
-        Assert.Equal(0.5, m["eval_loss"], 6);
-        Assert.Equal(1e-6, m["eval_learning_rate"]);
-        Assert.Equal(["rewards/chosen", "loss", "learning_rate"], m.Keys.Select(k => k["eval_".Length..]));
-        Assert.Empty(acc.ReadAndReset());
-        acc.Add("loss", tensor(2f));
-        Assert.Equal(2, acc.ReadAndReset()["loss"], 6);
-    }
-
-    [Fact]
-    public void AccumulatorKeepsNoTensorsAliveAfterReading()
-    {
-        using var acc = new MetricsAccumulator();
-        static long Live() => TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        void Round()
-        {
-            using var scope = NewDisposeScope();
-            for (int i = 0; i < 4; i++)
-            {
-                acc.Add("loss", tensor((float)i));
-                acc.Add("rewards/margins", rand(3));
-            }
-
-            acc.ReadAndReset();
-        }
-
-        Round();
-        long before = Live();
-        for (int i = 0; i < 5; i++)
-        {
-            Round();
-        }
-
-        Assert.Equal(before, Live());
-    }
-
     // ---- independent TFRecord + protobuf reading
 
     private static IEnumerable<byte[]> ReadTfRecords(byte[] file)
