@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using DpoSharp.Tokenization;
 
 namespace DpoSharp.Demo;
 
@@ -122,16 +123,5 @@ public static class DemoTokenizer
     /// GPT-2's reversible byte → printable character map (the table byte-level BPE vocabularies and DpoSharp's
     /// tokenizer use): printable bytes stand for themselves, the others map to U+0100 onwards in byte order.
     /// </summary>
-    public static char[] BytesToUnicode()
-    {
-        var map = new char[256];
-        int n = 0;
-        for (int b = 0; b < 256; b++)
-        {
-            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            map[b] = printable ? (char)b : (char)(256 + n++);
-        }
-
-        return map;
-    }
+    public static char[] BytesToUnicode() => [.. ByteLevelMapping.ByteToChar];
 }
