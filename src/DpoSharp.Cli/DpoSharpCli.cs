@@ -27,6 +27,7 @@ public static class DpoSharpCli
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(SftCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 

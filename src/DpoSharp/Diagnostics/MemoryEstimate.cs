@@ -119,20 +119,6 @@ public static class MemoryEstimator
         return model.parameters().Sum(p => p.numel());
     }
 
-    /// <summary>Memory the kernel can give this process now (<c>MemAvailable</c> of /proc/meminfo), or null where unknown.</summary>
-    public static long? AvailableBytes()
-    {
-        const string path = "/proc/meminfo";
-        if (!File.Exists(path))
-        {
-            return null;
-        }
-
-        var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal));
-        var parts = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return parts is { Length: >= 2 } && long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var kb) ? kb * 1024 : null;
-    }
-
     /// <summary>
     /// Throws <see cref="DpoSharpException"/> when <paramref name="estimate"/> exceeds <paramref name="availableBytes"/>:
     /// the message gives the estimate, its parts and <paramref name="fixes"/> (the flags that would make it fit).

@@ -60,7 +60,7 @@ public class MemoryEstimateTests
     [Fact]
     public void AvailableMemoryIsReadFromProcMeminfo()
     {
-        var available = MemoryEstimator.AvailableBytes();
+        var available = ProcMemory.AvailableBytes();
         if (File.Exists("/proc/meminfo"))
         {
             Assert.NotNull(available);

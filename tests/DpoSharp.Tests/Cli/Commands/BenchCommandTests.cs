@@ -1,0 +1,66 @@
+using System.Text.Json.Nodes;
+using DpoSharp.Diagnostics;
+using DpoSharp.Models;
+
+namespace DpoSharp.Tests.Cli.Commands;
+
+[Collection(nameof(DpoSharp.Tests.Training.TorchRngCollection))]
+public class BenchCommandTests
+{
+    [Fact]
+    public void BenchPrintsOneJsonObjectWithTheMeasurementsAndTheEstimateParts()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var model = TinyCheckpoints.Write(Path.Combine(dir.Path, "tiny"), "llama", seed: 1);
+        var (rc, stdout, err) = CliRunner.Run("bench", "--preset", model, "--pairs", "2", "--prompt-len", "5", "--completion-len", "3", "--steps", "2", "--json");
+        Assert.True(rc == 0, err);
+        var o = JsonNode.Parse(stdout.Trim())!.AsObject();
+        foreach (var key in new[] { "pairs_per_second", "tokens_per_second", "seconds_per_step", "peak_rss_bytes", "memory_estimate_bytes" })
+        {
+            Assert.True(o.ContainsKey(key), key);
+        }
+
+        double seconds = o["seconds_per_step"]!.GetValue<double>();
+        Assert.True(seconds > 0);
+        Assert.Equal(2 / seconds, o["pairs_per_second"]!.GetValue<double>(), 9);
+        Assert.Equal(2 * 2 * (5 + 3) / seconds, o["tokens_per_second"]!.GetValue<double>(), 6);
+        var parts = o["memory_estimate"]!.AsObject();
+        long sum = parts.Sum(kv => kv.Value!.GetValue<long>());
+        Assert.Equal(o["memory_estimate_bytes"]!.GetValue<long>(), sum);
+        foreach (var part in new[] { "weights_bytes", "gradients_bytes", "optimizer_state_bytes", "reference_bytes", "activations_bytes" })
+        {
+            Assert.True(parts[part]!.GetValue<long>() > 0, part);
+        }
+
+        using var loaded = ModelLoader.Load(model);
+        long n = ModelLoader.CountParameters(loaded);
+        Assert.Equal(n, o["parameters"]!.GetValue<long>());
+        Assert.Equal(4 * n, parts["weights_bytes"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public void BenchRefusesBadValuesAndUnknownPresetsWithExitTwo()
+    {
+        var (rc, _, err) = CliRunner.Run("bench", "--preset", "gpt5", "--json");
+        Assert.Equal(2, rc);
+        Assert.Contains("unknown model preset 'gpt5'", err);
+        (rc, _, err) = CliRunner.Run("bench", "--pairs", "0");
+        Assert.Equal(2, rc);
+        Assert.Contains("--pairs must be at least 1", err);
+    }
+
+    [Fact]
+    public void APhi2FullFineTuneIsRefusedBeforeAnythingIsAllocatedWhenItCannotFit()
+    {
+        // Full DPO of Phi-2 in fp32 with a reference copy needs ≈ 56 GB: more than this machine has.
+        var e = MemoryEstimator.Estimate(DpoStepBenchmark.Plan(new BenchmarkOptions { Preset = "phi-2", Pairs = 1, PromptLength = 32, CompletionLength = 32 }));
+        Assert.True(e.Total > 50e9, e.ToString());
+        if (ProcMemory.AvailableBytes() is long available && available < e.Total)
+        {
+            var (rc, _, err) = CliRunner.Run("bench", "--preset", "phi-2", "--pairs", "1", "--prompt-len", "32", "--completion-len", "32", "--steps", "1");
+            Assert.Equal(2, rc);
+            Assert.Contains("out-of-memory killer", err);
+            Assert.Contains("optimizer state", err);
+        }
+    }
+}
