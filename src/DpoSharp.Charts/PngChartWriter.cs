@@ -50,34 +50,51 @@ public static class PngChartWriter
         var written = new List<string>();
         foreach (var chart in charts ?? DefaultCharts)
         {
-            var series = chart.Metrics
-                .Select(m => (Name: m, Points: Points(records, m)))
-                .Where(s => s.Points.Xs.Length > 0)
-                .ToList();
-            if (series.Count == 0)
+            using var plot = Build(records, chart);
+            if (plot is null)
             {
                 continue;
             }
 
-            var plot = new Plot();
-            foreach (var (name, (xs, ys)) in series)
-            {
-                var line = plot.Add.Scatter(xs, ys);
-                line.LegendText = name;
-                line.MarkerSize = xs.Length <= 50 ? 5 : 0;
-                line.LineWidth = 2;
-            }
-
-            plot.Title(chart.Title);
-            plot.XLabel("step");
-            plot.YLabel(chart.YLabel);
-            plot.ShowLegend();
             var path = Path.Combine(outputDir, chart.FileName);
             plot.SavePng(path, width, height);
             written.Add(path);
         }
 
         return written;
+    }
+
+    /// <summary>
+    /// The plot of <paramref name="chart"/>: one line per metric against the step, whole-number step ticks, and the
+    /// legend below the axes (<see cref="ChartStyle.ShowLegendOutside"/>) so that it never covers a curve.
+    /// </summary>
+    /// <returns>Null when none of the chart's metrics has a value.</returns>
+    internal static Plot? Build(IReadOnlyList<MetricRecord> records, ChartSpec chart)
+    {
+        var series = chart.Metrics
+            .Select(m => (Name: m, Points: Points(records, m)))
+            .Where(s => s.Points.Xs.Length > 0)
+            .ToList();
+        if (series.Count == 0)
+        {
+            return null;
+        }
+
+        var plot = new Plot();
+        foreach (var (name, (xs, ys)) in series)
+        {
+            var line = plot.Add.Scatter(xs, ys);
+            line.LegendText = name;
+            line.MarkerSize = xs.Length <= 50 ? 5 : 0;
+            line.LineWidth = 2;
+        }
+
+        plot.Title(chart.Title);
+        plot.XLabel("step");
+        plot.YLabel(chart.YLabel);
+        ChartStyle.UseStepTicks(plot.Axes.Bottom);
+        ChartStyle.ShowLegendOutside(plot);
+        return plot;
     }
 
     private static (double[] Xs, double[] Ys) Points(IReadOnlyList<MetricRecord> records, string metric)

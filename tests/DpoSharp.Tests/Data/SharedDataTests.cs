@@ -11,15 +11,10 @@ public class SharedDataTests(ITestOutputHelper output)
 {
     private static readonly DatasetOptions StackExchange = new() { PromptColumn = "question", ChosenColumn = "response_j", RejectedColumn = "response_k" };
 
-    [Fact]
+    [SkippableFact]
     public void HhRlhfTinyIsConversationalWithExtractedPrompt()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/hh_rlhf_tiny.json");
-        if (path is null)
-        {
-            return;
-        }
-
         var ds = PreferenceDatasetLoader.Load(path);
         Assert.Equal(PreferenceFormat.Conversational, ds.Format);
         var e = Assert.Single(ds.Examples);
@@ -29,15 +24,10 @@ public class SharedDataTests(ITestOutputHelper output)
         Assert.Equal([new ChatMessage("assistant", "Take them off.")], e.RejectedMessages);
     }
 
-    [Fact]
+    [SkippableFact]
     public void StackExchangePairedTinyThroughColumnMapping()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");
-        if (path is null)
-        {
-            return;
-        }
-
         var ds = PreferenceDatasetLoader.Load(path, StackExchange);
         using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
         var rows = doc.RootElement.EnumerateArray().ToArray();
@@ -51,16 +41,11 @@ public class SharedDataTests(ITestOutputHelper output)
         Assert.Contains("missing column 'chosen'. Columns present: question, response_j, response_k", ex.Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void StackExchangeWithPhi2TokenizerKeepEnd()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");
         var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
-        if (path is null || model is null)
-        {
-            return;
-        }
-
         var tok = HfTokenizer.Load(model);
         var ds = PreferenceDatasetLoader.Load(path, StackExchange);
         var options = new TokenizationOptions { MaxLength = 384, MaxPromptLength = 128, TruncationMode = TruncationMode.KeepEnd };
@@ -87,15 +72,10 @@ public class SharedDataTests(ITestOutputHelper output)
         Assert.Equal(ds.Examples.Count(e => tok.Encode(e.Prompt!).Count > 128), result.Stats.PromptTruncated);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Llama2AddsBosOnceAndEos()
     {
         var model = TestPaths.SharedOrSkip(output, "data/tokenizers/llama-2");
-        if (model is null)
-        {
-            return;
-        }
-
         var tok = HfTokenizer.Load(model);
         Assert.True(tok.AddsBosToken);
         PreferenceExample Text(string p) => new() { Format = PreferenceFormat.Standard, Prompt = p, Chosen = " Fix the hole.", Rejected = " Take them off." };
@@ -113,15 +93,10 @@ public class SharedDataTests(ITestOutputHelper output)
         Assert.Equal(tok.Encode("\n\nHuman: What do I do?\n\nAssistant:", addSpecialTokens: true), result.Pairs[0].PromptIds);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Gpt2HhTextGetsNoBosAndOneEos()
     {
         var model = TestPaths.SharedOrSkip(output, "data/tokenizers/gpt2-openai");
-        if (model is null)
-        {
-            return;
-        }
-
         var tok = HfTokenizer.Load(model);
         using var dir = TestPaths.CreateTempDir();
         var path = Path.Combine(dir.Path, "hh.jsonl");
@@ -135,16 +110,11 @@ public class SharedDataTests(ITestOutputHelper output)
         Assert.Equal("\n\nHuman: What is 2+2?\n\nAssistant: It is 4.<|endoftext|>", tok.Decode([.. pair.PromptIds, .. pair.ChosenIds]));
     }
 
-    [Fact]
+    [SkippableFact]
     public void HhRlhfTinyWithLlama2ChatTemplate()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/hh_rlhf_tiny.json");
         var model = TestPaths.SharedOrSkip(output, "data/tokenizers/llama-2");
-        if (path is null || model is null)
-        {
-            return;
-        }
-
         var tok = HfTokenizer.Load(model);
         var result = new PairTokenizer(tok).Tokenize(PreferenceDatasetLoader.Load(path));
         var pair = Assert.Single(result.Pairs);
@@ -172,30 +142,20 @@ public class SharedDataTests(ITestOutputHelper output)
         Assert.Contains("Fix the hole. </s>", shown);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ConversationalDataWithoutChatTemplateIsBadInput()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/hh_rlhf_tiny.json");
         var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
-        if (path is null || model is null)
-        {
-            return;
-        }
-
         var err = new StringWriter();
         Assert.Equal(2, DpoSharpCli.Run(["data", "--dataset", path, "--model", model], new StringWriter(), err));
         Assert.Contains("chat_template", err.ToString());
     }
 
-    [Fact]
+    [SkippableFact]
     public void TruthyDpoStyleFolderWithPhi2()
     {
         var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
-        if (model is null)
-        {
-            return;
-        }
-
         // The layout and columns of a downloaded truthy-dpo-v0.1 (id, source, system, prompt, chosen, rejected).
         using var dir = TestPaths.CreateTempDir();
         var folder = Directory.CreateDirectory(Path.Combine(dir.Path, "truthy-dpo-v0.1")).FullName;
@@ -215,16 +175,11 @@ public class SharedDataTests(ITestOutputHelper output)
         Assert.DoesNotContain("(3)?" + DpoSharp.Cli.Commands.DataCommand.Boundary, text);
     }
 
-    [Fact]
+    [SkippableFact]
     public void CliShowsPairsWithSpecialTokensAndBoundary()
     {
         var path = TestPaths.SharedOrSkip(output, "data/preferences/torchtune/stack_exchange_paired_tiny.json");
         var model = TestPaths.SharedOrSkip(output, "data/tokenizers/phi-2");
-        if (path is null || model is null)
-        {
-            return;
-        }
-
         using var dir = TestPaths.CreateTempDir();
         var outFile = Path.Combine(dir.Path, "normalized.jsonl");
         var stdout = new StringWriter();

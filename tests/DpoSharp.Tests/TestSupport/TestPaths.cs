@@ -9,19 +9,45 @@ public static class TestPaths
     public static string RepoRoot { get; } = FindRoot();
 
     /// <summary>
-    /// Full path of <paramref name="relative"/> under <c>../shared/</c>, or null (after writing a visible
-    /// "SKIPPED" line to the test output) when the shared folder is absent, as it is for users' clones.
+    /// The environment variable that points the shared-material lookup at another folder than <c>../shared/</c>
+    /// beside the repository. Set it to a folder that does not exist to see what a user's clone reports
+    /// (<c>DPOSHARP_SHARED_DIR=/nonexistent dotnet test -c Release</c>: every conformance test is skipped with its
+    /// reason).
     /// </summary>
-    public static string? SharedOrSkip(ITestOutputHelper output, string relative)
+    public const string SharedDirVariable = "DPOSHARP_SHARED_DIR";
+
+    /// <summary>How the skip reason of a test that lacks the shared material begins.</summary>
+    public const string SkipReasonPrefix = "needs the shared conformance material:";
+
+    /// <summary>
+    /// The shared conformance material: <see cref="SharedDirVariable"/> when set, else <c>../shared/</c> beside the
+    /// repository (CI and the developers have it; users' clones do not).
+    /// </summary>
+    public static string SharedDir => Environment.GetEnvironmentVariable(SharedDirVariable) is { Length: > 0 } dir
+        ? Path.GetFullPath(dir)
+        : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+
+    /// <summary>
+    /// Full path of <paramref name="relative"/> under <see cref="SharedDir"/>. When it is absent the test is
+    /// reported as skipped with the reason (a <see cref="SkipException"/>): call this only from a <c>[SkippableFact]</c> or a
+    /// <c>[SkippableTheory]</c>, where a skip is not a failure. <c>.ci/run</c> fails a run that skips any test when
+    /// <c>../shared</c> is present.
+    /// </summary>
+    public static string SharedOrSkip(ITestOutputHelper output, string relative) => SharedOrSkip(output, relative, SharedDir);
+
+    /// <summary><see cref="SharedOrSkip(ITestOutputHelper, string)"/> under <paramref name="sharedDir"/>.</summary>
+    internal static string SharedOrSkip(ITestOutputHelper output, string relative, string sharedDir)
     {
-        var path = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", relative));
+        ArgumentNullException.ThrowIfNull(output);
+        var path = Path.GetFullPath(Path.Combine(sharedDir, relative));
         if (File.Exists(path) || Directory.Exists(path))
         {
             return path;
         }
 
-        output.WriteLine($"SKIPPED: {path} is absent (the shared conformance material lives beside the repository).");
-        return null;
+        var reason = $"{SkipReasonPrefix} {path} is absent (../shared/ beside the repository, or ${SharedDirVariable})";
+        output.WriteLine("SKIPPED: " + reason);
+        throw new SkipException(reason);
     }
 
     /// <summary>A fresh temporary directory, deleted when disposed.</summary>

@@ -6,15 +6,10 @@ namespace DpoSharp.Tests.Cli.Commands;
 /// <summary><c>dposharp tokenize</c>, run in-process.</summary>
 public sealed class CliTokenizeTests(ITestOutputHelper output)
 {
-    [Fact]
+    [SkippableFact]
     public void PrintsGpt2IdsForTextAndFileLines()
     {
         var dir = TestPaths.SharedOrSkip(output, "data/tokenizers/gpt2-openai");
-        if (dir is null)
-        {
-            return;
-        }
-
         var (rc, o, _) = Run("tokenize", "--model", dir, "--text", "Hello world");
         Assert.Equal(0, rc);
         Assert.Equal("15496 995" + Environment.NewLine, o);
@@ -27,15 +22,10 @@ public sealed class CliTokenizeTests(ITestOutputHelper output)
         Assert.Equal(["15496 995", "18435 995"], o.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
     }
 
-    [Fact]
+    [SkippableFact]
     public void AddSpecialTokensPrependsLlamaBos()
     {
         var dir = TestPaths.SharedOrSkip(output, "data/tokenizers/llama-2");
-        if (dir is null)
-        {
-            return;
-        }
-
         var (rc, o, _) = Run("tokenize", "--model", dir, "--text", "Hello world", "--add-special-tokens");
         Assert.Equal(0, rc);
         Assert.Equal("1 15043 3186", o.Trim());
