@@ -120,7 +120,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     {
         using var _ = no_grad();
         using var gen = new Generator((ulong)seed, CPU);
-        foreach (var (name, p) in named_parameters())
+        foreach (var (name, p) in BaseParameters())
         {
             if (p.device_type == DeviceType.META)
             {
@@ -151,7 +151,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
         var nonFinite = new List<string>();
-        foreach (var (name, p) in named_parameters())
+        foreach (var (name, p) in BaseParameters())
         {
             var key = CheckpointKeysFor(name).FirstOrDefault(checkpoint.Contains);
             if (key is null)
@@ -190,6 +190,21 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     }
 
     /// <summary>The tensors to save, with the keys transformers expects (tied lm_head omitted).</summary>
-    public virtual IReadOnlyList<(string Name, Tensor Tensor)> TensorsToSave() =>
-        named_parameters().Select(kv => (kv.name, (Tensor)kv.parameter)).ToList();
+    /// <exception cref="DpoSharpException">The model carries LoRA adapters (save them as a PEFT adapter, or merge them).</exception>
+    public virtual IReadOnlyList<(string Name, Tensor Tensor)> TensorsToSave()
+    {
+        var all = named_parameters().ToList();
+        if (all.Any(kv => LoraAdapter.IsAdapterParameter(kv.name)))
+        {
+            throw new DpoSharpException("this model carries LoRA adapters, which a Hugging Face checkpoint cannot hold: save them as a PEFT adapter " +
+                "(PeftAdapter.Save), or merge them into the weights first (LoraModel.Merge).");
+        }
+
+        return [.. all.Select(kv => (kv.name, (Tensor)kv.parameter))];
+    }
+
+    /// <summary>The parameters of the model itself: every parameter except those of LoRA adapters (which a
+    /// Hugging Face checkpoint does not hold).</summary>
+    private IEnumerable<(string name, TorchSharp.Modules.Parameter parameter)> BaseParameters() =>
+        named_parameters().Where(kv => !LoraAdapter.IsAdapterParameter(kv.name));
 }

@@ -5,12 +5,14 @@ namespace DpoSharp.Modules;
 
 /// <summary>
 /// <c>nn.Linear</c> in Hugging Face layout: <c>weight</c> (out, in), optional <c>bias</c> (out). Parameters start
-/// uninitialised; <c>CausalLMBase.InitializeWeights</c> or a checkpoint load fills them.
+/// uninitialised; <c>CausalLMBase.InitializeWeights</c> or a checkpoint load fills them. May carry a LoRA adapter
+/// (<see cref="ILoraTarget"/>).
 /// </summary>
-public sealed class Linear : nn.Module<Tensor, Tensor>
+public sealed class Linear : nn.Module<Tensor, Tensor>, ILoraTarget
 {
     private readonly Parameter weight;
     private readonly Parameter? bias;
+    private LoraAdapter? lora; // registered as "lora" only while attached
 
     /// <summary>Creates the layer.</summary>
     public Linear(long inFeatures, long outFeatures, bool hasBias, Device device, ScalarType dtype)
@@ -28,5 +30,20 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     public Parameter? Bias => bias;
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+    public long InFeatures => weight.shape[1];
+
+    /// <inheritdoc/>
+    public long OutFeatures => weight.shape[0];
+
+    /// <inheritdoc/>
+    public bool FanInFanOut => false;
+
+    /// <inheritdoc/>
+    public LoraAdapter? Lora => lora;
+
+    /// <inheritdoc/>
+    public void AttachLora(LoraAdapter? adapter) => lora = LoraAdapter.Attach(this, this, lora, adapter);
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input) => LoraAdapter.Apply(nn.functional.linear(input, weight, bias), input, lora);
 }

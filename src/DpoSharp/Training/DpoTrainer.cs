@@ -36,8 +36,8 @@ public sealed class DpoTrainer : IDisposable
     /// </summary>
     /// <param name="model">The policy; trained in place.</param>
     /// <param name="refModel">The reference model (frozen here; not disposed by the trainer). Null: a frozen copy of
-    /// <paramref name="model"/> made before training starts, unless <see cref="DpoOptions.ReferenceFree"/> or
-    /// <see cref="DpoOptions.PrecomputeRefLogProbs"/> make a model unnecessary.</param>
+    /// <paramref name="model"/> made before training starts (a LoRA model: itself with its adapters disabled), unless
+    /// <see cref="DpoOptions.ReferenceFree"/> or <see cref="DpoOptions.PrecomputeRefLogProbs"/> make a model unnecessary.</param>
     /// <param name="args">Options; validated here.</param>
     /// <param name="trainDataset">Tokenized training pairs.</param>
     /// <param name="padTokenId">Pad id used when collating.</param>

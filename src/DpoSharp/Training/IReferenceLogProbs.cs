@@ -9,11 +9,12 @@ namespace DpoSharp.Training;
 /// <summary>
 /// Where the reference log-probs of a batch come from: a frozen model (<see cref="FrozenModelReference"/>),
 /// values computed once before training (<see cref="PrecomputedReference"/>), or nothing
-/// (<see cref="NoReference"/>, reference-free losses). Later: the policy with its LoRA adapters disabled.
+/// (<see cref="NoReference"/>, reference-free losses), or the policy with its LoRA adapters disabled
+/// (<see cref="AdaptersDisabledReference"/>).
 /// </summary>
 public interface IReferenceLogProbs : IDisposable
 {
-    /// <summary>Short name for logs: <c>frozen_model</c>, <c>precomputed</c>, <c>none</c>.</summary>
+    /// <summary>Short name for logs: <c>frozen_model</c>, <c>precomputed</c>, <c>none</c>, <c>adapters_disabled</c>.</summary>
     string Kind { get; }
 
     /// <summary>

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using DpoSharp.IO;
 using DpoSharp.Models;
+using DpoSharp.Models.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -99,9 +100,18 @@ public static partial class Checkpointer
     /// <summary>
     /// Writes the model as a Hugging Face directory: <see cref="ModelSaver.Save"/> for models built by
     /// <see cref="ModelLoader"/>, else <c>config.json</c> and <c>model.safetensors</c> with the module's state-dict names.
+    /// A model with LoRA adapters writes only its adapters, as a PEFT adapter (<see cref="PeftAdapter.Save"/>), and
+    /// the tokenizer files.
     /// </summary>
     public static void SaveModelDirectory(ICausalLM model, string dir, string? copyTokenizerFrom = null)
     {
+        if (model.HasAdapters())
+        {
+            PeftAdapter.Save(model, dir);
+            CopyTokenizerFiles(copyTokenizerFrom, dir);
+            return;
+        }
+
         if (model is CausalLMBase)
         {
             ModelSaver.Save(model, dir, copyTokenizerFrom);
@@ -115,9 +125,26 @@ public static partial class Checkpointer
         SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), sd.Select(kv => (kv.Key, kv.Value)).ToList(), new Dictionary<string, string> { ["format"] = "pt" });
     }
 
-    /// <summary>Copies the weights of a saved model directory (single or sharded safetensors) into <paramref name="model"/>.</summary>
+    /// <summary>Copies the weights of a saved model directory (single or sharded safetensors) into <paramref name="model"/>;
+    /// for a model with LoRA adapters, the directory's PEFT adapter into its adapters (<see cref="PeftAdapter.Load"/>).</summary>
     public static void LoadModelWeights(ICausalLM model, string dir)
     {
+        if (model.HasAdapters())
+        {
+            if (!PeftAdapter.Exists(dir))
+            {
+                throw new DpoSharpException($"{dir}: this model has LoRA adapters but the checkpoint holds no {PeftAdapter.ConfigFileName}: it was not written by a LoRA run. Resume with the same LoRA settings, or without LoRA.");
+            }
+
+            PeftAdapter.Load(model, dir);
+            return;
+        }
+
+        if (PeftAdapter.Exists(dir) && !File.Exists(Path.Combine(dir, SafeTensorsCheckpoint.SingleFileName)) && !File.Exists(Path.Combine(dir, SafeTensorsCheckpoint.IndexFileName)))
+        {
+            throw new DpoSharpException($"{dir}: the checkpoint holds a LoRA adapter ({PeftAdapter.ConfigFileName}) but this model has no adapters. Resume with the run's LoRA settings.");
+        }
+
         if (model is CausalLMBase m)
         {
             using var checkpoint = SafeTensorsCheckpoint.Open(dir);
@@ -249,7 +276,7 @@ public static partial class Checkpointer
         foreach (var file in Directory.EnumerateFiles(dir, "*.safetensors").Order(StringComparer.Ordinal))
         {
             var name = Path.GetFileNameWithoutExtension(file);
-            if (name.StartsWith("model", StringComparison.Ordinal) || file.EndsWith(OptimizerTensors, StringComparison.Ordinal) || file.EndsWith(RngFile, StringComparison.Ordinal))
+            if (name.StartsWith("model", StringComparison.Ordinal) || file.EndsWith(PeftAdapter.WeightsFileName, StringComparison.Ordinal) || file.EndsWith(OptimizerTensors, StringComparison.Ordinal) || file.EndsWith(RngFile, StringComparison.Ordinal))
             {
                 continue;
             }
@@ -443,6 +470,24 @@ public static partial class Checkpointer
     private static partial Regex CheckpointFolderName();
 
     private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
+    /// <summary>Copies <see cref="ModelSaver.TokenizerFiles"/> found in <paramref name="source"/> (if any) into <paramref name="dir"/>.</summary>
+    private static void CopyTokenizerFiles(string? source, string dir)
+    {
+        if (source is null || Path.GetFullPath(source) == Path.GetFullPath(dir))
+        {
+            return;
+        }
+
+        foreach (var file in ModelSaver.TokenizerFiles)
+        {
+            var from = Path.Combine(source, file);
+            if (File.Exists(from))
+            {
+                File.Copy(from, Path.Combine(dir, file), overwrite: true);
+            }
+        }
+    }
 
     /// <summary>Serialises a JSON node with indentation (the small JSON side files).</summary>
     private static string ToIndentedJson(JsonNode node) => node.ToJsonString(IndentedJson);

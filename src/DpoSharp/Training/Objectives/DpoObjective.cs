@@ -1,6 +1,7 @@
 using DpoSharp.Data;
 using DpoSharp.Losses;
 using DpoSharp.Models;
+using DpoSharp.Models.Lora;
 using DpoSharp.Training.Engine;
 using static TorchSharp.torch;
 
@@ -201,6 +202,12 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
 
         if (!_options.PrecomputeRefLogProbs)
         {
+            // A LoRA policy without a reference model: its base, adapters disabled (as TRL with a PEFT model).
+            if (_refModel is null && Policy.HasAdapters())
+            {
+                return new AdaptersDisabledReference(Policy);
+            }
+
             if (_refModel is null)
             {
                 // The default reference: a frozen copy of the policy, made once, before any training or checkpoint
@@ -231,6 +238,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         }
 
         int batch = _options.PrecomputeRefBatchSize ?? _options.PerDeviceEvalBatchSize;
+        using var baseModel = _refModel is null ? Policy.DisableAdapters() : null; // a LoRA policy's reference is its base
         return PrecomputedReference.Create(_refModel ?? Policy, data, _collator, batch, cacheDir, TokenizationKey + "|" + cacheName);
     }
 
