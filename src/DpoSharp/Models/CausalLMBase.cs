@@ -48,6 +48,11 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// <inheritdoc/>
     public Device Device => parameters().First().device;
 
+    /// <inheritdoc/>
+    /// <remarks>Set by <see cref="ModelLoader.Load"/> (full path) and kept by <see cref="ModelLoader.Copy"/>; settable for
+    /// models whose tokenizer lives elsewhere.</remarks>
+    public string? SourceDirectory { get; set; }
+
     /// <summary>
     /// The longest sequence <see cref="Forward"/> accepts: <c>max_position_embeddings</c> for learned position
     /// embeddings (GPT-2), null (no hard limit) for rotary positions.

@@ -20,6 +20,13 @@ public interface ICausalLM : IDisposable
     Device Device { get; }
 
     /// <summary>
+    /// The folder the model was loaded from (<see cref="ModelLoader.Load"/>), whose tokenizer files the trainers copy
+    /// next to every saved model unless told otherwise; null for a model built in memory.
+    /// </summary>
+    /// <value>Default null.</value>
+    string? SourceDirectory => null;
+
+    /// <summary>
     /// Runs the model. <paramref name="inputIds"/> is (B, T) int64. <paramref name="attentionMask"/> (B, T) is 1 for real
     /// tokens and 0 for padding (null: all real); the model adds the causal mask itself. <paramref name="positionIds"/>
     /// (B, T) defaults to 0..T-1 per row (shifted by the cache length when <paramref name="cache"/> holds tokens).

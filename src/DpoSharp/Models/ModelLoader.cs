@@ -35,7 +35,9 @@ public static class ModelLoader
     /// <summary>
     /// Loads a Hugging Face checkpoint directory (<c>config.json</c> + <c>model.safetensors</c> or sharded
     /// safetensors with <c>model.safetensors.index.json</c>) onto <paramref name="device"/> in <paramref name="dtype"/>
-    /// (default fp32; stored F16/BF16 weights are converted). The model is returned in eval mode.
+    /// (default fp32; stored F16/BF16 weights are converted). The model is returned in eval mode, with
+    /// <see cref="ICausalLM.SourceDirectory"/> set to the directory's full path (the trainers copy its tokenizer files
+    /// next to the models they save).
     /// </summary>
     /// <exception cref="DpoSharpException">Missing/malformed config or weights, or weights that do not match the config.</exception>
     public static ICausalLM Load(string directory, Device? device = null, ScalarType dtype = ScalarType.Float32)
@@ -59,6 +61,7 @@ public static class ModelLoader
         }
 
         model.eval();
+        model.SourceDirectory = Path.GetFullPath(directory);
         return model;
     }
 
@@ -68,6 +71,7 @@ public static class ModelLoader
     {
         var src = model as CausalLMBase ?? throw new ArgumentException("Copy supports models built by ModelLoader", nameof(model));
         var copy = Build(model.Config, device ?? model.Device, src.DType);
+        copy.SourceDirectory = src.SourceDirectory;
         using (no_grad())
         {
             var from = src.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);

@@ -187,7 +187,8 @@ public sealed class DpoTrainer : IDisposable
     public string TokenizationKey { get => _objective.TokenizationKey; set => _objective.TokenizationKey = value; }
 
     /// <summary>A directory whose tokenizer files (tokenizer.json, tokenizer_config.json, …) are copied next to
-    /// every saved model, as TRL saves its processing class. Null: none.</summary>
+    /// every saved model, as TRL saves its processing class. Null (the default): the folder the model was loaded from
+    /// (<see cref="Models.ICausalLM.SourceDirectory"/>); an empty string: none.</summary>
     public string? TokenizerFilesSource { get => _loop.TokenizerFilesSource; set => _loop.TokenizerFilesSource = value; }
 
     /// <summary>

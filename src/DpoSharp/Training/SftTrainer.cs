@@ -94,7 +94,8 @@ public sealed class SftTrainer : IDisposable
     /// <summary>Runs between backward and optimizer step (data-parallel all-reduce). Default: nothing.</summary>
     public IGradientSynchronizer GradientSynchronizer { get => _loop.GradientSynchronizer; set => _loop.GradientSynchronizer = value; }
 
-    /// <summary>Tokenizer files to copy next to the saved model (a directory), or null.</summary>
+    /// <summary>Tokenizer files to copy next to the saved model (a directory). Null (the default): the folder the model
+    /// was loaded from (<see cref="Models.ICausalLM.SourceDirectory"/>); an empty string: none.</summary>
     public string? TokenizerFilesSource { get => _loop.TokenizerFilesSource; set => _loop.TokenizerFilesSource = value; }
 
     /// <summary>Extra sink fed every logged record (in addition to the report_to file sinks in output_dir).</summary>

@@ -25,6 +25,19 @@ public class ModelIoTests
         return ck.Names.ToHashSet();
     }
 
+    [Fact]
+    public void LoadRecordsTheSourceFolderAndCopyKeepsIt()
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var src = TinyCheckpoints.Write(Path.Combine(tmp.Path, "src"), "llama", seed: 3);
+        using var model = ModelLoader.Load(src);
+        Assert.Equal(Path.GetFullPath(src), model.SourceDirectory);
+        using var copy = ModelLoader.Copy(model);
+        Assert.Equal(model.SourceDirectory, copy.SourceDirectory);
+        using var built = ModelLoader.Create(model.Config);
+        Assert.Null(built.SourceDirectory);
+    }
+
     [Theory]
     [AllModelTypes]
     public void SaveThenLoadIsBitExactWithTransformersKeyLayout(string type)

@@ -35,6 +35,49 @@ public class TrainerApiTests
     }
 
     [Fact]
+    public void TokenizerFilesFollowAModelLoadedFromAFolderByDefault()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var (modelDir, dataset) = CliTrainTests.WriteTinyJob(dir.Path, rows: 4);
+        var output = Path.Combine(dir.Path, "dpo");
+
+        // TokenizerFilesSource is not set: the folder the model was loaded from is the default.
+        using (var model = ModelLoader.Load(modelDir))
+        {
+            var args = new DpoOptions { OutputDir = output, MaxSteps = 1, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = ["none"] };
+            using var trainer = new DpoTrainer(model, refModel: null, args, PreferenceDatasetLoader.Load(dataset), HfTokenizer.Load(modelDir));
+            Assert.Equal(Path.GetFullPath(modelDir), trainer.TokenizerFilesSource);
+            trainer.Train();
+        }
+
+        foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json" })
+        {
+            Assert.Equal(File.ReadAllText(Path.Combine(modelDir, file)), File.ReadAllText(Path.Combine(output, file)));
+        }
+
+        var tokenizer = HfTokenizer.Load(output);
+        Assert.NotEmpty(tokenizer.Encode("1+2="));
+        var (rc, stdout, err) = CliRunner.Run("generate", "--model", output, "--prompt", "1+2=", "--max-new-tokens", "3", "--device", "cpu");
+        Assert.True(rc == 0, err + stdout);
+        Assert.DoesNotContain("error", err);
+    }
+
+    [Fact]
+    public void AnEmptyTokenizerFilesSourceCopiesNone()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var (modelDir, dataset) = CliTrainTests.WriteTinyJob(dir.Path, rows: 4);
+        var output = Path.Combine(dir.Path, "dpo");
+        using var model = ModelLoader.Load(modelDir);
+        var args = new DpoOptions { OutputDir = output, MaxSteps = 1, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = ["none"] };
+        using var trainer = new DpoTrainer(model, refModel: null, args, PreferenceDatasetLoader.Load(dataset), HfTokenizer.Load(modelDir)) { TokenizerFilesSource = "" };
+        Assert.Null(trainer.TokenizerFilesSource);
+        trainer.Train();
+        Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));
+        Assert.False(File.Exists(Path.Combine(output, "tokenizer.json")));
+    }
+
+    [Fact]
     public void RanksTrainOnDisjointShardsAndOnlyRankZeroWrites()
     {
         using var dir = TestPaths.CreateTempDir();

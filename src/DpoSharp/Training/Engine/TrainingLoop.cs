@@ -28,6 +28,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     private IMetricSink? _activeSink;
     private StepAccounting? _accounting;
     private bool _disposed;
+    private string? _tokenizerFilesSource;
 
     /// <summary>Creates a loop.</summary>
     /// <param name="model">The policy; trained in place (its parameters with <c>requires_grad</c>).</param>
@@ -88,8 +89,14 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     /// does on Ctrl-C). Default false: a cancelled run stops without writing anything.</summary>
     public bool CheckpointOnCancel { get; set; }
 
-    /// <summary>A directory whose tokenizer files are copied next to every saved model. Null: none.</summary>
-    public string? TokenizerFilesSource { get; set; }
+    /// <summary>A directory whose tokenizer files are copied next to every saved model (final model and checkpoints).
+    /// Null (the default): the folder the model was loaded from (<see cref="ICausalLM.SourceDirectory"/>), when it still
+    /// exists; an empty string: none.</summary>
+    public string? TokenizerFilesSource
+    {
+        get => _tokenizerFilesSource is { Length: 0 } ? null : _tokenizerFilesSource ?? (Directory.Exists(Model.SourceDirectory) ? Model.SourceDirectory : null);
+        set => _tokenizerFilesSource = value;
+    }
 
     /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
     public event Action<TrainerLogEntry>? Logged;

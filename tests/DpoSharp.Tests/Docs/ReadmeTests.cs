@@ -1,0 +1,59 @@
+namespace DpoSharp.Tests.Docs;
+
+/// <summary>README promises that are text only: where TRL 1.x differs from the TRL 0.28 DpoSharp follows, what the demo
+/// numbers guarantee, and how to install.</summary>
+public class ReadmeTests
+{
+    private static readonly string Readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
+
+    /// <summary>The option-table row of <paramref name="option"/> (config key, flag, default, meaning).</summary>
+    private static string OptionRow(string option) =>
+        Assert.Single(Readme.Split('\n'), l => l.StartsWith($"| `{option}` | `--", StringComparison.Ordinal));
+
+    [Theory]
+    [InlineData("truncation_mode", "default `keep_start`")]
+    [InlineData("label_smoothing", "no cDPO")]
+    [InlineData("f_alpha_divergence_coef", "default 0.5")]
+    [InlineData("rpo_alpha", "removed")]
+    [InlineData("max_prompt_length", "removed")]
+    [InlineData("reference_free", "removed")]
+    [InlineData("loss_type", "rewards/")]
+    public void TheOptionTableSaysWhereTrl1Differs(string option, string difference)
+    {
+        var row = OptionRow(option);
+        Assert.Contains("TRL 1.x", row);
+        Assert.Contains(difference, row);
+    }
+
+    [Fact]
+    public void TheDemoNumbersSayWhatIsGuaranteed()
+    {
+        var demo = Section("## The demo");
+        Assert.Contains("bit-identical", demo);
+        Assert.Contains("same CPU model", demo);
+        Assert.Contains("thread count", demo);
+        Assert.Contains("96.0%", demo);                                   // another CPU's run, quoted as such
+        Assert.DoesNotContain("5.42179 exactly", demo);
+    }
+
+    [Fact]
+    public void InstallCoversTheToolTheLibraryAndCuda()
+    {
+        var install = Section("## Install");
+        Assert.Contains("dotnet pack -c Release -o ./nupkg", install);
+        Assert.Contains("dotnet tool install --global DpoSharp.Cli --add-source ./nupkg", install);
+        Assert.Contains("dotnet add package DpoSharp ", install);
+        Assert.Contains("dotnet add package TorchSharp-cpu", install);
+        Assert.Contains("TorchSharp-cuda-linux", install);
+        Assert.Contains("--device cuda", install);
+        Assert.Contains("not published", install);
+    }
+
+    private static string Section(string heading)
+    {
+        int start = Readme.IndexOf(heading + "\n", StringComparison.Ordinal);
+        Assert.True(start >= 0, heading);
+        int end = Readme.IndexOf("\n## ", start + heading.Length, StringComparison.Ordinal);
+        return Readme[start..(end < 0 ? Readme.Length : end)];
+    }
+}
