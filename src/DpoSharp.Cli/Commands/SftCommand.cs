@@ -42,15 +42,11 @@ public static class SftCommand
     public static void Check(SftOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var missing = new[] { ("--model", options.Model, "the Hugging Face model directory with --model DIR"), ("--dataset", options.Dataset, "the data with --dataset PATH") }
-            .Where(m => m.Item2 is null).ToList();
-        if (missing.Count > 0)
-        {
-            throw new DpoSharpException(
-                $"sft: {string.Join(" and ", missing.Select(m => m.Item1))} {(missing.Count == 1 ? "is" : "are")} not set: give {string.Join(" and ", missing.Select(m => m.Item3))} " +
-                $"(or {string.Join(" / ", missing.Select(m => $"'{m.Item1[2..]}:'"))} in --config).");
-        }
-
+        RequiredInputs.ThrowIfMissing(
+            "sft",
+            string.Empty,
+            ("--model", options.Model, "the Hugging Face model directory with --model DIR"),
+            ("--dataset", options.Dataset, "the prompt/completion data with --dataset PATH"));
         options.Validate();
         if (!Directory.Exists(options.Model))
         {

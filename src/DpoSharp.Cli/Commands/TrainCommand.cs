@@ -15,7 +15,8 @@ namespace DpoSharp.Cli.Commands;
 
 /// <summary>
 /// <c>dposharp train --config run.yaml [--option value …]</c>: a DPO run from a YAML/JSON config with every option
-/// also a kebab-case flag (flags override the file). Shows a live progress bar with ETA and the key metrics, writes
+/// also a kebab-case flag, or TRL's snake_case one (a flag overrides the file; an option not typed keeps the file's
+/// value). With no options, or only <see cref="DemoOptionNames"/> and <c>--threads</c>, it runs the built-in demo. Shows a live progress bar with ETA and the key metrics, writes
 /// metrics.jsonl / TensorBoard events / PNG charts (report_to), checkpoints, and the final model in output_dir.
 /// </summary>
 public static class TrainCommand
@@ -67,15 +68,11 @@ public static class TrainCommand
     public static void ThrowIfModelOrDatasetMissing(DpoOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var missing = new[] { ("--model", options.Model, "the Hugging Face model directory with --model DIR"), ("--dataset", options.Dataset, "the preference data with --dataset PATH") }
-            .Where(m => m.Item2 is null).ToList();
-        if (missing.Count > 0)
-        {
-            throw new DpoSharpException(
-                $"train: {string.Join(" and ", missing.Select(m => m.Item1))} {(missing.Count == 1 ? "is" : "are")} not set: give {string.Join(" and ", missing.Select(m => m.Item3))} " +
-                $"(or {string.Join(" / ", missing.Select(m => $"'{m.Item1[2..]}:'"))} in --config). `dposharp train` runs the built-in demo only with no options, " +
-                "or with only --output-dir, --seed, --device, --threads.");
-        }
+        RequiredInputs.ThrowIfMissing(
+            "train",
+            " `dposharp train` runs the built-in demo only with no options, or with only --output-dir, --seed, --device, --threads.",
+            ("--model", options.Model, "the Hugging Face model directory with --model DIR"),
+            ("--dataset", options.Dataset, "the preference data with --dataset PATH"));
     }
 
     /// <summary>The demo, with output_dir, seed and device from the train flags (<paramref name="givenFlags"/>) and

@@ -89,3 +89,22 @@ internal sealed class TrainingOptionFlags<T>
         ? new Option<bool>(name) { Description = info.HelpText, Hidden = hidden }
         : new Option<string>(name) { Description = info.HelpText, HelpName = info.TypeName, Hidden = hidden };
 }
+
+/// <summary>The inputs a training command cannot run without.</summary>
+internal static class RequiredInputs
+{
+    /// <summary>
+    /// Throws <see cref="DpoSharpException"/> naming every input of <paramref name="inputs"/> that is not set (its flag,
+    /// how to give it, its config key), before anything is checked or written; <paramref name="note"/> ends the message.
+    /// </summary>
+    public static void ThrowIfMissing(string command, string note, params (string Flag, string? Value, string Give)[] inputs)
+    {
+        var missing = inputs.Where(i => i.Value is null).ToList();
+        if (missing.Count > 0)
+        {
+            throw new DpoSharpException(
+                $"{command}: {string.Join(" and ", missing.Select(m => m.Flag))} {(missing.Count == 1 ? "is" : "are")} not set: " +
+                $"give {string.Join(" and ", missing.Select(m => m.Give))} (or {string.Join(" / ", missing.Select(m => $"'{m.Flag[2..]}:'"))} in --config).{note}");
+        }
+    }
+}

@@ -205,3 +205,55 @@ public class ConfigPrecedenceTests
         Assert.True(OptionBinder.FromYaml<DpoOptions>("beta: 0.2\n").DisableDropout);
     }
 }
+
+/// <summary>The flags of the real commands: only the options typed count, for every option of train and sft.</summary>
+public class TrainingOptionFlagsTests
+{
+    private static (System.CommandLine.Command Cmd, DpoSharp.Cli.Commands.TrainingOptionFlags<T> Flags) Command<T>()
+        where T : TrainingOptions, new()
+    {
+        var cmd = new System.CommandLine.Command("train");
+        return (cmd, new DpoSharp.Cli.Commands.TrainingOptionFlags<T>(cmd, "config"));
+    }
+
+    [Fact]
+    public void NoFlagTypedMeansNoOverride()
+    {
+        var (cmd, flags) = Command<DpoOptions>();
+        Assert.Empty(flags.GivenFlags(cmd.Parse([])));
+        var (sftCmd, sftFlags) = Command<SftOptions>();
+        Assert.Empty(sftFlags.GivenFlags(sftCmd.Parse([])));
+    }
+
+    [Fact]
+    public void EachOptionTypedIsTheOnlyOverrideInEitherSpelling()
+    {
+        foreach (var info in OptionBinder.Options<DpoOptions>().Concat(OptionBinder.Options<SftOptions>()))
+        {
+            foreach (var spelling in new[] { info.Flag, "--" + info.Name })
+            {
+                var sft = OptionBinder.Options<SftOptions>().Contains(info) && !OptionBinder.Options<DpoOptions>().Contains(info);
+                var value = info.Type == typeof(bool) ? (info.Default == "true" ? "false" : "true") : "x";
+                var args = new[] { spelling, value };
+                var given = sft
+                    ? Given<SftOptions>(args)
+                    : Given<DpoOptions>(args);
+                Assert.Equal([new KeyValuePair<string, string?>(info.Name, value)], given);
+            }
+        }
+
+        static IReadOnlyList<KeyValuePair<string, string?>> Given<T>(string[] args)
+            where T : TrainingOptions, new()
+        {
+            var (cmd, flags) = Command<T>();
+            return flags.GivenFlags(cmd.Parse(args));
+        }
+    }
+
+    [Fact]
+    public void ABareBooleanFlagIsTrue()
+    {
+        var (cmd, flags) = Command<DpoOptions>();
+        Assert.Equal([new KeyValuePair<string, string?>("resume", "true"), new("use_weighting", "true")], flags.GivenFlags(cmd.Parse(["--resume", "--use_weighting"])).OrderBy(f => f.Key));
+    }
+}
