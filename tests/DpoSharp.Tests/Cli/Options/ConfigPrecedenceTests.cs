@@ -148,7 +148,6 @@ public class ConfigPrecedenceTests
         var yaml = Path.Combine(dir.Path, "run.yaml");
         File.WriteAllText(yaml, Job("""
             reference_free: true
-            disable_dropout: true
             beta: 0.25
             chosen_column: chosen
             loss_type: [sigmoid, sft]
@@ -158,7 +157,8 @@ public class ConfigPrecedenceTests
             save_total_limit: null
             """));
 
-        // From YAML alone: the booleans apply (reference_free: true used to train with a reference and save false).
+        // From YAML alone: the booleans apply (reference_free: true used to train with a reference and save false), and
+        // disable_dropout, not given anywhere, keeps its default true (it used to be recorded false).
         var (o, text, stdout) = TrainOneStep(dir.Path, "yaml", ["--config", yaml]);
         Assert.True(o.ReferenceFree);
         Assert.True(o.DisableDropout);
