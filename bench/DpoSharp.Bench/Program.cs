@@ -8,6 +8,7 @@ using System.Globalization;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using TorchSharp;
 
 var opts = new Dictionary<string, string>
@@ -59,7 +60,7 @@ var options = new DpoOptions
     MaxSteps = steps + 1,
     LoggingSteps = 1,
     SaveSteps = 1_000_000,
-    ReportTo = ["none"],
+    ReportTo = [ReportTarget.None],
     MaxLength = null,
     MaxPromptLength = null,
     LearningRate = 1e-6,

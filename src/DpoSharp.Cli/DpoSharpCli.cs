@@ -52,9 +52,9 @@ public static class DpoSharpCli
             var parse = Build().Parse(args);
             if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
             {
-                foreach (var e in parse.Errors)
+                foreach (var line in UnknownOptions.Describe(parse))
                 {
-                    WriteError(errWriter, FriendlyTypeNames(e.Message));
+                    WriteError(errWriter, line);
                 }
 
                 errWriter.WriteLine("Run 'dposharp --help' for usage.");

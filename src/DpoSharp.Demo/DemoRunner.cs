@@ -5,9 +5,11 @@ using System.Text.Json.Nodes;
 using DpoSharp.Charts;
 using DpoSharp.Data;
 using DpoSharp.Generation;
+using DpoSharp.Losses;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using DpoSharp.Training.Metrics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -130,20 +132,19 @@ public static class DemoRunner
         sw.Restart();
         using (var model = ModelLoader.Load(baseDir, device))
         {
-            var sftArgs = new DpoOptions
+            var sftArgs = new SftOptions
             {
                 OutputDir = sftDir,
                 LearningRate = options.SftLearningRate,
                 PerDeviceTrainBatchSize = options.SftBatchSize,
                 PerDeviceEvalBatchSize = 256,
                 NumTrainEpochs = options.SftEpochs,
-                LrSchedulerType = "linear",
+                LrSchedulerType = LrSchedulerType.Linear,
                 WarmupSteps = 20,
                 LoggingSteps = 20,
                 Seed = options.Seed,
                 MaxLength = 64,
-                MaxPromptLength = 48,
-                ReportTo = ["jsonl", "tensorboard", "png"],
+                ReportTo = [ReportTarget.Jsonl, ReportTarget.Tensorboard, ReportTarget.Png],
             };
             using var sft = new SftTrainer(model, sftArgs, SftDataset.Load(sftPath), tokenizer)
             {
@@ -340,22 +341,22 @@ public static class DemoRunner
         {
             OutputDir = outDir,
             Beta = beta,
-            LossType = ["sigmoid"],
+            LossType = [LossTypes.Sigmoid],
             RpoAlpha = options.RpoAlpha > 0 ? options.RpoAlpha : null,
             LearningRate = options.DpoLearningRate,
             PerDeviceTrainBatchSize = options.DpoBatchSize,
             PerDeviceEvalBatchSize = 256,
             MaxSteps = options.DpoSteps,
-            LrSchedulerType = "constant_with_warmup",
+            LrSchedulerType = LrSchedulerType.ConstantWithWarmup,
             WarmupSteps = 10,
             LoggingSteps = 10,
-            EvalStrategy = "steps",
+            EvalStrategy = EvalStrategy.Steps,
             EvalSteps = Math.Max(10, options.DpoSteps / 10),
             SaveSteps = int.MaxValue,
             Seed = options.Seed,
             MaxLength = 64,
             MaxPromptLength = 48,
-            ReportTo = writeSinks ? ["jsonl", "tensorboard", "png"] : ["jsonl"],
+            ReportTo = writeSinks ? [ReportTarget.Jsonl, ReportTarget.Tensorboard, ReportTarget.Png] : [ReportTarget.Jsonl],
         };
         var train = PreferenceDatasetLoader.Load(dpoPath);
         var eval = PreferenceDatasetLoader.Load(evalPath);

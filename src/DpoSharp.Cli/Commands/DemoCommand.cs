@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace DpoSharp.Cli.Commands;
 
 /// <summary>
-/// <c>dposharp demo</c> (also <c>dposharp train</c> with no model/dataset): the built-in end-to-end demo — data → SFT →
+/// <c>dposharp demo</c> (also <c>dposharp train</c> with no options, see <see cref="TrainCommand.IsDemoRequest"/>): the built-in end-to-end demo — data → SFT →
 /// DPO → evaluation before/after — with a progress bar per stage, a results table and three example answers.
 /// <c>--sweep-beta 0.05,0.1,0.5</c> adds one DPO run per β and the truthfulness-vs-KL frontier chart.
 /// </summary>
@@ -26,7 +26,7 @@ public static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "A shortened run (smaller data, fewer steps): a smoke test, not the measured demo." };
         var rpo = new Option<double?>("--rpo-alpha") { Description = "Weight of the chosen answer's NLL added to the DPO loss (TRL's rpo_alpha; default 1.0); 0 = plain sigmoid DPO." };
         var threads = new Option<int>("--threads") { Description = "Intra-op CPU threads during the demo (0 = TorchSharp's default).", DefaultValueFactory = _ => 1 };
-        var device = DeviceOption.Create();
+        var device = DeviceOption.Create(DeviceOption.Cpu);
         var cmd = new Command("demo", "Built-in demo: SFT then DPO make a small Llama more truthful on held-out questions, in minutes on a CPU.")
         {
             output, seed, beta, rpo, sweep, quick, threads, device,
@@ -37,8 +37,7 @@ public static class DemoCommand
             var options = parse.GetValue(quick) ? DemoOptions.Quick(outDir) : new DemoOptions { OutputDir = outDir };
             options.Seed = parse.GetValue(seed);
             options.Threads = parse.GetValue(threads);
-            DeviceOption.Resolve(parse.GetValue(device));
-            options.Device = (parse.GetValue(device) ?? "cpu").Trim().ToLowerInvariant();
+            options.Device = DeviceOption.ResolveName(parse.GetValue(device));
             if (parse.GetValue(beta) is double b)
             {
                 options.Beta = b;
@@ -54,20 +53,6 @@ public static class DemoCommand
             return Task.FromResult(Run(options, console, ct));
         });
         return cmd;
-    }
-
-    /// <summary>What <c>dposharp train</c> with no config, model or dataset runs: the demo with output_dir (when given), seed and device from the train flags.</summary>
-    public static int RunFromTrain(DpoOptions trainOptions, IAnsiConsole console, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(trainOptions);
-        var defaults = new DpoOptions();
-        var options = new DemoOptions
-        {
-            OutputDir = trainOptions.OutputDir == defaults.OutputDir ? DefaultOutputDir : trainOptions.OutputDir,
-            Seed = trainOptions.Seed,
-            Device = trainOptions.Device == "auto" ? (TorchSharp.torch.cuda.is_available() ? "cuda" : "cpu") : trainOptions.Device,
-        };
-        return Run(options, console, cancellationToken);
     }
 
     /// <summary>Parses <c>0.05,0.1,0.5</c>.</summary>

@@ -12,57 +12,77 @@ using Spectre.Console;
 namespace DpoSharp.Cli.Commands;
 
 /// <summary>
-/// <c>dposharp sft --model DIR --dataset FILE --output-dir DIR [options]</c>: supervised fine-tuning on prompt/completion
-/// JSONL with a completion-only loss (<see cref="SftTrainer"/>). Takes the same option names as <c>train</c>
-/// (learning_rate, per_device_train_batch_size, num_train_epochs / max_steps, lr_scheduler_type, warmup, seed,
-/// logging_steps, report_to, …, from <c>--config</c> and/or kebab-case flags); preference-only options are ignored.
+/// <c>dposharp sft --model DIR --dataset PATH --output-dir DIR [options]</c>: supervised fine-tuning (<see cref="SftTrainer"/>)
+/// on prompt-completion data with a completion-only loss, or on language-modeling text. Its options are
+/// <see cref="SftOptions"/> (TRL's <c>SFTConfig</c> names and defaults), from <c>--config</c> and/or kebab-case flags
+/// (TRL's snake_case spellings accepted too). Like <c>train</c>, it refuses an output_dir holding an earlier run, reads
+/// a data file or a dataset folder, and names bad rows as <c>row N (line L)</c>.
 /// </summary>
 public static class SftCommand
 {
     /// <summary>Creates the command.</summary>
     public static Command Create()
     {
-        var cmd = new Command("sft", "Supervised fine-tuning on prompt/completion data (completion-only loss); writes an HF model, metrics.jsonl, TensorBoard events and charts.");
-        var flags = new TrainingOptionFlags(cmd, "YAML or JSON file of options (TRL names); flags override it.");
+        var cmd = new Command("sft",
+            "Supervised fine-tuning on prompt/completion data (completion-only loss) or text; TRL SFTConfig options (snake_case spellings such as " +
+            "--learning_rate accepted too); writes an HF model, metrics.jsonl, TensorBoard events and charts.");
+        var flags = new TrainingOptionFlags<SftOptions>(cmd, "YAML or JSON file of options (TRL SFTConfig names: learning_rate, max_length, …); flags override it.");
 
         cmd.SetAction((parse, ct) =>
         {
-            var options = flags.Build(parse);
+            var options = TrainingOptionFlags<SftOptions>.Build(flags.ConfigPath(parse), flags.GivenFlags(parse));
             var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
             return Task.FromResult(Run(options, console, ct));
         });
         return cmd;
     }
 
+    /// <summary>Checks <paramref name="options"/> before any work: model and dataset set and present, every value
+    /// valid, output_dir free of an earlier run (<see cref="RunFolder.ThrowIfEarlierRun"/>).</summary>
+    public static void Check(SftOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        RequiredInputs.ThrowIfMissing(
+            "sft",
+            string.Empty,
+            ("--model", options.Model, "the Hugging Face model directory with --model DIR"),
+            ("--dataset", options.Dataset, "the prompt/completion data with --dataset PATH"));
+        options.Validate();
+        if (!Directory.Exists(options.Model))
+        {
+            throw new DpoSharpException($"model directory {options.Model} does not exist; give a Hugging Face model directory (config.json, *.safetensors, tokenizer.json).");
+        }
+
+        foreach (var (name, path) in new[] { ("dataset", options.Dataset), ("eval_dataset", options.EvalDataset) })
+        {
+            if (path is not null && !File.Exists(path) && !Directory.Exists(path))
+            {
+                throw new DpoSharpException($"{name} {path}: no such file or folder. Pass a .jsonl/.json/.parquet/.csv/.tsv file or a dataset folder.");
+            }
+        }
+
+        RunFolder.ThrowIfEarlierRun(options, ("model", options.Model));
+    }
+
     /// <summary>Runs SFT as <paramref name="options"/> say; returns the exit code.</summary>
-    public static int Run(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken = default)
+    public static int Run(SftOptions options, IAnsiConsole console, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        options.Validate();
-        if (options.Model is null)
-        {
-            throw new DpoSharpException("sft: model is not set: give the Hugging Face model directory with --model DIR.");
-        }
-
-        if (options.Dataset is null)
-        {
-            throw new DpoSharpException("sft: dataset is not set: give prompt/completion JSONL with --dataset FILE.");
-        }
-
-        var device = TrainCommand.ResolveDevice(options.Device);
-        var rows = SftDataset.Load(options.Dataset);
-        var eval = options.EvalDataset is null ? null : SftDataset.Load(options.EvalDataset);
-        var tokenizer = HfTokenizer.Load(options.Model);
-        using var model = ModelLoader.Load(options.Model, device);
+        Check(options);
+        var device = DeviceOption.Resolve(options.Device);
+        var rows = SftDataset.Load(options.Dataset!, options.DatasetTrainSplit, options.DatasetTextField);
+        var eval = LoadEval(options);
+        var tokenizer = HfTokenizer.Load(options.Model!);
+        using var model = ModelLoader.Load(options.Model!, device);
         using var trainer = new SftTrainer(model, options, rows, tokenizer, eval)
         {
             TokenizerFilesSource = options.Model,
             MetricSinkFactories = { ["png"] = PngChartSink.Factory },
         };
-        console.MarkupLine($"dposharp sft: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} ({rows.Count} rows) → {Markup.Escape(Path.GetFullPath(options.OutputDir))}; {trainer.TotalSteps} steps ({device})");
-        Directory.CreateDirectory(options.OutputDir);
-        File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), OptionBinder.ToYaml(options));
+        console.MarkupLine($"dposharp sft: {Markup.Escape(options.Model!)} on {Markup.Escape(options.Dataset!)} ({rows.Count} rows) → {Markup.Escape(Path.GetFullPath(options.OutputDir))}; {trainer.TotalSteps} steps ({device})");
+        RunFolder.DeleteEarlierCheckpoints(options);
+        WriteConfigAfterFirstStep(trainer, options);
         TrainOutput result;
         try
         {
@@ -94,6 +114,44 @@ public static class SftCommand
 
         console.MarkupLine($"done: {result.GlobalStep} steps in {result.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s, mean loss {result.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture)}; model saved in {Markup.Escape(Path.GetFullPath(options.OutputDir))}");
         return 0;
+    }
+
+    /// <summary>The run's options go next to its checkpoints once the first step is done (as <c>train</c>): a run
+    /// refused before that leaves the config of the run already in output_dir alone.</summary>
+    private static void WriteConfigAfterFirstStep(SftTrainer trainer, SftOptions options)
+    {
+        bool written = false;
+        trainer.StepCompleted += (_, _) =>
+        {
+            if (!written)
+            {
+                written = true;
+                Directory.CreateDirectory(options.OutputDir);
+                File.WriteAllText(Path.Combine(options.OutputDir, "dposharp_config.yaml"), OptionBinder.ToYaml(options));
+            }
+        };
+    }
+
+    /// <summary>Evaluation rows: eval_dataset, else (with an eval_strategy) the test split of a dataset folder.</summary>
+    private static IReadOnlyList<PromptCompletion>? LoadEval(SftOptions o)
+    {
+        if (o.EvalDataset is { } path)
+        {
+            var split = Directory.Exists(path) && PreferenceDatasetLoader.FindSplits(path).ContainsKey(o.DatasetTestSplit) ? o.DatasetTestSplit : null;
+            return SftDataset.Load(path, split, o.DatasetTextField);
+        }
+
+        if (o.EvalStrategy == EvalStrategy.No)
+        {
+            return null;
+        }
+
+        if (Directory.Exists(o.Dataset) && PreferenceDatasetLoader.FindSplits(o.Dataset!).ContainsKey(o.DatasetTestSplit))
+        {
+            return SftDataset.Load(o.Dataset!, o.DatasetTestSplit, o.DatasetTextField);
+        }
+
+        throw new DpoSharpException($"eval_strategy is '{OptionValues.Name(o.EvalStrategy)}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");
     }
 
     private static string Line(TrainerLogEntry e, int total)

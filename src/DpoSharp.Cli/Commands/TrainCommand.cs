@@ -15,99 +15,120 @@ namespace DpoSharp.Cli.Commands;
 
 /// <summary>
 /// <c>dposharp train --config run.yaml [--option value …]</c>: a DPO run from a YAML/JSON config with every option
-/// also a kebab-case flag (flags override the file). Shows a live progress bar with ETA and the key metrics, writes
+/// also a kebab-case flag, or TRL's snake_case one (a flag overrides the file; an option not typed keeps the file's
+/// value). With no options, or only <see cref="DemoOptionNames"/> and <c>--threads</c>, it runs the built-in demo. Shows a live progress bar with ETA and the key metrics, writes
 /// metrics.jsonl / TensorBoard events / PNG charts (report_to), checkpoints, and the final model in output_dir.
 /// </summary>
 public static class TrainCommand
 {
+    /// <summary>The options that, alone, still run the built-in demo (with <c>--threads</c>, a flag of the command).</summary>
+    public static IReadOnlyList<string> DemoOptionNames { get; } = ["output_dir", "seed", "device"];
+
     public static Command Create()
     {
-        var cmd = new Command("train", "Train a causal LM with DPO (or another preference loss) from a config file and/or flags.");
-        var flags = new TrainingOptionFlags(cmd, "YAML or JSON file of options (TRL names: beta, learning_rate, …); flags override it.");
+        var cmd = new Command("train",
+            "Train a causal LM with DPO (or another preference loss) from a config file and/or flags (TRL's snake_case spellings such as " +
+            "--learning_rate are accepted too). With no options, or only --output-dir/--seed/--device/--threads, runs the built-in demo.");
+        var threads = new Option<int?>("--threads") { Description = "intra-op CPU threads (default: TorchSharp's; the demo: 1)", HelpName = "int" };
+        var flags = new TrainingOptionFlags<DpoOptions>(cmd, "YAML or JSON file of options (TRL names: beta, learning_rate, …); flags override it.", threads);
 
         cmd.SetAction((parse, cancellationToken) =>
         {
-            var options = flags.Build(parse);
+            var configPath = flags.ConfigPath(parse);
+            var given = flags.GivenFlags(parse);
+            var threadCount = parse.GetValue(threads);
             var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
-
-            // No config, no model, no dataset → the built-in demo (issue 6), before any validation that would demand
-            // --model/--dataset.
-            if (flags.ConfigPath(parse) is null && options.Model is null && options.Dataset is null)
+            if (IsDemoRequest(configPath, given))
             {
-                return Task.FromResult(DemoCommand.RunFromTrain(options, console, cancellationToken));
+                return Task.FromResult(RunDemo(given, threadCount, console, cancellationToken));
             }
 
+            var options = TrainingOptionFlags<DpoOptions>.Build(configPath, given);
+            ThrowIfModelOrDatasetMissing(options);
             options.Validate();
             ThrowIfEarlierRunInOutputDir(options);
+            SetThreads(threadCount);
             return Task.FromResult(RunValidated(options, console, cancellationToken));
         });
         return cmd;
     }
 
     /// <summary>
-    /// A fresh run (no <c>--resume</c> / <c>resume_from_checkpoint</c>) into an output_dir that holds an earlier
-    /// run (checkpoints, or a saved model) would overwrite some of it and leave the rest — checkpoints a later
-    /// <c>--resume</c> would pick up, metrics of another run next to the old model. Refuse it, as transformers'
-    /// scripts do, unless <c>overwrite_output_dir</c> is set: then the old checkpoints are deleted first.
+    /// <c>dposharp train</c> runs the built-in demo only with no config file and no options besides
+    /// <see cref="DemoOptionNames"/> (and <c>--threads</c>); any other option means a real run.
+    /// </summary>
+    public static bool IsDemoRequest(string? configPath, IEnumerable<KeyValuePair<string, string?>> givenFlags)
+    {
+        ArgumentNullException.ThrowIfNull(givenFlags);
+        return configPath is null && givenFlags.All(f => DemoOptionNames.Contains(f.Key));
+    }
+
+    /// <summary>A real run (not the demo) needs a model and a dataset: throws <see cref="DpoSharpException"/> naming
+    /// what is missing, before anything is checked or written.</summary>
+    public static void ThrowIfModelOrDatasetMissing(DpoOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        RequiredInputs.ThrowIfMissing(
+            "train",
+            " `dposharp train` runs the built-in demo only with no options, or with only --output-dir, --seed, --device, --threads.",
+            ("--model", options.Model, "the Hugging Face model directory with --model DIR"),
+            ("--dataset", options.Dataset, "the preference data with --dataset PATH"));
+    }
+
+    /// <summary>The demo, with output_dir, seed and device from the train flags (<paramref name="givenFlags"/>) and
+    /// <c>--threads</c>.</summary>
+    private static int RunDemo(IReadOnlyList<KeyValuePair<string, string?>> givenFlags, int? threads, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        var train = TrainingOptionFlags<DpoOptions>.Build(null, givenFlags);
+        train.Validate();
+        var demo = new DpoSharp.Demo.DemoOptions
+        {
+            OutputDir = givenFlags.Any(f => f.Key == "output_dir") ? train.OutputDir : DemoCommand.DefaultOutputDir,
+            Seed = train.Seed,
+            Device = DeviceOption.ResolveName(train.Device),
+        };
+        if (threads is int n)
+        {
+            demo.Threads = n;
+        }
+
+        return DemoCommand.Run(demo, console, cancellationToken);
+    }
+
+    /// <summary><c>--threads N</c> (N ≥ 1) for a training run: torch's intra-op CPU threads.</summary>
+    internal static void SetThreads(int? threads)
+    {
+        if (threads is int n)
+        {
+            if (n < 0)
+            {
+                throw new DpoSharpException($"--threads must be 0 (TorchSharp's default) or positive (got {n}).");
+            }
+
+            if (n > 0)
+            {
+                torch.set_num_threads(n);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Refuses a fresh run into an output_dir that holds an earlier run (<see cref="RunFolder.ThrowIfEarlierRun"/>, the
+    /// rule <c>sft</c> shares), or that is the model or reference model directory.
     /// </summary>
     public static void ThrowIfEarlierRunInOutputDir(DpoOptions options)
     {
-        if (File.Exists(options.OutputDir))
-        {
-            throw new DpoSharpException($"output_dir {options.OutputDir} is a file; give a folder for the model, checkpoints and metrics.");
-        }
-
-        foreach (var (name, dir) in new[] { ("model", options.Model), ("ref_model", options.RefModel) })
-        {
-            if (dir is not null && string.Equals(Path.GetFullPath(dir).TrimEnd('/'), Path.GetFullPath(options.OutputDir).TrimEnd('/'), StringComparison.Ordinal))
-            {
-                throw new DpoSharpException($"output_dir {options.OutputDir} is the {name} directory; the trained model would overwrite it. Choose another --output-dir.");
-            }
-        }
-
-        if (options.Resume || options.ResumeFromCheckpoint is not null || !Directory.Exists(options.OutputDir))
-        {
-            return;
-        }
-
-        var checkpoints = Directory.EnumerateDirectories(options.OutputDir, "checkpoint-*")
-            .Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
-        var model = Directory.EnumerateFiles(options.OutputDir, "model*.safetensors").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).FirstOrDefault();
-        if (checkpoints.Count == 0 && model is null)
-        {
-            return;
-        }
-
-        if (!options.OverwriteOutputDir)
-        {
-            var what = string.Join(", ", checkpoints.Where(c => !c.EndsWith(".tmp", StringComparison.Ordinal)).Take(5).Prepend(model).OfType<string>());
-            throw new DpoSharpException($"output_dir {options.OutputDir} already holds an earlier run ({what}). " +
-                "Continue it with --resume, choose another --output-dir, or pass --overwrite-output-dir to replace it.");
-        }
+        ArgumentNullException.ThrowIfNull(options);
+        RunFolder.ThrowIfEarlierRun(options, ("model", options.Model), ("ref_model", options.RefModel));
     }
 
     /// <summary>With <c>overwrite_output_dir</c> on a fresh run: deletes the earlier run's checkpoints (called once
     /// the model and data have loaded, so a run that fails before training deletes nothing).</summary>
-    private static void DeleteEarlierCheckpoints(DpoOptions options)
-    {
-        if (!options.OverwriteOutputDir || options.Resume || options.ResumeFromCheckpoint is not null || !Directory.Exists(options.OutputDir))
-        {
-            return;
-        }
-
-        foreach (var c in Directory.EnumerateDirectories(options.OutputDir, "checkpoint-*"))
-        {
-            Directory.Delete(c, recursive: true);
-        }
-    }
+    private static void DeleteEarlierCheckpoints(DpoOptions options) => RunFolder.DeleteEarlierCheckpoints(options);
 
     /// <summary>Options from the config file (if any) with the flag overrides applied in order. Not yet validated.</summary>
-    public static DpoOptions BuildOptions(string? configPath, IEnumerable<KeyValuePair<string, string?>> overrides)
-    {
-        var options = configPath is null ? new DpoOptions() : OptionBinder.LoadFile<DpoOptions>(configPath);
-        OptionBinder.Apply(options, overrides);
-        return options;
-    }
+    public static DpoOptions BuildOptions(string? configPath, IEnumerable<KeyValuePair<string, string?>> overrides) =>
+        TrainingOptionFlags<DpoOptions>.Build(configPath, overrides);
 
     /// <summary>Runs a training job described by <paramref name="options"/>; returns the exit code.</summary>
     public static int Run(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken = default)
@@ -147,7 +168,7 @@ public static class TrainCommand
             }
         }
 
-        var device = ResolveDevice(options.Device);
+        var device = DeviceOption.Resolve(options.Device);
         var wall = Stopwatch.StartNew();
         console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
 
@@ -182,7 +203,7 @@ public static class TrainCommand
 
         trainer.StepCompleted += (_, _) => WriteConfig();
 
-        bool showConsole = options.EffectiveReportTo.Contains("console");
+        bool showConsole = options.EffectiveReportTo.Contains(ReportTarget.Console);
         TrainOutput result;
         try
         {
@@ -274,17 +295,6 @@ public static class TrainCommand
         console.MarkupLine($"done: {result.GlobalStep} steps in {elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s; model saved in {Markup.Escape(Path.GetFullPath(options.OutputDir))}");
     }
 
-    /// <summary>The training device: <c>auto</c> picks CUDA when available.</summary>
-    public static torch.Device ResolveDevice(string device)
-    {
-        if (device == "auto")
-        {
-            return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
-        }
-
-        return DeviceOption.Resolve(device);
-    }
-
     private static PreferenceDataset? LoadEval(DpoOptions o)
     {
         if (o.EvalDataset is { } path)
@@ -294,7 +304,7 @@ public static class TrainCommand
             return PreferenceDatasetLoader.Load(path, options);
         }
 
-        if (o.EvalStrategy == "no")
+        if (o.EvalStrategy == EvalStrategy.No)
         {
             return null;
         }
@@ -304,6 +314,6 @@ public static class TrainCommand
             return PreferenceDatasetLoader.Load(o.Dataset!, o.ToDatasetOptions(o.DatasetTestSplit));
         }
 
-        throw new DpoSharpException($"eval_strategy is '{o.EvalStrategy}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");
+        throw new DpoSharpException($"eval_strategy is '{OptionValues.Name(o.EvalStrategy)}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");
     }
 }

@@ -81,8 +81,7 @@ public static partial class OptionBinder
             switch (valueNode)
             {
                 case YamlScalarNode scalar:
-                    bool isNull = scalar.Style == ScalarStyle.Plain && IsNullText(scalar.Value ?? string.Empty);
-                    ApplyCore(options, key, isNull ? null : [scalar.Value ?? string.Empty], scalar.Value, where);
+                    ApplyCore(options, key, [scalar.Value ?? string.Empty], where, quoted: scalar.Style != ScalarStyle.Plain);
                     break;
                 case YamlSequenceNode seq:
                     var items = new List<string>();
@@ -136,14 +135,13 @@ public static partial class OptionBinder
                 switch (v.ValueKind)
                 {
                     case JsonValueKind.Null:
-                        ApplyCore(options, prop.Name, null, "null", where);
+                        ApplyCore(options, prop.Name, null, where, quoted: false);
                         break;
                     case JsonValueKind.Array:
                         ApplyList(options, prop.Name, [.. v.EnumerateArray().Select(e => JsonScalar(e, prop.Name, where))], where);
                         break;
                     default:
-                        var s = JsonScalar(v, prop.Name, where);
-                        ApplyCore(options, prop.Name, [s], s, where);
+                        ApplyCore(options, prop.Name, [JsonScalar(v, prop.Name, where)], where, quoted: false);
                         break;
                 }
             }
@@ -153,40 +151,40 @@ public static partial class OptionBinder
     }
 
     /// <summary>
-    /// Writes the options as YAML that <see cref="LoadFile{T}"/> reads back (e.g. <c>output_dir/dposharp_config.yaml</c>).
+    /// Writes the listed options as YAML that <see cref="LoadFile{T}"/> reads back (e.g.
+    /// <c>output_dir/dposharp_config.yaml</c>): text quoted, enums in TRL's spelling (<c>eval_strategy: steps</c>).
     /// </summary>
     public static string ToYaml(TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var sb = new System.Text.StringBuilder();
-        foreach (var (info, prop, _) in OptionTable.For(options.GetType()).Entries)
+        foreach (var (info, prop, _, _) in OptionTable.For(options.GetType()).Listed)
         {
-            var value = prop.GetValue(options);
-            string text = value switch
-            {
-                null => "null",
-                string s => YamlQuote(s),
-                IEnumerable<string> l => "[" + string.Join(", ", l.Select(YamlQuote)) + "]",
-                IEnumerable<double> l => "[" + string.Join(", ", l.Select(x => x.ToString("R", CultureInfo.InvariantCulture))) + "]",
-                _ => Format(value),
-            };
-            sb.Append(info.Name).Append(": ").Append(text).Append('\n');
+            sb.Append(info.Name).Append(": ").Append(YamlValue(prop.GetValue(options))).Append('\n');
         }
 
         return sb.ToString();
     }
 
+    private static string YamlValue(object? value) => value switch
+    {
+        null => "null",
+        string s => YamlQuote(s),
+        System.Collections.IEnumerable l => "[" + string.Join(", ", l.Cast<object?>().Select(YamlValue)) + "]",
+        _ => Format(value),
+    };
+
     private static string YamlQuote(string s) => "'" + s.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     private static void ApplyList(TrainingOptions options, string key, List<string> items, string where)
     {
-        var (info, prop, _) = OptionTable.For(options.GetType()).Find(key, where);
-        if (prop.PropertyType != typeof(List<string>) && prop.PropertyType != typeof(List<double>))
+        var (info, prop, _, _) = OptionTable.For(options.GetType()).Find(key, where);
+        if (ListElement(prop.PropertyType) is null)
         {
             throw new DpoSharpException($"{where}: option {info.Name} takes one value, not a list.");
         }
 
-        ApplyCore(options, key, items, string.Join(",", items), where);
+        ApplyCore(options, key, items, where, quoted: false);
     }
 
     private static string JsonScalar(JsonElement e, string key, string where) => e.ValueKind switch

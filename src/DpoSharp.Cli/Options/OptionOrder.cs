@@ -78,6 +78,51 @@ internal static class OptionOrder
             nameof(DpoOptions.Resume),
             nameof(DpoOptions.OverwriteOutputDir),
         ],
+        [typeof(SftOptions)] =
+        [
+            nameof(SftOptions.Model),
+            nameof(SftOptions.Device),
+            nameof(SftOptions.DisableDropout),
+
+            // data
+            nameof(SftOptions.Dataset),
+            nameof(SftOptions.EvalDataset),
+            nameof(SftOptions.DatasetTrainSplit),
+            nameof(SftOptions.DatasetTestSplit),
+            nameof(SftOptions.DatasetTextField),
+            nameof(SftOptions.MaxLength),
+            nameof(SftOptions.CompletionOnlyLoss),
+            nameof(SftOptions.GroupByLength),
+
+            // optimisation
+            nameof(SftOptions.LearningRate),
+            nameof(SftOptions.PerDeviceTrainBatchSize),
+            nameof(SftOptions.PerDeviceEvalBatchSize),
+            nameof(SftOptions.GradientAccumulationSteps),
+            nameof(SftOptions.NumTrainEpochs),
+            nameof(SftOptions.MaxSteps),
+            nameof(SftOptions.LrSchedulerType),
+            nameof(SftOptions.WarmupRatio),
+            nameof(SftOptions.WarmupSteps),
+            nameof(SftOptions.WeightDecay),
+            nameof(SftOptions.AdamBeta1),
+            nameof(SftOptions.AdamBeta2),
+            nameof(SftOptions.AdamEpsilon),
+            nameof(SftOptions.MaxGradNorm),
+            nameof(SftOptions.Seed),
+
+            // logging, evaluation, saving
+            nameof(SftOptions.OutputDir),
+            nameof(SftOptions.LoggingSteps),
+            nameof(SftOptions.SaveSteps),
+            nameof(SftOptions.SaveTotalLimit),
+            nameof(SftOptions.EvalStrategy),
+            nameof(SftOptions.EvalSteps),
+            nameof(SftOptions.ReportTo),
+            nameof(SftOptions.ResumeFromCheckpoint),
+            nameof(SftOptions.Resume),
+            nameof(SftOptions.OverwriteOutputDir),
+        ],
     };
 
     /// <summary>

@@ -9,9 +9,6 @@ namespace DpoSharp.Data;
 /// </summary>
 public sealed class PreferenceDataOptions
 {
-    /// <summary>Accepted <see cref="TruncationMode"/> values.</summary>
-    public static IReadOnlyList<string> TruncationModes { get; } = ["keep_end", "keep_start"];
-
     /// <summary>Training preference data: a file (JSON, JSONL, Parquet) or a dataset directory.</summary>
     /// <value>Default null (required by <c>dposharp train</c>).</value>
     [Description("training data: file (jsonl/json/parquet/csv/tsv) or dataset directory")]
@@ -19,12 +16,12 @@ public sealed class PreferenceDataOptions
 
     /// <summary>Evaluation data; null: the <see cref="DatasetTestSplit"/> of <see cref="Dataset"/> when it has one.</summary>
     /// <value>Default null.</value>
-    [Description("evaluation data; default: the test split of dataset, if any")]
+    [Description("evaluation data (null: the test split of dataset, if any)")]
     public string? EvalDataset { get; set; }
 
     /// <summary>Split used for training when <see cref="Dataset"/> is a dataset folder with splits.</summary>
     /// <value>Default null: <c>train</c> when present, else the only split.</value>
-    [Description("split of dataset used for training (default: train, else the only split)")]
+    [Description("split of dataset used for training (null: train, else the only split)")]
     public string? DatasetTrainSplit { get; set; }
 
     /// <summary>Split used for evaluation when <see cref="Dataset"/> is a directory with splits.</summary>
@@ -35,7 +32,7 @@ public sealed class PreferenceDataOptions
     /// <summary>Column holding the prompt (text or a message list).</summary>
     /// <value>Default null: <c>prompt</c> when present, else <c>conversations</c>, else the shared beginning of chosen
     /// and rejected.</value>
-    [Description("prompt column (default: prompt, else conversations, else implicit)")]
+    [Description("prompt column (null: prompt, else conversations, else implicit)")]
     public string? PromptColumn { get; set; }
 
     /// <summary>Column holding the preferred completion.</summary>
@@ -68,19 +65,21 @@ public sealed class PreferenceDataOptions
     [Description("max completion tokens (null: no limit)")]
     public int? MaxCompletionLength { get; set; }
 
-    /// <summary>What to keep of a sequence longer than <see cref="MaxLength"/>: <c>keep_end</c> or <c>keep_start</c>.</summary>
-    /// <value>Default <c>keep_end</c>.</value>
+    /// <summary>Which end of an over-long prompt to keep: <c>keep_end</c> or <c>keep_start</c>.</summary>
+    /// <value>Default <see cref="TruncationMode.KeepEnd"/> (<c>keep_end</c>).</value>
     [Description("keep_end / keep_start")]
-    public string TruncationMode { get; set; } = "keep_end";
+    public TruncationMode TruncationMode { get; set; } = TruncationMode.KeepEnd;
 
     /// <summary>Pad batches to a multiple of this many tokens; null: to the longest row.</summary>
     /// <value>Default null.</value>
     [Description("pad sequence length to a multiple of N")]
     public int? PadToMultipleOf { get; set; }
 
-    /// <summary>Padding-free (packed) batches. Not supported yet: must stay false.</summary>
+    /// <summary>Padding-free (packed) batches. Not supported yet: must stay false (and is not listed as an option
+    /// until it works).</summary>
     /// <value>Default false.</value>
     [Description("packed batches without padding (not supported yet)")]
+    [Browsable(false)]
     public bool PaddingFree { get; set; }
 
     /// <summary>How to read the training (or, with <paramref name="split"/>, another) split of <see cref="Dataset"/>.</summary>
@@ -99,7 +98,7 @@ public sealed class PreferenceDataOptions
         MaxLength = MaxLength,
         MaxPromptLength = MaxPromptLength,
         MaxCompletionLength = MaxCompletionLength,
-        TruncationMode = TokenizationOptions.ParseTruncationMode(TruncationMode),
+        TruncationMode = TruncationMode,
     };
 
     /// <summary>A copy.</summary>
@@ -115,7 +114,7 @@ public sealed class PreferenceDataOptions
             MaxLength is null || MaxPromptLength is null || MaxPromptLength < MaxLength,
             $"max_prompt_length ({MaxPromptLength}) must be below max_length ({MaxLength}) to leave room for the completion.");
         Require(SystemColumn.Length > 0, "system_column must name a column.");
-        Require(TruncationModes.Contains(TruncationMode), $"truncation_mode '{TruncationMode}' is unknown; use {string.Join(" or ", TruncationModes)}.");
+        OptionValues.RequireDefined(TruncationMode, "truncation_mode");
         Require(PadToMultipleOf is null or >= 1, $"pad_to_multiple_of must be at least 1 (got {PadToMultipleOf}).");
         ToDatasetOptions().Validate();
         Require(!PaddingFree, "padding_free is not supported yet; remove it or set it to false.");

@@ -40,10 +40,22 @@ public static partial class PreferenceDatasetLoader
     {
         options ??= new DatasetOptions();
         options.Validate();
+        var (files, split, splits, notes) = ResolveFiles(path, options.Split);
+        return LoadFiles(files, split, splits, options, notes);
+    }
+
+    /// <summary>
+    /// The data files <paramref name="path"/> (a file or a dataset folder) holds for <paramref name="requestedSplit"/>
+    /// (null: <c>train</c>, else the only split): the files, the split read (null for a single file), the folder's
+    /// splits, and notes (files of another format that were ignored).
+    /// </summary>
+    /// <exception cref="DpoSharpException">No such path, no data files, or no such split.</exception>
+    internal static (IReadOnlyList<string> Files, string? Split, IReadOnlyList<string> Splits, List<string> Notes) ResolveFiles(string path, string? requestedSplit)
+    {
         if (File.Exists(path))
         {
             // A single file is its own split; --split only selects among a folder's files (or a JSON object's lists).
-            return LoadFiles([Path.GetFullPath(path)], null, [], options, []);
+            return ([Path.GetFullPath(path)], null, [], []);
         }
 
         if (!Directory.Exists(path))
@@ -60,14 +72,14 @@ public static partial class PreferenceDatasetLoader
         }
 
         string split;
-        if (options.Split is not null)
+        if (requestedSplit is not null)
         {
-            if (!splits.ContainsKey(options.Split))
+            if (!splits.ContainsKey(requestedSplit))
             {
-                throw new DpoSharpException($"{path}: no split '{options.Split}'; the folder has: {string.Join(", ", splits.Keys)}.");
+                throw new DpoSharpException($"{path}: no split '{requestedSplit}'; the folder has: {string.Join(", ", splits.Keys)}.");
             }
 
-            split = options.Split;
+            split = requestedSplit;
         }
         else if (splits.ContainsKey("train"))
         {
@@ -94,7 +106,7 @@ public static partial class PreferenceDatasetLoader
             files = used.ToList();
         }
 
-        return LoadFiles(files, split, splits.Keys.ToArray(), options, notes);
+        return (files, split, splits.Keys.ToArray(), notes);
     }
 
     private static readonly List<string> FormatPriority = [".parquet", ".jsonl", ".json", ".csv", ".tsv"];
@@ -200,7 +212,8 @@ public static partial class PreferenceDatasetLoader
         };
     }
 
-    private static List<RawRow> ReadRows(string file, DatasetOptions options, out IReadOnlyList<string> columns)
+    /// <summary>The rows of one data file, by its extension (<paramref name="options"/>' split selects a JSON object's list).</summary>
+    internal static List<RawRow> ReadRows(string file, DatasetOptions options, out IReadOnlyList<string> columns)
     {
         var ext = Path.GetExtension(file).ToLowerInvariant();
         List<RawRow> rows;

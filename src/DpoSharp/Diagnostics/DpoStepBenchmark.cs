@@ -2,6 +2,7 @@ using System.Diagnostics;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 using TorchSharp;
 
 namespace DpoSharp.Diagnostics;
@@ -134,7 +135,7 @@ public static class DpoStepBenchmark
                 MaxSteps = options.Steps + 1,
                 LoggingSteps = options.Steps + 1,
                 SaveSteps = int.MaxValue,
-                ReportTo = ["none"],
+                ReportTo = [ReportTarget.None],
                 MaxLength = null,
                 MaxPromptLength = null,
                 LearningRate = 1e-6,

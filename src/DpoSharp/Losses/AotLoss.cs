@@ -10,7 +10,7 @@ namespace DpoSharp.Losses;
 public sealed class AotLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "aot";
+    public override string Name => LossTypes.Aot;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

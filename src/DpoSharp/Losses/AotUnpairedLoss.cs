@@ -10,7 +10,7 @@ namespace DpoSharp.Losses;
 public sealed class AotUnpairedLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "aot_unpaired";
+    public override string Name => LossTypes.AotUnpaired;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

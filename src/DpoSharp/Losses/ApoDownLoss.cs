@@ -9,7 +9,7 @@ namespace DpoSharp.Losses;
 public sealed class ApoDownLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "apo_down";
+    public override string Name => LossTypes.ApoDown;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

@@ -9,7 +9,7 @@ namespace DpoSharp.Losses;
 public sealed class ApoZeroLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "apo_zero";
+    public override string Name => LossTypes.ApoZero;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

@@ -12,7 +12,7 @@ public sealed class BcoPairLoss(LossOptions options) : PreferenceLossBase(option
     private readonly RunningMoments running = new();
 
     /// <inheritdoc/>
-    public override string Name => "bco_pair";
+    public override string Name => LossTypes.BcoPair;
 
     /// <summary>The running reward statistics (δ is its mean).</summary>
     public RunningMoments Running => running;

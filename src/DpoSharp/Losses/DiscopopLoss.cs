@@ -9,7 +9,7 @@ namespace DpoSharp.Losses;
 public sealed class DiscopopLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "discopop";
+    public override string Name => LossTypes.Discopop;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

@@ -13,7 +13,7 @@ public sealed class ExoPairLoss(LossOptions options) : PreferenceLossBase(option
     public const double DefaultEpsilon = 1e-3;
 
     /// <inheritdoc/>
-    public override string Name => "exo_pair";
+    public override string Name => LossTypes.ExoPair;
 
     /// <summary>The ε in use.</summary>
     public double Epsilon => Options.LabelSmoothing == 0 ? DefaultEpsilon : Options.LabelSmoothing;

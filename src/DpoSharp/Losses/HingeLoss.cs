@@ -6,7 +6,7 @@ namespace DpoSharp.Losses;
 public sealed class HingeLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "hinge";
+    public override string Name => LossTypes.Hinge;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

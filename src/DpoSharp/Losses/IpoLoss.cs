@@ -9,7 +9,7 @@ namespace DpoSharp.Losses;
 public sealed class IpoLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "ipo";
+    public override string Name => LossTypes.Ipo;
 
     /// <inheritdoc/>
     protected override bool PerToken => true;

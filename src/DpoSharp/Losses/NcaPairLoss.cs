@@ -8,7 +8,7 @@ namespace DpoSharp.Losses;
 public sealed class NcaPairLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "nca_pair";
+    public override string Name => LossTypes.NcaPair;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

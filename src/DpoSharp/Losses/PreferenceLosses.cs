@@ -7,21 +7,21 @@ public static class PreferenceLosses
 {
     private static readonly Dictionary<string, (Func<LossOptions, IPreferenceLoss> Factory, string Description, string Paper)> Registry = new(StringComparer.Ordinal)
     {
-        ["sigmoid"] = (o => new SigmoidLoss(o), "DPO's logistic loss; with label_smoothing, conservative DPO (cDPO)", "Rafailov et al. 2023, arXiv:2305.18290; cDPO: Mitchell 2023"),
-        ["robust"] = (o => new RobustLoss(o), "unbiased DPO under label-flip noise at rate label_smoothing", "Chowdhury et al. 2024, arXiv:2403.00409"),
-        ["exo_pair"] = (o => new ExoPairLoss(o), "pairwise EXO: reverse KL to the (1−ε, ε) label distribution", "Ji et al. 2024, arXiv:2402.00856"),
-        ["hinge"] = (o => new HingeLoss(o), "SLiC hinge loss on the normalised likelihood", "Zhao et al. 2023, arXiv:2305.10425"),
-        ["ipo"] = (o => new IpoLoss(o), "IPO squared loss on per-token averaged log-ratios", "Azar et al. 2023, arXiv:2310.12036"),
-        ["sppo_hard"] = (o => new SppoHardLoss(o), "SPPO with hard win/lose probabilities", "Wu et al. 2024, arXiv:2405.00675"),
-        ["nca_pair"] = (o => new NcaPairLoss(o), "pairwise noise-contrastive alignment", "Chen et al. 2024, arXiv:2402.05369"),
-        ["bco_pair"] = (o => new BcoPairLoss(o), "pairwise binary classifier optimisation with a running-mean reward shift", "Jung et al. 2024, arXiv:2404.04656"),
-        ["aot"] = (o => new AotLoss(o), "alignment via optimal transport, paired (batch-sorted margins)", "Melnyk et al. 2024, arXiv:2406.05882"),
-        ["aot_unpaired"] = (o => new AotUnpairedLoss(o), "alignment via optimal transport, unpaired (sorted separately)", "Melnyk et al. 2024, arXiv:2406.05882"),
-        ["apo_zero"] = (o => new ApoZeroLoss(o), "anchored preference optimisation: raise chosen, lower rejected", "D'Oosterlinck et al. 2024, arXiv:2408.06266"),
-        ["apo_down"] = (o => new ApoDownLoss(o), "anchored preference optimisation: lower both, rejected more", "D'Oosterlinck et al. 2024, arXiv:2408.06266"),
-        ["discopop"] = (o => new DiscopopLoss(o), "DiscoPOP log-ratio modulated loss (discopop_tau)", "Lu et al. 2024, arXiv:2406.08414"),
-        ["sigmoid_norm"] = (o => new SigmoidNormLoss(o), "DPO's logistic loss on length-normalised log-ratios", "TRL ≥ 1.4"),
-        ["sft"] = (o => new SftLoss(o), "negative log-likelihood of the chosen completions (MPO/RPO term)", "Pang et al. 2024 (RPO), arXiv:2404.19733"),
+        [LossTypes.Sigmoid] = (o => new SigmoidLoss(o), "DPO's logistic loss; with label_smoothing, conservative DPO (cDPO)", "Rafailov et al. 2023, arXiv:2305.18290; cDPO: Mitchell 2023"),
+        [LossTypes.Robust] = (o => new RobustLoss(o), "unbiased DPO under label-flip noise at rate label_smoothing", "Chowdhury et al. 2024, arXiv:2403.00409"),
+        [LossTypes.ExoPair] = (o => new ExoPairLoss(o), "pairwise EXO: reverse KL to the (1−ε, ε) label distribution", "Ji et al. 2024, arXiv:2402.00856"),
+        [LossTypes.Hinge] = (o => new HingeLoss(o), "SLiC hinge loss on the normalised likelihood", "Zhao et al. 2023, arXiv:2305.10425"),
+        [LossTypes.Ipo] = (o => new IpoLoss(o), "IPO squared loss on per-token averaged log-ratios", "Azar et al. 2023, arXiv:2310.12036"),
+        [LossTypes.SppoHard] = (o => new SppoHardLoss(o), "SPPO with hard win/lose probabilities", "Wu et al. 2024, arXiv:2405.00675"),
+        [LossTypes.NcaPair] = (o => new NcaPairLoss(o), "pairwise noise-contrastive alignment", "Chen et al. 2024, arXiv:2402.05369"),
+        [LossTypes.BcoPair] = (o => new BcoPairLoss(o), "pairwise binary classifier optimisation with a running-mean reward shift", "Jung et al. 2024, arXiv:2404.04656"),
+        [LossTypes.Aot] = (o => new AotLoss(o), "alignment via optimal transport, paired (batch-sorted margins)", "Melnyk et al. 2024, arXiv:2406.05882"),
+        [LossTypes.AotUnpaired] = (o => new AotUnpairedLoss(o), "alignment via optimal transport, unpaired (sorted separately)", "Melnyk et al. 2024, arXiv:2406.05882"),
+        [LossTypes.ApoZero] = (o => new ApoZeroLoss(o), "anchored preference optimisation: raise chosen, lower rejected", "D'Oosterlinck et al. 2024, arXiv:2408.06266"),
+        [LossTypes.ApoDown] = (o => new ApoDownLoss(o), "anchored preference optimisation: lower both, rejected more", "D'Oosterlinck et al. 2024, arXiv:2408.06266"),
+        [LossTypes.Discopop] = (o => new DiscopopLoss(o), "DiscoPOP log-ratio modulated loss (discopop_tau)", "Lu et al. 2024, arXiv:2406.08414"),
+        [LossTypes.SigmoidNorm] = (o => new SigmoidNormLoss(o), "DPO's logistic loss on length-normalised log-ratios", "TRL ≥ 1.4"),
+        [LossTypes.Sft] = (o => new SftLoss(o), "negative log-likelihood of the chosen completions (MPO/RPO term)", "Pang et al. 2024 (RPO), arXiv:2404.19733"),
     };
 
     /// <summary>The registered <c>loss_type</c> names.</summary>
@@ -86,8 +86,20 @@ public static class PreferenceLosses
             return entry;
         }
 
-        var close = NameSuggestions.Closest(lossType, Registry.Keys);
+        throw new DpoSharpException(UnknownMessage(lossType));
+    }
+
+    /// <summary>
+    /// "loss_type 'x' is unknown", with the loss to use instead: the built-in loss another name means
+    /// (<see cref="LossTypes.KnownAliases"/>: <c>dpo</c> → <c>sigmoid</c>), else the closest registered names.
+    /// </summary>
+    internal static string UnknownMessage(string lossType)
+    {
+        ArgumentNullException.ThrowIfNull(lossType);
+        IReadOnlyList<string> close = LossTypes.KnownAliases.TryGetValue(lossType.Trim(), out var instead)
+            ? [instead]
+            : NameSuggestions.Closest(lossType, Names);
         var hint = close.Count > 0 ? $" Did you mean {string.Join(" or ", close)}?" : string.Empty;
-        throw new DpoSharpException($"loss_type '{lossType}' is unknown.{hint} Known: {string.Join(", ", Registry.Keys)}.");
+        return $"loss_type '{lossType}' is unknown.{hint} Known: {string.Join(", ", Names)}.";
     }
 }

@@ -19,7 +19,7 @@ public sealed class RobustLoss : PreferenceLossBase
     }
 
     /// <inheritdoc/>
-    public override string Name => "robust";
+    public override string Name => LossTypes.Robust;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

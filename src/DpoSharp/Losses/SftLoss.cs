@@ -11,7 +11,7 @@ namespace DpoSharp.Losses;
 public sealed class SftLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "sft";
+    public override string Name => LossTypes.Sft;
 
     /// <summary>
     /// The scalar batch NLL of the chosen completions (keeps the graph): −Σ chosen log-prob sums / Σ chosen tokens.

@@ -9,7 +9,7 @@ namespace DpoSharp.Losses;
 public sealed class SigmoidLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "sigmoid";
+    public override string Name => LossTypes.Sigmoid;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

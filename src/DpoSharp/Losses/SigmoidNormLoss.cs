@@ -10,7 +10,7 @@ namespace DpoSharp.Losses;
 public sealed class SigmoidNormLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "sigmoid_norm";
+    public override string Name => LossTypes.SigmoidNorm;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

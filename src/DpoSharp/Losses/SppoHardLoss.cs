@@ -9,7 +9,7 @@ namespace DpoSharp.Losses;
 public sealed class SppoHardLoss(LossOptions options) : PreferenceLossBase(options)
 {
     /// <inheritdoc/>
-    public override string Name => "sppo_hard";
+    public override string Name => LossTypes.SppoHard;
 
     /// <inheritdoc/>
     protected override Tensor ComputeLosses(PreferenceTerms terms, double beta)

@@ -29,12 +29,9 @@ public sealed class DpoOptions : TrainingOptions
         Objective = other.Objective.Clone();
     }
 
-    /// <summary>Accepted <see cref="TruncationMode"/> values.</summary>
-    public static IReadOnlyList<string> TruncationModes => PreferenceDataOptions.TruncationModes;
-
     /// <summary>Reference model directory; null: a frozen copy of the starting policy.</summary>
     /// <value>Default null.</value>
-    [Description("reference model directory; default: a frozen copy of the starting model")]
+    [Description("reference model directory (null: a frozen copy of the starting model)")]
     public string? RefModel { get; set; }
 
     /// <summary>The preference data and its tokenization.</summary>
@@ -79,7 +76,7 @@ public sealed class DpoOptions : TrainingOptions
     public int? MaxCompletionLength { get => Data.MaxCompletionLength; set => Data.MaxCompletionLength = value; }
 
     /// <inheritdoc cref="PreferenceDataOptions.TruncationMode"/>
-    public string TruncationMode { get => Data.TruncationMode; set => Data.TruncationMode = value; }
+    public TruncationMode TruncationMode { get => Data.TruncationMode; set => Data.TruncationMode = value; }
 
     /// <inheritdoc cref="PreferenceDataOptions.PadToMultipleOf"/>
     public int? PadToMultipleOf { get => Data.PadToMultipleOf; set => Data.PadToMultipleOf = value; }

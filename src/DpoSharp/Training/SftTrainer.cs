@@ -14,7 +14,8 @@ namespace DpoSharp.Training;
 /// A façade over <see cref="SftObjective"/> on the shared <see cref="TrainingLoop{TBatch}"/>, so it has everything
 /// the loop gives: gradient accumulation, clipping, AdamW (weight decay on 2-D weights only), the lr schedule with
 /// warmup, seed, logging_steps, eval cadence, report_to sinks, checkpoints with <c>save_total_limit</c>, exact resume,
-/// rank sharding; preference-only options (beta, loss_type, …) are ignored.
+/// rank sharding. Its options are <see cref="SftOptions"/> (TRL's <c>SFTConfig</c>); the <see cref="DpoOptions"/>
+/// constructors run the same trainer on the SFT part of those options (preference-only ones are ignored).
 /// Logs <c>loss</c>, <c>grad_norm</c>, <c>learning_rate</c>, <c>epoch</c>, <c>num_tokens</c>,
 /// <c>mean_token_accuracy</c> (and <c>eval_</c> versions) and saves the final model as an HF directory in output_dir.
 /// </summary>
@@ -31,7 +32,7 @@ public sealed class SftTrainer : IDisposable
     /// <param name="trainDataset">Training examples.</param>
     /// <param name="padTokenId">Pad id for batches.</param>
     /// <param name="evalDataset">Optional evaluation examples.</param>
-    public SftTrainer(ICausalLM model, DpoOptions args, IReadOnlyList<TokenizedCompletion> trainDataset, int padTokenId, IReadOnlyList<TokenizedCompletion>? evalDataset = null)
+    public SftTrainer(ICausalLM model, SftOptions args, IReadOnlyList<TokenizedCompletion> trainDataset, int padTokenId, IReadOnlyList<TokenizedCompletion>? evalDataset = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(args);
@@ -50,14 +51,44 @@ public sealed class SftTrainer : IDisposable
     }
 
     /// <summary>Creates a trainer over raw rows, tokenized with <paramref name="tokenizer"/> (prompt + BOS when the
-    /// tokenizer adds one, completion + EOS, cut to <see cref="DpoOptions.MaxLength"/>).</summary>
-    public SftTrainer(ICausalLM model, DpoOptions args, IReadOnlyList<PromptCompletion> trainDataset, ITokenizer tokenizer, IReadOnlyList<PromptCompletion>? evalDataset = null)
+    /// tokenizer adds one, completion + EOS, cut to <see cref="SftOptions.MaxLength"/>; the loss on completion tokens
+    /// only unless <see cref="SftOptions.CompletionOnlyLoss"/> is off).</summary>
+    /// <param name="model">The model; trained in place.</param>
+    /// <param name="args">Options (validated here).</param>
+    /// <param name="trainDataset">Training rows.</param>
+    /// <param name="tokenizer">The model's tokenizer.</param>
+    /// <param name="evalDataset">Optional evaluation rows.</param>
+    public SftTrainer(ICausalLM model, SftOptions args, IReadOnlyList<PromptCompletion> trainDataset, ITokenizer tokenizer, IReadOnlyList<PromptCompletion>? evalDataset = null)
         : this(
             model,
             args,
-            SftDataset.Tokenize(trainDataset, tokenizer, args.MaxLength),
-            tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? throw new DpoSharpException("the tokenizer has neither a pad nor an EOS token; add pad_token to tokenizer_config.json."),
-            evalDataset is null ? null : SftDataset.Tokenize(evalDataset, tokenizer, args.MaxLength))
+            SftDataset.Tokenize(trainDataset, tokenizer, args.MaxLength, args.CompletionOnlyLoss),
+            PadTokenId(tokenizer),
+            evalDataset is null ? null : SftDataset.Tokenize(evalDataset, tokenizer, args.MaxLength, args.CompletionOnlyLoss))
+    {
+    }
+
+    /// <summary>Creates a trainer over tokenized examples with the SFT run <paramref name="args"/> describe
+    /// (<see cref="SftOptions.From(DpoOptions)"/>: preference-only options are ignored).</summary>
+    /// <param name="model">The model; trained in place.</param>
+    /// <param name="args">Options (validated here).</param>
+    /// <param name="trainDataset">Training examples.</param>
+    /// <param name="padTokenId">Pad id for batches.</param>
+    /// <param name="evalDataset">Optional evaluation examples.</param>
+    public SftTrainer(ICausalLM model, DpoOptions args, IReadOnlyList<TokenizedCompletion> trainDataset, int padTokenId, IReadOnlyList<TokenizedCompletion>? evalDataset = null)
+        : this(model, SftOptions.From(args ?? throw new ArgumentNullException(nameof(args))), trainDataset, padTokenId, evalDataset)
+    {
+    }
+
+    /// <summary>Creates a trainer over raw rows with the SFT run <paramref name="args"/> describe
+    /// (<see cref="SftOptions.From(DpoOptions)"/>: preference-only options are ignored).</summary>
+    /// <param name="model">The model; trained in place.</param>
+    /// <param name="args">Options (validated here).</param>
+    /// <param name="trainDataset">Training rows.</param>
+    /// <param name="tokenizer">The model's tokenizer.</param>
+    /// <param name="evalDataset">Optional evaluation rows.</param>
+    public SftTrainer(ICausalLM model, DpoOptions args, IReadOnlyList<PromptCompletion> trainDataset, ITokenizer tokenizer, IReadOnlyList<PromptCompletion>? evalDataset = null)
+        : this(model, SftOptions.From(args ?? throw new ArgumentNullException(nameof(args))), trainDataset, tokenizer, evalDataset)
     {
     }
 
@@ -65,7 +96,7 @@ public sealed class SftTrainer : IDisposable
     public ICausalLM Model => _loop.Model;
 
     /// <summary>The options.</summary>
-    public DpoOptions Args { get; }
+    public SftOptions Args { get; }
 
     /// <summary>The training loop this trainer runs.</summary>
     public TrainingLoop<CompletionBatch> Loop => _loop;
@@ -170,6 +201,12 @@ public sealed class SftTrainer : IDisposable
 
     /// <summary>Saves the model as an HF directory (config.json + safetensors + tokenizer files).</summary>
     public void SaveModel(string directory) => _loop.SaveModel(directory);
+
+    private static int PadTokenId(ITokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        return tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? throw new DpoSharpException("the tokenizer has neither a pad nor an EOS token; add pad_token to tokenizer_config.json.");
+    }
 
     /// <summary>
     /// Collates <paramref name="indices"/> of <paramref name="data"/> into right-padded (B, T) int64 tensors on

@@ -13,20 +13,11 @@ namespace DpoSharp.Training;
 /// </summary>
 public abstract partial class TrainingOptions
 {
-    /// <summary>Accepted <see cref="LrSchedulerType"/> values.</summary>
-    public static IReadOnlyList<string> LrSchedulerTypes => ScheduleOptions.LrSchedulerTypes;
-
-    /// <summary>Accepted <see cref="EvalStrategy"/> values.</summary>
-    public static IReadOnlyList<string> EvalStrategies => LoggingOptions.EvalStrategies;
-
-    /// <summary>Accepted <see cref="ReportTo"/> values (<c>all</c> = every sink, <c>none</c> = no sink).</summary>
-    public static IReadOnlyList<string> ReportTargets => LoggingOptions.ReportTargets;
-
     // ---------------------------------------------------------------- the run
 
     /// <summary>Policy model: a Hugging Face model directory (config.json + safetensors).</summary>
     /// <value>Default null (required by <c>dposharp train</c>).</value>
-    [Description("policy model directory (HF layout)")]
+    [Description("model directory to train (HF layout)")]
     public string? Model { get; set; }
 
     /// <summary>Device: <c>auto</c> (CUDA when available, else CPU), <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
@@ -36,7 +27,7 @@ public abstract partial class TrainingOptions
 
     /// <summary>Disable dropout in the policy and the reference model.</summary>
     /// <value>Default true (TRL).</value>
-    [Description("disable dropout in the policy and reference models")]
+    [Description("disable dropout in the model (and the reference model)")]
     public bool DisableDropout { get; set; } = true;
 
     /// <summary>Seed of every random choice (data order, dropout): same seed, same run.</summary>
@@ -90,7 +81,7 @@ public abstract partial class TrainingOptions
     public int MaxSteps { get => Schedule.MaxSteps; set => Schedule.MaxSteps = value; }
 
     /// <inheritdoc cref="ScheduleOptions.LrSchedulerType"/>
-    public string LrSchedulerType { get => Schedule.LrSchedulerType; set => Schedule.LrSchedulerType = value; }
+    public LrSchedulerType LrSchedulerType { get => Schedule.LrSchedulerType; set => Schedule.LrSchedulerType = value; }
 
     /// <inheritdoc cref="ScheduleOptions.WarmupRatio"/>
     public double WarmupRatio { get => Schedule.WarmupRatio; set => Schedule.WarmupRatio = value; }
@@ -138,19 +129,19 @@ public abstract partial class TrainingOptions
     public int LoggingSteps { get => Logging.LoggingSteps; set => Logging.LoggingSteps = value; }
 
     /// <inheritdoc cref="LoggingOptions.EvalStrategy"/>
-    public string EvalStrategy { get => Logging.EvalStrategy; set => Logging.EvalStrategy = value; }
+    public EvalStrategy EvalStrategy { get => Logging.EvalStrategy; set => Logging.EvalStrategy = value; }
 
     /// <inheritdoc cref="LoggingOptions.EvalSteps"/>
     public int? EvalSteps { get => Logging.EvalSteps; set => Logging.EvalSteps = value; }
 
     /// <inheritdoc cref="LoggingOptions.ReportTo"/>
-    public List<string> ReportTo { get => Logging.ReportTo; set => Logging.ReportTo = value; }
+    public List<ReportTarget> ReportTo { get => Logging.ReportTo; set => Logging.ReportTo = value; }
 
     /// <inheritdoc cref="LoggingOptions.EffectiveEvalSteps"/>
     public int EffectiveEvalSteps => Logging.EffectiveEvalSteps;
 
     /// <inheritdoc cref="LoggingOptions.EffectiveReportTo"/>
-    public IReadOnlyList<string> EffectiveReportTo => Logging.EffectiveReportTo;
+    public IReadOnlyList<ReportTarget> EffectiveReportTo => Logging.EffectiveReportTo;
 
     // ---------------------------------------------------------------- validation and copies
 

@@ -3,6 +3,7 @@ using DpoSharp.Data;
 using DpoSharp.Tests.Training;
 using DpoSharp.Training;
 using DpoSharp.Training.Metrics;
+using DpoSharp.Training.Engine;
 
 namespace DpoSharp.Tests.Charts;
 
@@ -18,7 +19,7 @@ public class PngChartSinkFactoryTests
     public void ReportToSelectsTheFileSinksAndResumeKeepsEarlierSteps()
     {
         using var dir = TestPaths.CreateTempDir();
-        var options = new DpoOptions { OutputDir = dir.Path, ReportTo = ["all"] };
+        var options = new DpoOptions { OutputDir = dir.Path, ReportTo = [ReportTarget.All] };
         using (var sink = CompositeMetricSink.FromOptions(options, factories: Factories))
         {
             Assert.Equal([typeof(JsonlMetricSink), typeof(TensorBoardMetricSink), typeof(PngChartSink)], sink.Sinks.Select(s => s.GetType()));
@@ -41,9 +42,9 @@ public class PngChartSinkFactoryTests
         Assert.Equal([1L, 2, 3], records.Select(r => r.Step));
         Assert.Equal(0.3, records[2].Values["loss"]);
 
-        var none = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = ["none"] });
+        var none = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = [ReportTarget.None] });
         Assert.Empty(none.Sinks);
-        var jsonOnly = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = ["jsonl", "console"] });
+        var jsonOnly = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = [ReportTarget.Jsonl, ReportTarget.Console] });
         Assert.Equal([typeof(JsonlMetricSink)], jsonOnly.Sinks.Select(s => s.GetType()));
         jsonOnly.Dispose();
     }
@@ -74,7 +75,7 @@ public class PngChartSinkFactoryTests
         Assert.True(File.Exists(Path.Combine(dpoArgs.OutputDir, "charts", "loss.png")));
         Assert.True(File.Exists(Path.Combine(dpoArgs.OutputDir, DpoTrainer.MetricsFileName)));
 
-        var sftArgs = new DpoOptions { OutputDir = Path.Combine(dir.Path, "sft"), MaxSteps = 2, PerDeviceTrainBatchSize = 4, LoggingSteps = 1, LearningRate = 1e-3, ReportTo = ["png"] };
+        var sftArgs = new DpoOptions { OutputDir = Path.Combine(dir.Path, "sft"), MaxSteps = 2, PerDeviceTrainBatchSize = 4, LoggingSteps = 1, LearningRate = 1e-3, ReportTo = [ReportTarget.Png] };
         using (var model = new TinyCausalLM(seed: 1))
         using (var sft = new SftTrainer(model, sftArgs, [.. TinyData.Pairs(8).Select(p => new TokenizedCompletion([.. p.PromptIds], [.. p.ChosenIds]))], padTokenId: 0) { MetricSinkFactories = { ["png"] = PngChartSink.Factory } })
         {

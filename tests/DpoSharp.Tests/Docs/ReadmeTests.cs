@@ -6,9 +6,9 @@ public class ReadmeTests
 {
     private static readonly string Readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
 
-    /// <summary>The option-table row of <paramref name="option"/> (config key, flag, default, meaning).</summary>
+    /// <summary>The row of <paramref name="option"/> in the "Where TRL 1.x differs" table (option, difference).</summary>
     private static string OptionRow(string option) =>
-        Assert.Single(Readme.Split('\n'), l => l.StartsWith($"| `{option}` | `--", StringComparison.Ordinal));
+        Assert.Single(Readme.Split('\n'), l => l.StartsWith($"| `{option}` | ", StringComparison.Ordinal) && !l.StartsWith($"| `{option}` | `--", StringComparison.Ordinal));
 
     [Theory]
     [InlineData("truncation_mode", "default `keep_start`")]

@@ -1,4 +1,5 @@
 using DpoSharp.Cli.Options;
+using DpoSharp.Losses;
 using DpoSharp.Training;
 using DpoSharp.Training.Engine;
 
@@ -16,11 +17,13 @@ public class DpoOptionsTests
         Assert.Equal(1024, o.MaxLength);
         Assert.Equal(512, o.MaxPromptLength);
         Assert.Equal(["sigmoid"], o.LossType);
-        Assert.Equal("linear", o.LrSchedulerType);
+        Assert.Equal(LrSchedulerType.Linear, o.LrSchedulerType);
+        Assert.Equal(EvalStrategy.No, o.EvalStrategy);
+        Assert.Equal([ReportTarget.All], o.ReportTo);
         Assert.Equal(10, o.LoggingSteps);
         Assert.True(o.DisableDropout);
         o.Validate();
-        Assert.Equal(["jsonl", "tensorboard", "png", "console"], o.EffectiveReportTo);
+        Assert.Equal([ReportTarget.Jsonl, ReportTarget.Tensorboard, ReportTarget.Png, ReportTarget.Console], o.EffectiveReportTo);
     }
 
     [Theory]
@@ -67,10 +70,65 @@ public class DpoOptionsTests
     [InlineData("report_to", "none,jsonl", "report_to")]
     public void ValidateRejectsBadValuesNamingTheOption(string key, string value, string fragment)
     {
+        // Options with a fixed set of values (enums) fail when the text is bound; the others when validated.
         var o = new DpoOptions();
-        OptionBinder.Apply(o, key, value);
-        var ex = Assert.Throws<DpoSharpException>(o.Validate);
+        var ex = Assert.Throws<DpoSharpException>(() =>
+        {
+            OptionBinder.Apply(o, key, value);
+            o.Validate();
+        });
         Assert.Contains(fragment, ex.Message);
+    }
+
+    [Theory]
+    [InlineData("eval_strategy", "step", "Did you mean steps?")]
+    [InlineData("lr_scheduler_type", "cosin", "Did you mean cosine?")]
+    [InlineData("truncation_mode", "keep-ends", "Did you mean keep_end?")]
+    [InlineData("report_to", "jsonl,tensorbord", "Did you mean tensorboard?")]
+    public void FixedValueTyposFailWhenBoundWithASuggestion(string key, string value, string suggestion)
+    {
+        var ex = Assert.Throws<DpoSharpException>(() => OptionBinder.Apply(new DpoOptions(), key, value));
+        Assert.Contains($"{key} '", ex.Message);
+        Assert.Contains(suggestion, ex.Message);
+    }
+
+    [Fact]
+    public void FixedValuesAreEnumsBoundFromTrlSpellings()
+    {
+        var o = new DpoOptions();
+        OptionBinder.Apply(o, "eval_strategy", "steps");
+        OptionBinder.Apply(o, "lr_scheduler_type", "constant_with_warmup");
+        OptionBinder.Apply(o, "truncation_mode", "keep_start");
+        OptionBinder.Apply(o, "report_to", "jsonl,png");
+        Assert.Equal(
+            (EvalStrategy.Steps, LrSchedulerType.ConstantWithWarmup, DpoSharp.Data.TruncationMode.KeepStart),
+            (o.EvalStrategy, o.LrSchedulerType, o.TruncationMode));
+        Assert.Equal([ReportTarget.Jsonl, ReportTarget.Png], o.ReportTo);
+        Assert.Equal(("steps", "constant_with_warmup", "keep_start", "jsonl,png"), (OptionBinder.Get(o, "eval_strategy"), OptionBinder.Get(o, "lr_scheduler_type"), OptionBinder.Get(o, "truncation_mode"), OptionBinder.Get(o, "report_to")));
+        o.Validate();
+
+        // Values set from C# outside the enum are still rejected, naming the option.
+        Assert.Contains("eval_strategy", Assert.Throws<DpoSharpException>(new DpoOptions { EvalStrategy = (EvalStrategy)9 }.Validate).Message);
+        Assert.Contains("lr_scheduler_type", Assert.Throws<DpoSharpException>(new DpoOptions { LrSchedulerType = (LrSchedulerType)9 }.Validate).Message);
+        Assert.Contains("truncation_mode", Assert.Throws<DpoSharpException>(new DpoOptions { TruncationMode = (DpoSharp.Data.TruncationMode)9 }.Validate).Message);
+        Assert.Contains("report_to", Assert.Throws<DpoSharpException>(new DpoOptions { ReportTo = [(ReportTarget)9] }.Validate).Message);
+    }
+
+    [Fact]
+    public void LossTypesAreConstantsCheckedAgainstTheRegistry()
+    {
+        Assert.Equal(LossTypes.Sigmoid, new DpoOptions().LossType.Single());
+        Assert.Equal(LossTypes.Sigmoid, new DpoSharp.Losses.SigmoidLoss(new LossOptions()).Name);
+        Assert.All(typeof(LossTypes).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!), n => Assert.True(PreferenceLosses.IsKnown(n), n));
+        Assert.Equal(
+            typeof(LossTypes).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).Order(),
+            PreferenceLosses.Names.Order());
+
+        // TRL's "dpo" is sigmoid; another typo gets the closest registered names.
+        var dpo = Assert.Throws<DpoSharpException>(new DpoOptions { LossType = ["dpo"] }.Validate).Message;
+        Assert.Contains("Did you mean sigmoid?", dpo);
+        Assert.DoesNotContain("ipo?", dpo);
+        Assert.Contains("Did you mean hinge?", Assert.Throws<DpoSharpException>(new DpoOptions { LossType = ["hinje"] }.Validate).Message);
     }
 
     [Fact]
@@ -91,7 +149,7 @@ public class DpoOptionsTests
     [Fact]
     public void MapsToTheDataStreamsOptions()
     {
-        var o = new DpoOptions { PromptColumn = "question", ChosenColumn = "prefered_response", RejectedColumn = "disprefered_response", DatasetTrainSplit = "train", MaxLength = 256, MaxPromptLength = 128, MaxCompletionLength = 64, TruncationMode = "keep_start" };
+        var o = new DpoOptions { PromptColumn = "question", ChosenColumn = "prefered_response", RejectedColumn = "disprefered_response", DatasetTrainSplit = "train", MaxLength = 256, MaxPromptLength = 128, MaxCompletionLength = 64, TruncationMode = DpoSharp.Data.TruncationMode.KeepStart };
         var d = o.ToDatasetOptions();
         Assert.Equal(("question", "prefered_response", "disprefered_response", "system", "train"), (d.PromptColumn, d.ChosenColumn, d.RejectedColumn, d.SystemColumn, d.Split));
         Assert.Equal("test", o.ToDatasetOptions("test").Split);
@@ -108,32 +166,33 @@ public class DpoOptionsTests
         var o = new DpoOptions { LearningRate = 1e-5, PerDeviceTrainBatchSize = 4, OutputDir = "x", MaxSteps = 7, LoggingSteps = 3, MaxLength = 99, Beta = 0.2 };
         Assert.Equal((1e-5, 4, "x", 7, 3, (int?)99, 0.2), (o.Optimizer.LearningRate, o.Batching.PerDeviceTrainBatchSize, o.Checkpointing.OutputDir, o.Schedule.MaxSteps, o.Logging.LoggingSteps, o.Data.MaxLength, o.Objective.Beta));
         o.Objective.LossType = ["ipo"];
-        o.Logging.ReportTo = ["none"];
-        o.Data.TruncationMode = "keep_start";
+        o.Logging.ReportTo = [ReportTarget.None];
+        o.Data.TruncationMode = DpoSharp.Data.TruncationMode.KeepStart;
         Assert.Equal(["ipo"], o.LossType);
         Assert.Empty(o.EffectiveReportTo);
         Assert.Equal(DpoSharp.Data.TruncationMode.KeepStart, o.ToTokenizationOptions().TruncationMode);
-        Assert.Same(DpoSharp.Training.Engine.LoggingOptions.EvalStrategies, DpoOptions.EvalStrategies);
-        Assert.Same(LrSchedule.Types, DpoOptions.LrSchedulerTypes);
-        Assert.Equal(["keep_end", "keep_start"], DpoOptions.TruncationModes);
+        Assert.Equal(["no", "steps", "epoch"], OptionValues.Names<EvalStrategy>());
+        Assert.Equal(["constant", "constant_with_warmup", "linear", "cosine"], OptionValues.Names<LrSchedulerType>());
+        Assert.Equal(["keep_start", "keep_end"], OptionValues.Names<DpoSharp.Data.TruncationMode>());
+        Assert.Equal(["jsonl", "tensorboard", "png", "console", "all", "none"], OptionValues.Names<ReportTarget>());
     }
 
     [Fact]
     public void CloneIsDeep()
     {
-        var o = new DpoOptions { Model = "m", RefModel = "r", Seed = 7, LearningRate = 1e-5, OutputDir = "x", MaxLength = 99, LossType = ["ipo", "sft"], LossWeights = [1, 2], ReportTo = ["jsonl"] };
+        var o = new DpoOptions { Model = "m", RefModel = "r", Seed = 7, LearningRate = 1e-5, OutputDir = "x", MaxLength = 99, LossType = ["ipo", "sft"], LossWeights = [1, 2], ReportTo = [ReportTarget.Jsonl] };
         var c = o.Clone();
         Assert.Equal(OptionBinder.ToYaml(o), OptionBinder.ToYaml(c));
         c.LossType.Add("hinge");
         c.LossWeights!.Add(3);
-        c.ReportTo.Add("png");
+        c.ReportTo.Add(ReportTarget.Png);
         c.LearningRate = 2e-5;
         c.MaxLength = 5;
         c.OutputDir = "y";
         Assert.Equal((1e-5, (int?)99, "x"), (o.LearningRate, o.MaxLength, o.OutputDir));
         Assert.Equal(["ipo", "sft"], o.LossType);
         Assert.Equal([1.0, 2.0], o.LossWeights!);
-        Assert.Equal(["jsonl"], o.ReportTo);
+        Assert.Equal([ReportTarget.Jsonl], o.ReportTo);
         Assert.NotSame(o.Optimizer, c.Optimizer);
         Assert.NotSame(o.Data, c.Data);
     }

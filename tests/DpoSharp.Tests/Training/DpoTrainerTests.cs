@@ -25,7 +25,7 @@ public class DpoTrainerTests
             MaxSteps = 6,
             LoggingSteps = 1,
             SaveSteps = 1000,
-            LrSchedulerType = "linear",
+            LrSchedulerType = LrSchedulerType.Linear,
             Seed = 123,
         };
         configure?.Invoke(o);
@@ -121,7 +121,7 @@ public class DpoTrainerTests
                 o.GradientAccumulationSteps = ga;
                 o.MaxSteps = 1;
                 o.LearningRate = 1e-3;
-                o.LrSchedulerType = "constant";
+                o.LrSchedulerType = LrSchedulerType.Constant;
                 o.MaxGradNorm = 0.5;
             });
             using var trainer = new DpoTrainer(model, reference, args, data, padTokenId: 0);
@@ -248,7 +248,7 @@ public class DpoTrainerTests
         {
             o.MaxSteps = 24;
             o.LoggingSteps = 4;
-            o.EvalStrategy = "steps";
+            o.EvalStrategy = EvalStrategy.Steps;
             o.EvalSteps = 24;
             o.LearningRate = 2e-2;
             o.Beta = 0.5;
@@ -301,7 +301,7 @@ public class DpoTrainerTests
             o.MaxSteps = 3;
             o.LearningRate = 0.1;
             o.WeightDecay = 0.5;
-            o.LrSchedulerType = "constant";
+            o.LrSchedulerType = LrSchedulerType.Constant;
             o.SaveSteps = 1;
             o.SaveTotalLimit = 2;
         });

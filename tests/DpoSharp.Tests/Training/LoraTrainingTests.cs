@@ -39,11 +39,11 @@ public class LoraTrainingTests
             PerDeviceEvalBatchSize = 8,
             MaxSteps = 16,
             LoggingSteps = 4,
-            EvalStrategy = "steps",
+            EvalStrategy = EvalStrategy.Steps,
             EvalSteps = 16,
             SaveSteps = 1000,
             Beta = 0.5,
-            ReportTo = ["jsonl"],
+            ReportTo = [ReportTarget.Jsonl],
             Seed = 5,
         };
         using var trainer = new DpoTrainer(model, refModel: null, args, Pairs(32, seed: 1), padTokenId: 0, evalDataset: Pairs(16, seed: 2));
@@ -111,7 +111,7 @@ public class LoraTrainingTests
             LoggingSteps = 1,
             WarmupSteps = 2,
             DisableDropout = false,            // LoRA dropout draws from the torch generator: its state must be restored
-            ReportTo = ["jsonl"],
+            ReportTo = [ReportTarget.Jsonl],
             Seed = 11,
         };
 
@@ -174,7 +174,7 @@ public class LoraTrainingTests
         using var model = ModelLoader.Load(baseDir);
         model.Inject(new LoraOptions());
         LoraModelTests.RandomizeAdapters(model, seed: 3); // an adapter loaded to continue training: not the identity
-        var args = new DpoOptions { OutputDir = Path.Combine(tmp.Path, "out"), PrecomputeRefLogProbs = true, MaxSteps = 1, PerDeviceTrainBatchSize = 6, ReportTo = ["none"] };
+        var args = new DpoOptions { OutputDir = Path.Combine(tmp.Path, "out"), PrecomputeRefLogProbs = true, MaxSteps = 1, PerDeviceTrainBatchSize = 6, ReportTo = [ReportTarget.None] };
         using var trainer = new DpoTrainer(model, refModel: null, args, data, padTokenId: 0);
         trainer.Train();
         var pre = Assert.IsType<PrecomputedReference>(trainer.TrainReference);

@@ -67,7 +67,7 @@ public class SftTrainerTests
         Assert.All(tokenized, t => Assert.Equal(tok.EosTokenId, t.CompletionIds[^1]));
         // Ragged batches: mix in a longer prompt so padding is exercised.
         var mixed = tokenized.Take(7).Append(SftDataset.Tokenize([new PromptCompletion("Which is larger, 3 or 4? Which is smaller, 3 or 4?", " 3")], tok)[0]).ToList();
-        var args = new DpoOptions { OutputDir = Path.Combine(dir.Path, "sft-out"), LearningRate = 3e-3, PerDeviceTrainBatchSize = 8, PerDeviceEvalBatchSize = 3, MaxSteps = 40, LoggingSteps = 10, ReportTo = ["none"], LrSchedulerType = "constant" };
+        var args = new DpoOptions { OutputDir = Path.Combine(dir.Path, "sft-out"), LearningRate = 3e-3, PerDeviceTrainBatchSize = 8, PerDeviceEvalBatchSize = 3, MaxSteps = 40, LoggingSteps = 10, ReportTo = [ReportTarget.None], LrSchedulerType = LrSchedulerType.Constant };
         using var trainer = new SftTrainer(model, args, tokenized, tok.EosTokenId!.Value, mixed);
 
         double before = trainer.Evaluate()["eval_loss"];
@@ -114,7 +114,7 @@ public class SftTrainerTests
         var e = new StringWriter();
         int rc = DpoSharpCli.Run(["sft", "--model", modelDir, "--dataset", dataset, "--output-dir", Path.Combine(dir.Path, "o")], new StringWriter(), e);
         Assert.Equal(2, rc);
-        Assert.Contains("row 2", e.ToString());
-        Assert.Contains("\"completion\"", e.ToString());
+        // Rows are named as train names them (issue 10): from 0, with the line.
+        Assert.Contains("row 1 (line 2): missing column 'completion'", e.ToString());
     }
 }

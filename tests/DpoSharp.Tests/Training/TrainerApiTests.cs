@@ -22,7 +22,7 @@ public class TrainerApiTests
         using var model = ModelLoader.Load(modelDir);
         var tokenizer = HfTokenizer.Load(modelDir);
         var train = PreferenceDatasetLoader.Load(dataset);
-        var args = new DpoOptions { Beta = 0.1, LearningRate = 1e-3, PerDeviceTrainBatchSize = 4, OutputDir = output, MaxSteps = 4, LoggingSteps = 2, ReportTo = ["jsonl"] };
+        var args = new DpoOptions { Beta = 0.1, LearningRate = 1e-3, PerDeviceTrainBatchSize = 4, OutputDir = output, MaxSteps = 4, LoggingSteps = 2, ReportTo = [ReportTarget.Jsonl] };
         using var trainer = new DpoTrainer(model, refModel: null, args, train, tokenizer) { TokenizerFilesSource = modelDir };
         trainer.Logged += logged.Add;
         trainer.Train();
@@ -44,7 +44,7 @@ public class TrainerApiTests
         // TokenizerFilesSource is not set: the folder the model was loaded from is the default.
         using (var model = ModelLoader.Load(modelDir))
         {
-            var args = new DpoOptions { OutputDir = output, MaxSteps = 1, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = ["none"] };
+            var args = new DpoOptions { OutputDir = output, MaxSteps = 1, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = [ReportTarget.None] };
             using var trainer = new DpoTrainer(model, refModel: null, args, PreferenceDatasetLoader.Load(dataset), HfTokenizer.Load(modelDir));
             Assert.Equal(Path.GetFullPath(modelDir), trainer.TokenizerFilesSource);
             trainer.Train();
@@ -69,7 +69,7 @@ public class TrainerApiTests
         var (modelDir, dataset) = CliTrainTests.WriteTinyJob(dir.Path, rows: 4);
         var output = Path.Combine(dir.Path, "dpo");
         using var model = ModelLoader.Load(modelDir);
-        var args = new DpoOptions { OutputDir = output, MaxSteps = 1, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = ["none"] };
+        var args = new DpoOptions { OutputDir = output, MaxSteps = 1, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = [ReportTarget.None] };
         using var trainer = new DpoTrainer(model, refModel: null, args, PreferenceDatasetLoader.Load(dataset), HfTokenizer.Load(modelDir)) { TokenizerFilesSource = "" };
         Assert.Null(trainer.TokenizerFilesSource);
         trainer.Train();
@@ -110,7 +110,7 @@ public class TrainerApiTests
     public void EvalStrategyEpochEvaluatesAtEveryEpochEnd()
     {
         using var dir = TestPaths.CreateTempDir();
-        var args = new DpoOptions { OutputDir = dir.Path, NumTrainEpochs = 2, PerDeviceTrainBatchSize = 4, LoggingSteps = 100, EvalStrategy = "epoch", LearningRate = 1e-3, ReportTo = ["none"] };
+        var args = new DpoOptions { OutputDir = dir.Path, NumTrainEpochs = 2, PerDeviceTrainBatchSize = 4, LoggingSteps = 100, EvalStrategy = EvalStrategy.Epoch, LearningRate = 1e-3, ReportTo = [ReportTarget.None] };
         using var model = new TinyCausalLM(seed: 1);
         using var reference = model.Clone();
         using var trainer = new DpoTrainer(model, reference, args, TinyData.Pairs(10), padTokenId: 0, evalDataset: TinyData.Pairs(5, seed: 9));
@@ -127,7 +127,7 @@ public class TrainerApiTests
         using var dir = TestPaths.CreateTempDir();
         using var model = new TinyCausalLM(seed: 1);
         using var frozen = model.Clone();
-        var args = new DpoOptions { OutputDir = dir.Path, MaxSteps = 3, PerDeviceTrainBatchSize = 2, GradientAccumulationSteps = 2, LearningRate = 1e-3, ReportTo = ["none"] };
+        var args = new DpoOptions { OutputDir = dir.Path, MaxSteps = 3, PerDeviceTrainBatchSize = 2, GradientAccumulationSteps = 2, LearningRate = 1e-3, ReportTo = [ReportTarget.None] };
 
         // TinyCausalLM cannot be copied by ModelLoader: without a reference the trainer says so.
         using (var other = model.Clone())

@@ -9,14 +9,14 @@ namespace DpoSharp.Training.Engine;
 /// </summary>
 public sealed class BatchOptions
 {
-    /// <summary>Pairs per micro-batch.</summary>
+    /// <summary>Examples per micro-batch (DPO: preference pairs; SFT: rows).</summary>
     /// <value>Default 8 (transformers).</value>
-    [Description("pairs per micro-batch")]
+    [Description("examples (DPO: pairs) per micro-batch")]
     public int PerDeviceTrainBatchSize { get; set; } = 8;
 
-    /// <summary>Pairs per evaluation batch.</summary>
+    /// <summary>Examples per evaluation batch.</summary>
     /// <value>Default 8.</value>
-    [Description("pairs per evaluation batch")]
+    [Description("examples (DPO: pairs) per evaluation batch")]
     public int PerDeviceEvalBatchSize { get; set; } = 8;
 
     /// <summary>Micro-batches accumulated per optimizer step.</summary>

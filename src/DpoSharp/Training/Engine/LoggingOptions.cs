@@ -9,46 +9,42 @@ namespace DpoSharp.Training.Engine;
 /// </summary>
 public sealed class LoggingOptions
 {
-    /// <summary>Accepted <see cref="EvalStrategy"/> values.</summary>
-    public static IReadOnlyList<string> EvalStrategies { get; } = ["no", "steps", "epoch"];
-
-    /// <summary>Accepted <see cref="ReportTo"/> values (<c>all</c> = every sink, <c>none</c> = no sink).</summary>
-    public static IReadOnlyList<string> ReportTargets { get; } = ["jsonl", "tensorboard", "png", "console", "all", "none"];
-
     /// <summary>Log metrics every N optimizer steps.</summary>
     /// <value>Default 10 (TRL).</value>
     [Description("log metrics every N steps")]
     public int LoggingSteps { get; set; } = 10;
 
-    /// <summary>When to evaluate: no, steps (every <see cref="EvalSteps"/>) or epoch.</summary>
-    /// <value>Default <c>no</c>.</value>
+    /// <summary>When to evaluate: <c>no</c>, <c>steps</c> (every <see cref="EvalSteps"/>) or <c>epoch</c>.</summary>
+    /// <value>Default <see cref="EvalStrategy.No"/> (<c>no</c>).</value>
     [Description("no / steps / epoch")]
-    public string EvalStrategy { get; set; } = "no";
+    public EvalStrategy EvalStrategy { get; set; } = EvalStrategy.No;
 
     /// <summary>Evaluate every N steps when <see cref="EvalStrategy"/> is <c>steps</c>; null: <see cref="LoggingSteps"/>.</summary>
     /// <value>Default null.</value>
-    [Description("evaluate every N steps (default: logging_steps)")]
+    [Description("evaluate every N steps (null: logging_steps)")]
     public int? EvalSteps { get; set; }
 
     /// <summary>Metric sinks: jsonl, tensorboard, png, console; <c>all</c> or <c>none</c>.</summary>
-    /// <value>Default <c>[all]</c>.</value>
+    /// <value>Default <c>[all]</c> (<see cref="ReportTarget.All"/>).</value>
     [Description("metric sinks: jsonl, tensorboard, png, console, all, none")]
-    public List<string> ReportTo { get; set; } = ["all"];
+    public List<ReportTarget> ReportTo { get; set; } = [ReportTarget.All];
 
     /// <summary>Evaluation steps derived from <see cref="EvalSteps"/> / <see cref="LoggingSteps"/>.</summary>
     public int EffectiveEvalSteps => EvalSteps ?? LoggingSteps;
 
     /// <summary>The sinks <see cref="ReportTo"/> selects (<c>all</c> and <c>none</c> expanded).</summary>
-    public IReadOnlyList<string> EffectiveReportTo
+    public IReadOnlyList<ReportTarget> EffectiveReportTo
     {
         get
         {
-            if (ReportTo.Contains("none"))
+            if (ReportTo.Contains(ReportTarget.None))
             {
                 return [];
             }
 
-            return ReportTo.Contains("all") ? ["jsonl", "tensorboard", "png", "console"] : [.. ReportTo.Distinct()];
+            return ReportTo.Contains(ReportTarget.All)
+                ? [ReportTarget.Jsonl, ReportTarget.Tensorboard, ReportTarget.Png, ReportTarget.Console]
+                : [.. ReportTo.Distinct()];
         }
     }
 
@@ -64,13 +60,13 @@ public sealed class LoggingOptions
     internal void Validate()
     {
         Require(LoggingSteps >= 1, $"logging_steps must be at least 1 (got {LoggingSteps}).");
-        Require(EvalStrategies.Contains(EvalStrategy), $"eval_strategy '{EvalStrategy}' is unknown; use one of {string.Join(", ", EvalStrategies)}.");
+        OptionValues.RequireDefined(EvalStrategy, "eval_strategy");
         Require(EvalSteps is null or >= 1, $"eval_steps must be at least 1 (got {EvalSteps}).");
         foreach (var r in ReportTo)
         {
-            Require(ReportTargets.Contains(r), $"report_to '{r}' is unknown; use any of {string.Join(", ", ReportTargets)}.");
+            OptionValues.RequireDefined(r, "report_to");
         }
 
-        Require(!(ReportTo.Contains("none") && ReportTo.Count > 1), "report_to 'none' cannot be combined with other sinks.");
+        Require(!(ReportTo.Contains(ReportTarget.None) && ReportTo.Count > 1), "report_to 'none' cannot be combined with other sinks.");
     }
 }

@@ -7,31 +7,14 @@ namespace DpoSharp.Training.Engine;
 /// </summary>
 public sealed class LrSchedule
 {
-    /// <summary>Constant rate (warm-up ignored, as transformers' <c>constant</c>).</summary>
-    public const string Constant = "constant";
-
-    /// <summary>Linear warm-up from 0, then constant.</summary>
-    public const string ConstantWithWarmup = "constant_with_warmup";
-
-    /// <summary>Linear warm-up, then linear decay to 0 at the last step.</summary>
-    public const string Linear = "linear";
-
-    /// <summary>Linear warm-up, then half a cosine down to 0 at the last step.</summary>
-    public const string Cosine = "cosine";
-
     /// <summary>Creates a schedule.</summary>
-    /// <param name="type">One of <see cref="Types"/>.</param>
+    /// <param name="type">The schedule.</param>
     /// <param name="baseLearningRate">Peak learning rate.</param>
     /// <param name="totalSteps">Optimizer steps of the whole run (≥ 1).</param>
     /// <param name="warmupSteps">Warm-up steps (≥ 0).</param>
-    public LrSchedule(string type, double baseLearningRate, int totalSteps, int warmupSteps)
+    public LrSchedule(LrSchedulerType type, double baseLearningRate, int totalSteps, int warmupSteps)
     {
-        ArgumentNullException.ThrowIfNull(type);
-        if (!Types.Contains(type))
-        {
-            throw new DpoSharpException($"lr_scheduler_type '{type}' is unknown; use one of {string.Join(", ", Types)}.");
-        }
-
+        OptionValues.RequireDefined(type, "lr_scheduler_type");
         ArgumentOutOfRangeException.ThrowIfNegative(warmupSteps);
         ArgumentOutOfRangeException.ThrowIfLessThan(totalSteps, 1);
         Type = type;
@@ -40,11 +23,8 @@ public sealed class LrSchedule
         WarmupSteps = warmupSteps;
     }
 
-    /// <summary>The supported schedule names (<c>lr_scheduler_type</c>).</summary>
-    public static IReadOnlyList<string> Types { get; } = [Constant, ConstantWithWarmup, Linear, Cosine];
-
-    /// <summary>The schedule name.</summary>
-    public string Type { get; }
+    /// <summary>The schedule.</summary>
+    public LrSchedulerType Type { get; }
 
     /// <summary>The peak learning rate.</summary>
     public double BaseLearningRate { get; }
@@ -80,9 +60,9 @@ public sealed class LrSchedule
     /// <summary>The factor applied to the base rate after <paramref name="step"/> optimizer steps.</summary>
     public double Multiplier(int step) => Type switch
     {
-        Constant => ConstantFactor(),
-        ConstantWithWarmup => ConstantWithWarmupFactor(step, WarmupSteps),
-        Linear => LinearFactor(step, WarmupSteps, TotalSteps),
+        LrSchedulerType.Constant => ConstantFactor(),
+        LrSchedulerType.ConstantWithWarmup => ConstantWithWarmupFactor(step, WarmupSteps),
+        LrSchedulerType.Linear => LinearFactor(step, WarmupSteps, TotalSteps),
         _ => CosineFactor(step, WarmupSteps, TotalSteps),
     };
 

@@ -9,9 +9,6 @@ namespace DpoSharp.Training.Engine;
 /// </summary>
 public sealed class ScheduleOptions
 {
-    /// <summary>Accepted <see cref="LrSchedulerType"/> values.</summary>
-    public static IReadOnlyList<string> LrSchedulerTypes { get; } = LrSchedule.Types;
-
     /// <summary>Epochs over the training data (fractions allowed); ignored when <see cref="MaxSteps"/> &gt; 0.</summary>
     /// <value>Default 3.</value>
     [Description("epochs (ignored when max_steps > 0)")]
@@ -22,10 +19,10 @@ public sealed class ScheduleOptions
     [Description("optimizer steps (-1: from num_train_epochs)")]
     public int MaxSteps { get; set; } = -1;
 
-    /// <summary>Learning-rate schedule: constant, constant_with_warmup, linear or cosine.</summary>
-    /// <value>Default <c>linear</c> (transformers).</value>
+    /// <summary>Learning-rate schedule: <c>constant</c>, <c>constant_with_warmup</c>, <c>linear</c> or <c>cosine</c>.</summary>
+    /// <value>Default <see cref="LrSchedulerType.Linear"/> (<c>linear</c>, transformers).</value>
     [Description("constant / constant_with_warmup / linear / cosine")]
-    public string LrSchedulerType { get; set; } = "linear";
+    public LrSchedulerType LrSchedulerType { get; set; } = LrSchedulerType.Linear;
 
     /// <summary>Warm-up as a fraction of all steps (used when <see cref="WarmupSteps"/> is 0).</summary>
     /// <value>Default 0.</value>
@@ -46,7 +43,7 @@ public sealed class ScheduleOptions
         Require(Finite(NumTrainEpochs) && NumTrainEpochs >= 0, $"num_train_epochs must be a non-negative number (got {NumTrainEpochs}).");
         Require(MaxSteps == -1 || MaxSteps >= 1, $"max_steps must be -1 (use num_train_epochs) or at least 1 (got {MaxSteps}).");
         Require(MaxSteps > 0 || NumTrainEpochs > 0, "num_train_epochs is 0 and max_steps is not set: nothing to train; set one of them.");
-        Require(LrSchedulerTypes.Contains(LrSchedulerType), $"lr_scheduler_type '{LrSchedulerType}' is unknown; use one of {string.Join(", ", LrSchedulerTypes)}.");
+        OptionValues.RequireDefined(LrSchedulerType, "lr_scheduler_type");
         Require(Finite(WarmupRatio) && WarmupRatio is >= 0 and <= 1, $"warmup_ratio must be between 0 and 1 (got {WarmupRatio}).");
         Require(WarmupSteps >= 0, $"warmup_steps must be 0 or more (got {WarmupSteps}).");
     }

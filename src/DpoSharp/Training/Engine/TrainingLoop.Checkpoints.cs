@@ -71,7 +71,7 @@ public sealed partial class TrainingLoop<TBatch>
         var objective = _objective.SaveState();
         try
         {
-            var record = new CheckpointRecord(Model, TokenizerFilesSource, _optimizer!.StatesInOrder(), State, new ScheduleRecord(schedule.Type, schedule.BaseLearningRate), objective);
+            var record = new CheckpointRecord(Model, TokenizerFilesSource, _optimizer!.StatesInOrder(), State, new ScheduleRecord(OptionValues.Name(schedule.Type), schedule.BaseLearningRate), objective);
             Checkpointer.Save(Options.Checkpointing.OutputDir, record);
         }
         finally

@@ -334,8 +334,8 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
             bool epochEnd = State.MicroBatch >= MicroBatchesPerEpoch;
             bool evaluate = _eval is not null && (Options.Logging.EvalStrategy switch
             {
-                "steps" => State.GlobalStep % Options.Logging.EffectiveEvalSteps == 0,
-                "epoch" => epochEnd,
+                EvalStrategy.Steps => State.GlobalStep % Options.Logging.EffectiveEvalSteps == 0,
+                EvalStrategy.Epoch => epochEnd,
                 _ => false,
             });
             if (evaluate)

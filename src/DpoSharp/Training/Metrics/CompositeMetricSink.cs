@@ -1,10 +1,10 @@
+using DpoSharp.Training.Engine;
+
 namespace DpoSharp.Training.Metrics;
 
 /// <summary>Forwards every call to several sinks, in order.</summary>
 public sealed class CompositeMetricSink(IEnumerable<IMetricSink> sinks) : IMetricSink
 {
-    private const string JsonlTarget = "jsonl", TensorBoardTarget = "tensorboard", ConsoleTarget = "console";
-
     private readonly List<IMetricSink> sinks = [.. sinks];
 
     /// <summary>The sinks.</summary>
@@ -24,8 +24,8 @@ public sealed class CompositeMetricSink(IEnumerable<IMetricSink> sinks) : IMetri
     {
         ArgumentNullException.ThrowIfNull(options);
         var targets = options.EffectiveReportTo;
-        var extra = targets.Where(t => t is not (JsonlTarget or TensorBoardTarget or ConsoleTarget)).ToList();
-        if (!options.ReportTo.Contains("all") && extra.FirstOrDefault(t => factories?.ContainsKey(t) != true) is { } missing)
+        var extra = targets.Where(t => t is not (ReportTarget.Jsonl or ReportTarget.Tensorboard or ReportTarget.Console)).Select(t => OptionValues.Name(t)).ToList();
+        if (!options.ReportTo.Contains(ReportTarget.All) && extra.FirstOrDefault(t => factories?.ContainsKey(t) != true) is { } missing)
         {
             throw new DpoSharpException(MissingFactoryMessage(missing));
         }
@@ -38,12 +38,12 @@ public sealed class CompositeMetricSink(IEnumerable<IMetricSink> sinks) : IMetri
             previous = [.. JsonlMetricSink.Read(jsonl).Where(r => r.Step <= rs)];
         }
 
-        if (targets.Contains(JsonlTarget))
+        if (targets.Contains(ReportTarget.Jsonl))
         {
             list.Add(new JsonlMetricSink(jsonl, append: resumeStep is not null, keepUpToStep: resumeStep));
         }
 
-        if (targets.Contains(TensorBoardTarget))
+        if (targets.Contains(ReportTarget.Tensorboard))
         {
             list.Add(new TensorBoardMetricSink(Path.Combine(options.OutputDir, "runs")));
         }
@@ -60,7 +60,7 @@ public sealed class CompositeMetricSink(IEnumerable<IMetricSink> sinks) : IMetri
         return new CompositeMetricSink(list);
     }
 
-    private static string MissingFactoryMessage(string target) => target == "png"
+    private static string MissingFactoryMessage(string target) => target == OptionValues.Name(ReportTarget.Png)
         ? "report_to png draws charts with DpoSharp.Charts: reference it and add PngChartSink.Factory to the trainer's " +
           "MetricSinkFactories (key \"png\"), or leave png out of report_to."
         : $"report_to {target} has no metric-sink factory: add one to the trainer's MetricSinkFactories (key \"{target}\"), " +

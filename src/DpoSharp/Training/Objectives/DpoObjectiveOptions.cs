@@ -16,10 +16,11 @@ public sealed class DpoObjectiveOptions
     [Description("beta: deviation from the reference model (IPO: tau)")]
     public double Beta { get; set; } = 0.1;
 
-    /// <summary>Loss type(s), TRL names (see README, Losses); several combine with <see cref="LossWeights"/>.</summary>
-    /// <value>Default <c>[sigmoid]</c>.</value>
+    /// <summary>Loss type(s), TRL names (<see cref="LossTypes"/>, or any name added with
+    /// <see cref="PreferenceLosses.Register"/>); several combine with <see cref="LossWeights"/>.</summary>
+    /// <value>Default <c>[sigmoid]</c> (<see cref="LossTypes.Sigmoid"/>).</value>
     [Description("loss type(s), comma-separated: sigmoid, ipo, hinge, robust, …")]
-    public List<string> LossType { get; set; } = ["sigmoid"];
+    public List<string> LossType { get; set; } = [LossTypes.Sigmoid];
 
     /// <summary>One weight per loss in <see cref="LossType"/>; null: all 1.</summary>
     /// <value>Default null.</value>
@@ -103,8 +104,7 @@ public sealed class DpoObjectiveOptions
         {
             if (!PreferenceLosses.IsKnown(t))
             {
-                var close = NameSuggestions.Closest(t, PreferenceLosses.Names);
-                throw new DpoSharpException($"loss_type '{t}' is unknown.{(close.Count > 0 ? $" Did you mean {string.Join(" or ", close)}?" : string.Empty)} Known: {string.Join(", ", PreferenceLosses.Names)}.");
+                throw new DpoSharpException(PreferenceLosses.UnknownMessage(t));
             }
         }
 
@@ -116,7 +116,7 @@ public sealed class DpoObjectiveOptions
         }
 
         ToLossOptions().Validate();
-        Require(!(LossType.Contains("robust") && LabelSmoothing >= 0.5), $"label_smoothing must be below 0.5 for loss_type robust (got {LabelSmoothing}).");
+        Require(!(LossType.Contains(LossTypes.Robust) && LabelSmoothing >= 0.5), $"label_smoothing must be below 0.5 for loss_type robust (got {LabelSmoothing}).");
         Require(!(ReferenceFree && PrecomputeRefLogProbs), "reference_free and precompute_ref_log_probs contradict each other; remove one.");
         Require(PrecomputeRefBatchSize is null or >= 1, $"precompute_ref_batch_size must be at least 1 (got {PrecomputeRefBatchSize}).");
     }

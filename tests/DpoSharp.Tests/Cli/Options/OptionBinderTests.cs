@@ -1,5 +1,7 @@
 using DpoSharp.Cli.Options;
+using DpoSharp.Data;
 using DpoSharp.Training;
+using DpoSharp.Training.Engine;
 
 namespace DpoSharp.Tests.Cli.Options;
 
@@ -47,7 +49,7 @@ public class OptionBinderTests
         Assert.Null(o.MaxPromptLength);
         Assert.Equal(64, o.MaxCompletionLength);
         Assert.False(o.DisableDropout);
-        Assert.Equal(["jsonl", "png"], o.ReportTo);
+        Assert.Equal([ReportTarget.Jsonl, ReportTarget.Png], o.ReportTo);
         Assert.Equal("out dir", o.OutputDir);
         Assert.Equal(100, o.MaxSteps);
         o.Validate();
@@ -105,7 +107,7 @@ public class OptionBinderTests
         var o = OptionBinder.Load<DpoOptions>(path, flags);
         Assert.Equal((0.2, 3, true, 5e-7, false), (o.Beta, o.MaxSteps, o.Resume, o.LearningRate, o.DisableDropout));
         Assert.Equal(["ipo", "sft"], o.LossType);
-        Assert.Contains("max_steps", Assert.Throws<DpoSharpException>(() => OptionBinder.ParseArguments<DpoOptions>(["--max-step", "3"])).Message);
+        Assert.Contains("Did you mean --max-steps?", Assert.Throws<DpoSharpException>(() => OptionBinder.ParseArguments<DpoOptions>(["--max-step", "3"])).Message);
         Assert.Contains("needs a value", Assert.Throws<DpoSharpException>(() => OptionBinder.ParseArguments<DpoOptions>(["--beta"])).Message);
         Assert.Contains("unexpected", Assert.Throws<DpoSharpException>(() => OptionBinder.ParseArguments<DpoOptions>(["beta"])).Message);
         Assert.Contains("beta", Assert.Throws<DpoSharpException>(() => OptionBinder.Load<DpoOptions>(null, [new("beta", "0")])).Message);
@@ -118,7 +120,7 @@ public class OptionBinderTests
         Assert.Contains("run.yaml: line 2", ex.Message);
         Assert.Contains("learning_rate", ex.Message);
         var flag = Assert.Throws<DpoSharpException>(() => OptionBinder.Apply(new DpoOptions(), "--max-step", "3"));
-        Assert.Contains("max_steps", flag.Message);
+        Assert.Contains("Did you mean --max-steps?", flag.Message);
         var json = Assert.Throws<DpoSharpException>(() => OptionBinder.FromJson<DpoOptions>("""{"betta": 1}""", "c.json"));
         Assert.Contains("beta", json.Message);
         Assert.Contains("c.json", json.Message);
@@ -180,36 +182,29 @@ public class OptionBinderTests
         Assert.Equal(["sigmoid"], o.LossType);
     }
 
-    [Fact]
-    public void ReadmeDocumentsEveryOptionAndLoss()
-    {
-        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
-        Assert.All(OptionBinder.Options<DpoOptions>(), o => Assert.Contains($"| `{o.Name}` | `{o.Flag}` | `{o.Default}` |", readme));
-        Assert.All(DpoSharp.Losses.PreferenceLosses.Names, n => Assert.Contains($"| `{n}` |", readme));
-    }
-
-    /// <summary>Every option of <c>dposharp train</c>, in order, as before the options were split by concern: name,
-    /// type, default and help (what <c>train --help</c>, the README table and the saved config show).</summary>
+    /// <summary>Every option of <c>dposharp train</c>, in order: name, type, default and help (what <c>train --help</c>,
+    /// the README table and the saved config show). Changed deliberately by issue 10: fixed-value options are enums
+    /// (truncation_mode, lr_scheduler_type, eval_strategy, report_to), padding_free is no longer listed (it only
+    /// errors), descriptions say "null: …" instead of a second default, and the shared ones fit SFT too.</summary>
     private static readonly (string Name, Type Type, string Default, string Description)[] DpoOptionList =
     [
-        ("model", typeof(string), "null", "policy model directory (HF layout)"),
-        ("ref_model", typeof(string), "null", "reference model directory; default: a frozen copy of the starting model"),
+        ("model", typeof(string), "null", "model directory to train (HF layout)"),
+        ("ref_model", typeof(string), "null", "reference model directory (null: a frozen copy of the starting model)"),
         ("device", typeof(string), "auto", "auto / cpu / cuda / cuda:N"),
-        ("disable_dropout", typeof(bool), "true", "disable dropout in the policy and reference models"),
+        ("disable_dropout", typeof(bool), "true", "disable dropout in the model (and the reference model)"),
         ("dataset", typeof(string), "null", "training data: file (jsonl/json/parquet/csv/tsv) or dataset directory"),
-        ("eval_dataset", typeof(string), "null", "evaluation data; default: the test split of dataset, if any"),
-        ("dataset_train_split", typeof(string), "null", "split of dataset used for training (default: train, else the only split)"),
+        ("eval_dataset", typeof(string), "null", "evaluation data (null: the test split of dataset, if any)"),
+        ("dataset_train_split", typeof(string), "null", "split of dataset used for training (null: train, else the only split)"),
         ("dataset_test_split", typeof(string), "test", "split of dataset used for evaluation"),
-        ("prompt_column", typeof(string), "null", "prompt column (default: prompt, else conversations, else implicit)"),
+        ("prompt_column", typeof(string), "null", "prompt column (null: prompt, else conversations, else implicit)"),
         ("chosen_column", typeof(string), "chosen", "chosen (preferred) completion column"),
         ("rejected_column", typeof(string), "rejected", "rejected completion column"),
         ("system_column", typeof(string), "system", "optional system-text column"),
         ("max_length", typeof(int?), "1024", "max tokens of prompt + completion (null: no limit)"),
         ("max_prompt_length", typeof(int?), "512", "max prompt tokens (null: no limit)"),
         ("max_completion_length", typeof(int?), "null", "max completion tokens (null: no limit)"),
-        ("truncation_mode", typeof(string), "keep_end", "keep_end / keep_start"),
+        ("truncation_mode", typeof(TruncationMode), "keep_end", "keep_end / keep_start"),
         ("pad_to_multiple_of", typeof(int?), "null", "pad sequence length to a multiple of N"),
-        ("padding_free", typeof(bool), "false", "packed batches without padding (not supported yet)"),
         ("group_by_length", typeof(bool), "false", "batch rows of similar length together"),
         ("beta", typeof(double), "0.1", "beta: deviation from the reference model (IPO: tau)"),
         ("loss_type", typeof(List<string>), "sigmoid", "loss type(s), comma-separated: sigmoid, ipo, hinge, robust, …"),
@@ -224,12 +219,12 @@ public class OptionBinderTests
         ("precompute_ref_log_probs", typeof(bool), "false", "compute reference log-probs once before training (cached)"),
         ("precompute_ref_batch_size", typeof(int?), "null", "batch size of the reference pre-computation"),
         ("learning_rate", typeof(double), "1E-06", "peak learning rate"),
-        ("per_device_train_batch_size", typeof(int), "8", "pairs per micro-batch"),
-        ("per_device_eval_batch_size", typeof(int), "8", "pairs per evaluation batch"),
+        ("per_device_train_batch_size", typeof(int), "8", "examples (DPO: pairs) per micro-batch"),
+        ("per_device_eval_batch_size", typeof(int), "8", "examples (DPO: pairs) per evaluation batch"),
         ("gradient_accumulation_steps", typeof(int), "1", "micro-batches per optimizer step"),
         ("num_train_epochs", typeof(double), "3", "epochs (ignored when max_steps > 0)"),
         ("max_steps", typeof(int), "-1", "optimizer steps (-1: from num_train_epochs)"),
-        ("lr_scheduler_type", typeof(string), "linear", "constant / constant_with_warmup / linear / cosine"),
+        ("lr_scheduler_type", typeof(LrSchedulerType), "linear", "constant / constant_with_warmup / linear / cosine"),
         ("warmup_ratio", typeof(double), "0", "warm-up fraction of total steps (used when warmup_steps is 0)"),
         ("warmup_steps", typeof(int), "0", "warm-up steps (overrides warmup_ratio)"),
         ("weight_decay", typeof(double), "0", "AdamW weight decay (not on biases and norms)"),
@@ -242,9 +237,50 @@ public class OptionBinderTests
         ("logging_steps", typeof(int), "10", "log metrics every N steps"),
         ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),
         ("save_total_limit", typeof(int?), "null", "keep at most N checkpoints"),
-        ("eval_strategy", typeof(string), "no", "no / steps / epoch"),
-        ("eval_steps", typeof(int?), "null", "evaluate every N steps (default: logging_steps)"),
-        ("report_to", typeof(List<string>), "all", "metric sinks: jsonl, tensorboard, png, console, all, none"),
+        ("eval_strategy", typeof(EvalStrategy), "no", "no / steps / epoch"),
+        ("eval_steps", typeof(int?), "null", "evaluate every N steps (null: logging_steps)"),
+        ("report_to", typeof(List<ReportTarget>), "all", "metric sinks: jsonl, tensorboard, png, console, all, none"),
+        ("resume_from_checkpoint", typeof(string), "null", "resume from this checkpoint directory"),
+        ("resume", typeof(bool), "false", "resume from the newest checkpoint in output_dir"),
+        ("overwrite_output_dir", typeof(bool), "false", "allow a fresh run into an output_dir holding an earlier run (its checkpoints are deleted)"),
+    ];
+
+    /// <summary>Every option of <c>dposharp sft</c> (TRL's <c>SFTConfig</c>): no preference options.</summary>
+    private static readonly (string Name, Type Type, string Default, string Description)[] SftOptionList =
+    [
+        ("model", typeof(string), "null", "model directory to train (HF layout)"),
+        ("device", typeof(string), "auto", "auto / cpu / cuda / cuda:N"),
+        ("disable_dropout", typeof(bool), "true", "disable dropout in the model (and the reference model)"),
+        ("dataset", typeof(string), "null", "training data: file (jsonl/json/parquet/csv/tsv) or dataset directory"),
+        ("eval_dataset", typeof(string), "null", "evaluation data (null: the test split of dataset, if any)"),
+        ("dataset_train_split", typeof(string), "null", "split of dataset used for training (null: train, else the only split)"),
+        ("dataset_test_split", typeof(string), "test", "split of dataset used for evaluation"),
+        ("dataset_text_field", typeof(string), "text", "text column of language-modeling rows (rows without prompt/completion)"),
+        ("max_length", typeof(int?), "1024", "max tokens of prompt + completion, or of a text row (null: no limit)"),
+        ("completion_only_loss", typeof(bool), "true", "loss on completion tokens only (false: on prompt tokens too)"),
+        ("group_by_length", typeof(bool), "false", "batch rows of similar length together"),
+        ("learning_rate", typeof(double), "2E-05", "peak learning rate"),
+        ("per_device_train_batch_size", typeof(int), "8", "examples (DPO: pairs) per micro-batch"),
+        ("per_device_eval_batch_size", typeof(int), "8", "examples (DPO: pairs) per evaluation batch"),
+        ("gradient_accumulation_steps", typeof(int), "1", "micro-batches per optimizer step"),
+        ("num_train_epochs", typeof(double), "3", "epochs (ignored when max_steps > 0)"),
+        ("max_steps", typeof(int), "-1", "optimizer steps (-1: from num_train_epochs)"),
+        ("lr_scheduler_type", typeof(LrSchedulerType), "linear", "constant / constant_with_warmup / linear / cosine"),
+        ("warmup_ratio", typeof(double), "0", "warm-up fraction of total steps (used when warmup_steps is 0)"),
+        ("warmup_steps", typeof(int), "0", "warm-up steps (overrides warmup_ratio)"),
+        ("weight_decay", typeof(double), "0", "AdamW weight decay (not on biases and norms)"),
+        ("adam_beta1", typeof(double), "0.9", "AdamW beta1"),
+        ("adam_beta2", typeof(double), "0.999", "AdamW beta2"),
+        ("adam_epsilon", typeof(double), "1E-08", "AdamW epsilon"),
+        ("max_grad_norm", typeof(double), "1", "gradient-norm clip (0: none)"),
+        ("seed", typeof(int), "42", "random seed"),
+        ("output_dir", typeof(string), "trainer_output", "output directory: final model, checkpoints, metrics"),
+        ("logging_steps", typeof(int), "10", "log metrics every N steps"),
+        ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),
+        ("save_total_limit", typeof(int?), "null", "keep at most N checkpoints"),
+        ("eval_strategy", typeof(EvalStrategy), "no", "no / steps / epoch"),
+        ("eval_steps", typeof(int?), "null", "evaluate every N steps (null: logging_steps)"),
+        ("report_to", typeof(List<ReportTarget>), "all", "metric sinks: jsonl, tensorboard, png, console, all, none"),
         ("resume_from_checkpoint", typeof(string), "null", "resume from this checkpoint directory"),
         ("resume", typeof(bool), "false", "resume from the newest checkpoint in output_dir"),
         ("overwrite_output_dir", typeof(bool), "false", "allow a fresh run into an output_dir holding an earlier run (its checkpoints are deleted)"),
@@ -259,6 +295,57 @@ public class OptionBinderTests
         Assert.Equal(
             DpoOptionList.Select(o => o.Name + ": "),
             OptionBinder.ToYaml(new DpoOptions()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[..(l.IndexOf(':', StringComparison.Ordinal) + 2)]));
+    }
+
+    [Fact]
+    public void SftOptionsListAreSftConfigsOptions()
+    {
+        Assert.Equal(SftOptionList, OptionBinder.Options<SftOptions>().Select(o => (o.Name, o.Type, o.Default, o.Description)));
+        Assert.Equal(SftOptionList.Select(o => o.Name), OptionBinder.ToDictionary(new SftOptions()).Keys);
+        Assert.Equal("2E-05", OptionBinder.Options<SftOptions>().Single(o => o.Name == "learning_rate").Default);
+        var names = SftOptionList.Select(o => o.Name).ToList();
+        Assert.All(["beta", "loss_type", "ref_model", "reference_free", "max_prompt_length", "precompute_ref_log_probs", "rpo_alpha", "chosen_column", "padding_free"], n => Assert.DoesNotContain(n, names));
+    }
+
+    [Fact]
+    public void ReadmeTablesAreTheHelpOfTrainAndSft()
+    {
+        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
+        static string Table(IEnumerable<OptionInfo> infos) => string.Join("\n", infos.Select(o =>
+            $"| `{o.Name}` | `{o.Flag}` | `{o.TypeName.Replace("|", "\\|", StringComparison.Ordinal)}` | `{o.Default}` | {o.Description} |")
+            .Prepend("|---|---|---|---|---|").Prepend("| option (config key) | flag | type | default | meaning |"));
+        Assert.Contains(Table(OptionBinder.Options<DpoOptions>()) + "\n\n", readme);
+        Assert.Contains(Table(OptionBinder.Options<SftOptions>()) + "\n\n", readme);
+        Assert.All(DpoSharp.Losses.PreferenceLosses.Names, n => Assert.Contains($"| `{n}` |", readme));
+    }
+
+    [Theory]
+    [InlineData("train")]
+    [InlineData("sft")]
+    public void HelpListsEachOptionOnceWithOneDefault(string command)
+    {
+        var (rc, help, _) = DpoSharp.Tests.TestSupport.CliRunner.Run(command, "--help");
+        Assert.Equal(0, rc);
+        var infos = command == "train" ? OptionBinder.Options<DpoOptions>() : OptionBinder.Options<SftOptions>();
+
+        // One entry per option (wrapped lines joined): the flag, its type, the help, its config name and one default.
+        var options = System.Text.RegularExpressions.Regex.Replace(help[help.IndexOf("Options:", StringComparison.Ordinal)..], @"\s+", " ");
+        var entries = System.Text.RegularExpressions.Regex.Split(options, @" (?=--[a-z]|-\?, )").Skip(1).ToList();
+        foreach (var o in infos)
+        {
+            var entry = Assert.Single(entries, e => e.StartsWith(o.Flag + " ", StringComparison.Ordinal));
+            Assert.Equal(1, System.Text.RegularExpressions.Regex.Count(entry, "default"));
+            Assert.EndsWith($"(config: {o.Name}; default: {o.Default})", entry.TrimEnd());
+        }
+
+        Assert.DoesNotContain("[default:", help);
+        Assert.DoesNotContain("--padding-free", help);
+        Assert.DoesNotContain("--learning_rate ", options);                 // aliases are accepted, not listed
+        Assert.DoesNotContain("additional arguments", help);
+        if (command == "sft")
+        {
+            Assert.All(["--beta", "--loss-type", "--ref-model", "--reference-free", "--max-prompt-length"], f => Assert.DoesNotContain(f + " ", help));
+        }
     }
 
     [Fact]

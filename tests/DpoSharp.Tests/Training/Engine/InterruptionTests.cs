@@ -17,7 +17,7 @@ public class InterruptionTests
         LoggingSteps = 3,
         SaveSteps = 4,
         DisableDropout = false,
-        ReportTo = ["jsonl"],
+        ReportTo = [ReportTarget.Jsonl],
         Seed = 5,
         LossType = ["bco_pair"],   // a stateful loss: its running mean must be checkpointed at the stop too
     };

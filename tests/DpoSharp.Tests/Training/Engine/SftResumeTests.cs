@@ -53,10 +53,10 @@ public class SftResumeTests
             LoggingSteps = 2,
             SaveSteps = 4,
             SaveTotalLimit = 2,
-            EvalStrategy = "steps",
+            EvalStrategy = EvalStrategy.Steps,
             EvalSteps = 4,
             DisableDropout = false,
-            ReportTo = ["jsonl"],
+            ReportTo = [ReportTarget.Jsonl],
         };
 
         var full = Path.Combine(dir.Path, "full");
@@ -105,7 +105,7 @@ public class SftResumeTests
         Dictionary<string, float[]> Run(int batch, int accumulation)
         {
             using var model = ModelLoader.Load(modelDir);
-            var args = new DpoOptions { OutputDir = Path.Combine(dir.Path, $"acc{batch}"), LearningRate = 1e-2, PerDeviceTrainBatchSize = batch, GradientAccumulationSteps = accumulation, MaxSteps = 1, MaxGradNorm = 0, ReportTo = ["none"] };
+            var args = new DpoOptions { OutputDir = Path.Combine(dir.Path, $"acc{batch}"), LearningRate = 1e-2, PerDeviceTrainBatchSize = batch, GradientAccumulationSteps = accumulation, MaxSteps = 1, MaxGradNorm = 0, ReportTo = [ReportTarget.None] };
             using var trainer = new SftTrainer(model, args, rows, tok);
             trainer.Train();
             return model.Module.named_parameters().ToDictionary(p => p.name, p => p.parameter.data<float>().ToArray());
@@ -124,7 +124,7 @@ public class SftResumeTests
         var rows = SftDataset.Load(dataset);
         using var model = ModelLoader.Load(modelDir);
         var output = Path.Combine(dir.Path, "rank1");
-        var args = new DpoOptions { OutputDir = output, LearningRate = 1e-3, PerDeviceTrainBatchSize = 2, NumTrainEpochs = 1, SaveSteps = 1, ReportTo = ["jsonl"] };
+        var args = new DpoOptions { OutputDir = output, LearningRate = 1e-3, PerDeviceTrainBatchSize = 2, NumTrainEpochs = 1, SaveSteps = 1, ReportTo = [ReportTarget.Jsonl] };
         using var trainer = new SftTrainer(model, args, rows, HfTokenizer.Load(modelDir)) { Rank = 1, WorldSize = 2 };
         Assert.Equal(4, trainer.Sampler.BatchesPerEpoch);
         Assert.Equal(4, trainer.Train().GlobalStep);

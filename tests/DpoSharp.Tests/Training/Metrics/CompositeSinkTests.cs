@@ -2,6 +2,7 @@ using DpoSharp.Data;
 using DpoSharp.Tests.Training;
 using DpoSharp.Training;
 using DpoSharp.Training.Metrics;
+using DpoSharp.Training.Engine;
 
 namespace DpoSharp.Tests.Training.Metrics;
 
@@ -13,7 +14,7 @@ public class CompositeSinkTests
     public void AnExplicitTargetWithoutAFactoryIsAClearErrorAndWritesNothing()
     {
         using var dir = TestPaths.CreateTempDir();
-        var options = new DpoOptions { OutputDir = Path.Combine(dir.Path, "out"), ReportTo = ["jsonl", "png"] };
+        var options = new DpoOptions { OutputDir = Path.Combine(dir.Path, "out"), ReportTo = [ReportTarget.Jsonl, ReportTarget.Png] };
         var e = Assert.Throws<DpoSharpException>(() => CompositeMetricSink.FromOptions(options));
         Assert.Contains("report_to png", e.Message);
         Assert.Contains("DpoSharp.Charts", e.Message);
@@ -29,7 +30,7 @@ public class CompositeSinkTests
     public void AllWithoutAFactoryWritesJsonlAndTensorBoardAndNoCharts()
     {
         using var dir = TestPaths.CreateTempDir();
-        using (var sink = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = ["all"] }))
+        using (var sink = CompositeMetricSink.FromOptions(new DpoOptions { OutputDir = dir.Path, ReportTo = [ReportTarget.All] }))
         {
             Assert.Equal([typeof(JsonlMetricSink), typeof(TensorBoardMetricSink)], sink.Sinks.Select(s => s.GetType()));
             sink.Log(1, new Dictionary<string, double> { ["loss"] = 0.5 });
@@ -53,7 +54,7 @@ public class CompositeSinkTests
                 return new CompositeMetricSink([]);
             },
         };
-        var options = new DpoOptions { OutputDir = dir.Path, ReportTo = ["png", "jsonl"] };
+        var options = new DpoOptions { OutputDir = dir.Path, ReportTo = [ReportTarget.Png, ReportTarget.Jsonl] };
         using (var sink = CompositeMetricSink.FromOptions(options, factories: factories))
         {
             Assert.Equal([typeof(JsonlMetricSink), typeof(CompositeMetricSink)], sink.Sinks.Select(s => s.GetType()));
@@ -94,7 +95,7 @@ public class TrainerMetricSinkFactoryTests
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(args.OutputDir, "runs"), "events.out.tfevents.*"));
         Assert.False(Directory.Exists(Path.Combine(args.OutputDir, "charts")));
 
-        var png = new DpoOptions { OutputDir = Path.Combine(dir.Path, "png"), MaxSteps = 2, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = ["png"] };
+        var png = new DpoOptions { OutputDir = Path.Combine(dir.Path, "png"), MaxSteps = 2, PerDeviceTrainBatchSize = 4, LearningRate = 1e-3, ReportTo = [ReportTarget.Png] };
         using (var model = new TinyCausalLM(seed: 1))
         using (var reference = model.Clone())
         using (var trainer = new DpoTrainer(model, reference, png, TinyData.Pairs(8), padTokenId: 0))

@@ -1,0 +1,67 @@
+using System.ComponentModel;
+using static DpoSharp.OptionChecks;
+
+namespace DpoSharp.Data;
+
+/// <summary>
+/// The data of a supervised fine-tuning run and how it is tokenized (TRL's <c>SFTConfig</c> / <c>ScriptArguments</c>
+/// names). Rows are prompt-completion (<c>prompt</c> and <c>completion</c> columns, as TRL) or language-modeling text
+/// (<see cref="DatasetTextField"/>). Part of <see cref="Training.SftOptions.Data"/>; checked by
+/// <see cref="Training.SftOptions.Validate"/>.
+/// </summary>
+public sealed class SftDataOptions
+{
+    /// <summary>Training data: a file (JSONL, JSON, Parquet, CSV/TSV) or a dataset folder.</summary>
+    /// <value>Default null (required by <c>dposharp sft</c>).</value>
+    [Description("training data: file (jsonl/json/parquet/csv/tsv) or dataset directory")]
+    public string? Dataset { get; set; }
+
+    /// <summary>Evaluation data; null: the <see cref="DatasetTestSplit"/> of <see cref="Dataset"/> when it has one.</summary>
+    /// <value>Default null.</value>
+    [Description("evaluation data (null: the test split of dataset, if any)")]
+    public string? EvalDataset { get; set; }
+
+    /// <summary>Split used for training when <see cref="Dataset"/> is a dataset folder with splits.</summary>
+    /// <value>Default null: <c>train</c> when present, else the only split.</value>
+    [Description("split of dataset used for training (null: train, else the only split)")]
+    public string? DatasetTrainSplit { get; set; }
+
+    /// <summary>Split used for evaluation when <see cref="Dataset"/> is a folder with splits.</summary>
+    /// <value>Default <c>test</c>.</value>
+    [Description("split of dataset used for evaluation")]
+    public string DatasetTestSplit { get; set; } = "test";
+
+    /// <summary>
+    /// Column holding the text of language-modeling rows (rows without <c>prompt</c> and <c>completion</c>); the loss
+    /// covers every token of the text.
+    /// </summary>
+    /// <value>Default <c>text</c> (TRL).</value>
+    [Description("text column of language-modeling rows (rows without prompt/completion)")]
+    public string DatasetTextField { get; set; } = "text";
+
+    /// <summary>Maximum tokens of prompt + completion (or text); longer rows are cut (prompt-completion rows keep
+    /// the end of the prompt and the start of the completion). Null: no limit.</summary>
+    /// <value>Default 1024 (TRL).</value>
+    [Description("max tokens of prompt + completion, or of a text row (null: no limit)")]
+    public int? MaxLength { get; set; } = 1024;
+
+    /// <summary>
+    /// Train on the completion tokens of prompt-completion rows only (prompt tokens are context); false: on the prompt
+    /// tokens too. Language-modeling rows always train on every token.
+    /// </summary>
+    /// <value>Default true (TRL's default for prompt-completion data).</value>
+    [Description("loss on completion tokens only (false: on prompt tokens too)")]
+    public bool CompletionOnlyLoss { get; set; } = true;
+
+    /// <summary>A copy.</summary>
+    public SftDataOptions Clone() => (SftDataOptions)MemberwiseClone();
+
+    /// <summary>Throws <see cref="DpoSharpException"/> naming the first bad option.</summary>
+    internal void Validate()
+    {
+        Require(MaxLength is null or >= 2, $"max_length must be at least 2 tokens, or null for no limit (got {MaxLength}).");
+        Require(!string.IsNullOrWhiteSpace(DatasetTextField), "dataset_text_field must name a column.");
+        Require(DatasetTrainSplit is null || !string.IsNullOrWhiteSpace(DatasetTrainSplit), "dataset_train_split must name a split, or be null.");
+        Require(!string.IsNullOrWhiteSpace(DatasetTestSplit), "dataset_test_split must name a split.");
+    }
+}
