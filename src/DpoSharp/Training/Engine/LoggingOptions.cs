@@ -30,7 +30,8 @@ public sealed class LoggingOptions
     [Description("evaluate every N steps (default: logging_steps)")]
     public int? EvalSteps { get; set; }
 
-    /// <summary>Metric sinks: jsonl, tensorboard, png, console; <c>all</c> or <c>none</c>.</summary>
+    /// <summary>Metric sinks: tensorboard, png (and jsonl, console, which are always on unless <c>none</c>; see
+    /// <see cref="EffectiveReportTo"/>); <c>all</c> or <c>none</c>.</summary>
     /// <value>Default <c>[all]</c>.</value>
     [Description("metric sinks: jsonl, tensorboard, png, console, all, none")]
     public List<string> ReportTo { get; set; } = ["all"];
@@ -38,17 +39,23 @@ public sealed class LoggingOptions
     /// <summary>Evaluation steps derived from <see cref="EvalSteps"/> / <see cref="LoggingSteps"/>.</summary>
     public int EffectiveEvalSteps => EvalSteps ?? LoggingSteps;
 
-    /// <summary>The sinks <see cref="ReportTo"/> selects (<c>all</c> and <c>none</c> expanded).</summary>
+    /// <summary>
+    /// The sinks <see cref="ReportTo"/> selects. As in TRL, <c>report_to</c> picks the integrations (<c>tensorboard</c>,
+    /// <c>png</c>, …); <c>jsonl</c> (<c>metrics.jsonl</c>, the run's own log like transformers'
+    /// <c>trainer_state.json</c>) and <c>console</c> (the command line's progress) are always on, so
+    /// <c>report_to: tensorboard</c> keeps them. <c>none</c> (or an empty list) turns everything off; <c>all</c> is
+    /// every sink.
+    /// </summary>
     public IReadOnlyList<string> EffectiveReportTo
     {
         get
         {
-            if (ReportTo.Contains("none"))
+            if (ReportTo.Count == 0 || ReportTo.Contains("none"))
             {
                 return [];
             }
 
-            return ReportTo.Contains("all") ? ["jsonl", "tensorboard", "png", "console"] : [.. ReportTo.Distinct()];
+            return ReportTo.Contains("all") ? ["jsonl", "tensorboard", "png", "console"] : [.. ReportTo.Prepend("jsonl").Append("console").Distinct()];
         }
     }
 
