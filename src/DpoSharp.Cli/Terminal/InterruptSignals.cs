@@ -106,12 +106,19 @@ public sealed class InterruptSignals : IDisposable
 
     private static void ExitNow(int code)
     {
-        if (OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsWindows())
         {
-            Environment.Exit(code);
+            try
+            {
+                PosixExit(code);
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                // No libc by that name: the managed exit below.
+            }
         }
 
-        PosixExit(code);
+        Environment.Exit(code);
     }
 
     [DllImport("libc", EntryPoint = "_exit")]
