@@ -1,5 +1,7 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using DpoSharp.Cli.Commands;
+using DpoSharp.Cli.Terminal;
 using Spectre.Console;
 
 namespace DpoSharp.Cli;
@@ -31,11 +33,26 @@ public static class DpoSharpCli
         return root;
     }
 
-    /// <summary>Parses and runs; returns the process exit code (0 ok, 1 failure, 2 bad input).</summary>
-    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
+    private static readonly AsyncLocal<CliInvocation?> CurrentInvocation = new();
+
+    /// <summary>The command line being run and its error stream (null outside <see cref="Run"/>): what an
+    /// interrupted run prints to say how to continue it.</summary>
+    internal static CliInvocation? Invocation => CurrentInvocation.Value;
+
+    /// <summary>Parses and runs; returns the process exit code (0 ok, 1 failure, 2 bad input, 130 interrupted).</summary>
+    /// <param name="args">The arguments after <c>dposharp</c>.</param>
+    /// <param name="output">Standard output (default: the console).</param>
+    /// <param name="error">Standard error (default: the console).</param>
+    /// <param name="cancellationToken">Stops <c>train</c>, <c>sft</c> and <c>demo</c> as Ctrl-C does (after the
+    /// current optimizer step, with a checkpoint).</param>
+    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(args);
+
         // DpoSharpException must reach the catch below (exit 2), not System.CommandLine's handler (exit 1).
-        var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+        // ProcessTerminationTimeout null: System.CommandLine registers no Ctrl-C handler of its own (it would force
+        // exit 130 two seconds after Ctrl-C, in the middle of writing a checkpoint); InterruptSignals does it.
+        var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
         if (output is not null)
         {
             config.Output = output;
@@ -47,6 +64,7 @@ public static class DpoSharpCli
         }
 
         var errWriter = error ?? Console.Error;
+        CurrentInvocation.Value = new CliInvocation(args, errWriter);
         try
         {
             var parse = Build().Parse(args);
@@ -61,7 +79,7 @@ public static class DpoSharpCli
                 return BadInputExitCode;
             }
 
-            return parse.Invoke(config);
+            return Invoke(parse, config, errWriter, cancellationToken);
         }
         catch (DpoSharpException e)
         {
@@ -90,6 +108,26 @@ public static class DpoSharpCli
 
             return 1;
         }
+        finally
+        {
+            CurrentInvocation.Value = null;
+        }
+    }
+
+    /// <summary>
+    /// Runs the parsed command. Commands whose action takes a cancellation token (<c>train</c>, <c>sft</c>,
+    /// <c>demo</c>) get one that Ctrl-C / SIGTERM cancels (<see cref="InterruptSignals"/>: stop after the current
+    /// step and checkpoint it; a second signal exits at once); the others keep the default signal behaviour.
+    /// </summary>
+    private static int Invoke(ParseResult parse, InvocationConfiguration config, TextWriter error, CancellationToken cancellationToken)
+    {
+        if (parse.Action is not AsynchronousCommandLineAction)
+        {
+            return parse.Invoke(config);
+        }
+
+        using var signals = new InterruptSignals(cancellationToken, error);
+        return parse.InvokeAsync(config, signals.Token).GetAwaiter().GetResult();
     }
 
     /// <summary>
@@ -131,9 +169,27 @@ public static class DpoSharpCli
     /// <summary>Writes "error: ..." to the error stream (plain text: it is often redirected).</summary>
     public static void WriteError(TextWriter err, string message) => err.WriteLine("error: " + message);
 
+    /// <summary>Writes the notice of an interrupted command to the error stream of the command line being run (the
+    /// console's when called outside <see cref="Run"/>); returns <see cref="InterruptSignals.ExitCode"/>.</summary>
+    internal static int WriteInterrupted(IEnumerable<string> lines)
+    {
+        var err = Invocation?.Error ?? Console.Error;
+        foreach (var line in lines)
+        {
+            err.WriteLine(line);
+        }
+
+        return InterruptSignals.ExitCode;
+    }
+
     /// <summary>Console for rich output; falls back to plain text when redirected.</summary>
     public static IAnsiConsole CreateConsole(TextWriter output) => AnsiConsole.Create(new AnsiConsoleSettings
     {
         Out = new AnsiConsoleOutput(output),
     });
 }
+
+/// <summary>The command line being run: its arguments (after <c>dposharp</c>) and error stream.</summary>
+/// <param name="Arguments">The arguments as given.</param>
+/// <param name="Error">Standard error.</param>
+internal sealed record CliInvocation(IReadOnlyList<string> Arguments, TextWriter Error);

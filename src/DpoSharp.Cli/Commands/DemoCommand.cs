@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using DpoSharp.Cli.Terminal;
 using DpoSharp.Demo;
 using DpoSharp.Training;
 using Spectre.Console;
@@ -15,6 +16,9 @@ public static class DemoCommand
 {
     /// <summary>Default output directory of the demo.</summary>
     public const string DefaultOutputDir = "dposharp-demo";
+
+    /// <summary>What the display says on the first Ctrl-C in the demo.</summary>
+    private const string StoppingNote = "stopping after the current step; Ctrl-C again quits now";
 
     /// <summary>Creates the command.</summary>
     public static Command Create()
@@ -85,62 +89,89 @@ public static class DemoCommand
         options.Validate();
         console.MarkupLine($"[bold]dposharp demo[/]: SFT then DPO on held-out truthfulness questions → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({options.Device})");
         DemoResult result;
+        var stage = new DemoStageTracker();
         try
         {
             result = console.Profile.Capabilities.Interactive
-                ? RunWithProgress(options, console, cancellationToken)
-                : RunWithLines(options, console, cancellationToken);
+                ? RunWithProgress(options, console, stage, cancellationToken)
+                : RunWithLines(options, console, stage, cancellationToken);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            console.MarkupLine("[yellow]interrupted[/]");
-            return 130;
+            return DpoSharpCli.WriteInterrupted([$"interrupted during the demo's {stage.Current ?? "start"} stage; the demo does not resume: run it again to start over."]);
         }
 
         PrintResult(console, result);
         return 0;
     }
 
-    private static DemoResult RunWithProgress(DemoOptions options, IAnsiConsole console, CancellationToken ct)
+    /// <summary>The unit a demo stage's rate counts: optimizer steps, or answered evaluation questions.</summary>
+    private static string? RateUnit(string stage) =>
+        stage == DemoRunner.StageData ? null : stage.StartsWith("eval", StringComparison.Ordinal) ? "answers/s" : "steps/s";
+
+    private static DemoResult RunWithProgress(DemoOptions options, IAnsiConsole console, DemoStageTracker stage, CancellationToken ct)
     {
-        DemoResult? result = null;
-        console.Progress()
+        return console.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Columns(new ProgressMeterColumn())
             .Start(ctx =>
             {
-                var tasks = new Dictionary<string, ProgressTask>();
-                result = DemoRunner.Run(options, p =>
+                // One row per stage, aligned; a stage's time freezes when the next one starts (or the demo ends).
+                var rows = new Dictionary<string, (ProgressTask Task, ProgressMeter Meter)>();
+                ProgressMeter? current = null;
+                using var note = ct.Register(() =>
                 {
-                    if (!tasks.TryGetValue(p.Stage, out var task))
+                    if (current is { } m)
                     {
-                        foreach (var t in tasks.Values.Where(t => !t.IsFinished))
+                        m.Note = StoppingNote;
+                    }
+                });
+                try
+                {
+                    return DemoRunner.Run(options, p =>
+                    {
+                        // Evaluation stages do not watch the token themselves: stop between their questions.
+                        stage.Current = p.Stage;
+                        ct.ThrowIfCancellationRequested();
+                        if (!rows.TryGetValue(p.Stage, out var row))
                         {
-                            t.Value = t.MaxValue;
+                            current?.Finish();
+                            var meter = new ProgressMeter(p.Stage, p.Total, RateUnit(p.Stage));
+                            row = (ctx.AddTask(Markup.Escape(p.Stage), maxValue: Math.Max(1, p.Total)), meter);
+                            row.Task.Tag = meter;
+                            rows[p.Stage] = row;
+                            ProgressMeter.Align([.. rows.Values.Select(r => r.Meter)]);
+                            current = meter;
                         }
 
-                        task = ctx.AddTask(Markup.Escape(p.Stage), maxValue: Math.Max(1, p.Total));
-                        tasks[p.Stage] = task;
+                        row.Meter.Total = Math.Max(1, p.Total);
+                        row.Meter.Report(p.Done, p.Done);
+                        row.Task.MaxValue = Math.Max(1, p.Total);
+                        row.Task.Value = p.Done;
+                    }, ct);
+                }
+                finally
+                {
+                    foreach (var r in rows.Values)
+                    {
+                        r.Meter.Finish();
                     }
 
-                    task.MaxValue = Math.Max(1, p.Total);
-                    task.Value = p.Done;
-                }, ct);
-                foreach (var t in tasks.Values)
-                {
-                    t.Value = t.MaxValue;
+                    ctx.Refresh();
                 }
             });
-        return result!;
     }
 
-    private static DemoResult RunWithLines(DemoOptions options, IAnsiConsole console, CancellationToken ct)
+    private static DemoResult RunWithLines(DemoOptions options, IAnsiConsole console, DemoStageTracker stage, CancellationToken ct)
     {
         string? current = null;
         var sw = System.Diagnostics.Stopwatch.StartNew();
         int lastTenth = -1;
+        using var note = ct.Register(() => (DpoSharpCli.Invocation?.Error ?? Console.Error).WriteLine(StoppingNote + "."));
         return DemoRunner.Run(options, p =>
         {
+            stage.Current = p.Stage;
+            ct.ThrowIfCancellationRequested();
             if (p.Stage != current)
             {
                 current = p.Stage;
@@ -189,5 +220,13 @@ public static class DemoCommand
         console.MarkupLine($"done in {r.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s ({string.Join(", ", r.StageSeconds.Select(kv => $"{Markup.Escape(kv.Key)} {kv.Value.ToString("F1", CultureInfo.InvariantCulture)} s"))}).");
         console.MarkupLine($"model, metrics.jsonl, runs/ (TensorBoard), charts/*.png and summary.json in {Markup.Escape(r.OutputDir)}");
         console.MarkupLine($"try it: dposharp generate --model {Markup.Escape(r.OutputDir)} --prompt \"Which is larger, 17 or 23?\"");
+    }
+
+    /// <summary>The demo's stage being run (named when the demo is interrupted).</summary>
+    private sealed class DemoStageTracker
+    {
+        private volatile string? _current;
+
+        public string? Current { get => _current; set => _current = value; }
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using DpoSharp.Charts;
 using DpoSharp.Cli.Options;
+using DpoSharp.Cli.Terminal;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
@@ -86,30 +87,11 @@ public static class SftCommand
         TrainOutput result;
         try
         {
-            if (console.Profile.Capabilities.Interactive)
-            {
-                TrainOutput? r = null;
-                console.Progress().AutoClear(false)
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask("sft", maxValue: trainer.TotalSteps);
-                        trainer.StepCompleted += (s, _) => task.Value = s;
-                        trainer.Logged += e => task.Description = Markup.Escape(Line(e, trainer.TotalSteps));
-                        r = trainer.Train(cancellationToken);
-                    });
-                result = r!;
-            }
-            else
-            {
-                trainer.Logged += e => console.WriteLine(Line(e, trainer.TotalSteps));
-                result = trainer.Train(cancellationToken);
-            }
+            result = Train(trainer, options, console, cancellationToken);
         }
-        catch (OperationCanceledException)
+        catch (TrainingInterruptedException e)
         {
-            console.MarkupLine("[yellow]interrupted[/]");
-            return 130;
+            return DpoSharpCli.WriteInterrupted(ResumeMessages.Interrupted(e, DpoSharpCli.Invocation?.Arguments, "sft", options.ResumeFromCheckpoint));
         }
 
         console.MarkupLine($"done: {result.GlobalStep} steps in {result.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s, mean loss {result.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture)}; model saved in {Markup.Escape(Path.GetFullPath(options.OutputDir))}");
@@ -152,6 +134,15 @@ public static class SftCommand
         }
 
         throw new DpoSharpException($"eval_strategy is '{OptionValues.Name(o.EvalStrategy)}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");
+    }
+
+    /// <summary>Trains with the console display (progress, metric lines, resume notice; none with report_to none).
+    /// Ctrl-C (<paramref name="cancellationToken"/>) stops after the current step with a checkpoint of it.</summary>
+    private static TrainOutput Train(SftTrainer trainer, SftOptions options, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        trainer.CheckpointOnCancel = true;
+        var display = new TrainingDisplay("sft", "samples/s", e => Line(e, trainer.TotalSteps), options.EffectiveReportTo.Contains(ReportTarget.Console));
+        return TrainingProgress.Run(console, trainer.Loop, display, cancellationToken, () => trainer.Train(cancellationToken));
     }
 
     private static string Line(TrainerLogEntry e, int total)

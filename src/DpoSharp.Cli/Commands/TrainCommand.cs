@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using DpoSharp.Charts;
 using DpoSharp.Cli.Options;
+using DpoSharp.Cli.Terminal;
 using DpoSharp.Data;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
@@ -203,18 +204,14 @@ public static class TrainCommand
 
         trainer.StepCompleted += (_, _) => WriteConfig();
 
-        bool showConsole = options.EffectiveReportTo.Contains(ReportTarget.Console);
         TrainOutput result;
         try
         {
-            result = showConsole && console.Profile.Capabilities.Interactive
-                ? TrainWithProgressBar(trainer, console, cancellationToken)
-                : TrainWithLogLines(trainer, console, showConsole, cancellationToken);
+            result = Train(trainer, options, console, cancellationToken);
         }
-        catch (OperationCanceledException)
+        catch (TrainingInterruptedException e)
         {
-            console.MarkupLine($"[yellow]interrupted[/] at step {trainer.State.GlobalStep}; continue with --resume (newest checkpoint in {Markup.Escape(options.OutputDir)}).");
-            return 130;
+            return ReportInterrupted(e, options);
         }
 
         WriteConfig();
@@ -222,43 +219,18 @@ public static class TrainCommand
         return 0;
     }
 
-    private static TrainOutput TrainWithProgressBar(DpoTrainer trainer, IAnsiConsole console, CancellationToken cancellationToken)
+    /// <summary>Trains with the console display (progress, metric lines, resume notice; none with report_to none).
+    /// Ctrl-C (<paramref name="cancellationToken"/>) stops after the current step with a checkpoint of it.</summary>
+    private static TrainOutput Train(DpoTrainer trainer, DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken)
     {
-        TrainOutput? result = null;
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("training", maxValue: trainer.TotalSteps);
-                task.Value = trainer.State.GlobalStep;
-                trainer.StepCompleted += (step, total) => task.Value = step;
-                trainer.Logged += e =>
-                {
-                    if (e.Metrics.ContainsKey("loss"))
-                    {
-                        task.Description = Markup.Escape(FormatLine(e, trainer.TotalSteps));
-                    }
-                    else
-                    {
-                        ctx.Refresh();
-                        console.MarkupLine(Markup.Escape(FormatLine(e, trainer.TotalSteps)));
-                    }
-                };
-                result = trainer.Train(cancellationToken: cancellationToken);
-            });
-        return result!;
+        trainer.CheckpointOnCancel = true;
+        var display = new TrainingDisplay("train", "pairs/s", e => FormatLine(e, trainer.TotalSteps), options.EffectiveReportTo.Contains(ReportTarget.Console));
+        return TrainingProgress.Run(console, trainer.Loop, display, cancellationToken, () => trainer.Train(cancellationToken: cancellationToken));
     }
 
-    private static TrainOutput TrainWithLogLines(DpoTrainer trainer, IAnsiConsole console, bool show, CancellationToken cancellationToken)
-    {
-        if (show)
-        {
-            trainer.Logged += e => console.WriteLine(FormatLine(e, trainer.TotalSteps));
-        }
-
-        return trainer.Train(cancellationToken: cancellationToken);
-    }
+    /// <summary>Prints where the interrupted run stopped and the command that continues it; returns 130.</summary>
+    private static int ReportInterrupted(TrainingInterruptedException e, DpoOptions options) =>
+        DpoSharpCli.WriteInterrupted(ResumeMessages.Interrupted(e, DpoSharpCli.Invocation?.Arguments, "train", options.ResumeFromCheckpoint));
 
     /// <summary>One console line: step, loss, accuracy, margin (train or eval).</summary>
     public static string FormatLine(TrainerLogEntry e, int totalSteps)

@@ -83,6 +83,6 @@ public class PngChartSinkFactoryTests
         }
 
         Assert.True(File.Exists(Path.Combine(sftArgs.OutputDir, "charts", "loss.png")));
-        Assert.False(File.Exists(Path.Combine(sftArgs.OutputDir, JsonlMetricSink.FileName)));   // report_to [png] only
+        Assert.True(File.Exists(Path.Combine(sftArgs.OutputDir, JsonlMetricSink.FileName)));   // metrics.jsonl is always on (issue 10)
     }
 }

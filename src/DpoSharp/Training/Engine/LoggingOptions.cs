@@ -24,7 +24,8 @@ public sealed class LoggingOptions
     [Description("evaluate every N steps (null: logging_steps)")]
     public int? EvalSteps { get; set; }
 
-    /// <summary>Metric sinks: jsonl, tensorboard, png, console; <c>all</c> or <c>none</c>.</summary>
+    /// <summary>Metric sinks: tensorboard, png (and jsonl, console, which are always on unless <c>none</c>; see
+    /// <see cref="EffectiveReportTo"/>); <c>all</c> or <c>none</c>.</summary>
     /// <value>Default <c>[all]</c> (<see cref="ReportTarget.All"/>).</value>
     [Description("metric sinks: jsonl, tensorboard, png, console, all, none")]
     public List<ReportTarget> ReportTo { get; set; } = [ReportTarget.All];
@@ -32,19 +33,25 @@ public sealed class LoggingOptions
     /// <summary>Evaluation steps derived from <see cref="EvalSteps"/> / <see cref="LoggingSteps"/>.</summary>
     public int EffectiveEvalSteps => EvalSteps ?? LoggingSteps;
 
-    /// <summary>The sinks <see cref="ReportTo"/> selects (<c>all</c> and <c>none</c> expanded).</summary>
+    /// <summary>
+    /// The sinks <see cref="ReportTo"/> selects. As in TRL, <c>report_to</c> picks the integrations (<c>tensorboard</c>,
+    /// <c>png</c>, …); <c>jsonl</c> (<c>metrics.jsonl</c>, the run's own log like transformers'
+    /// <c>trainer_state.json</c>) and <c>console</c> (the command line's progress) are always on, so
+    /// <c>report_to: tensorboard</c> keeps them. <c>none</c> (or an empty list) turns everything off; <c>all</c> is
+    /// every sink.
+    /// </summary>
     public IReadOnlyList<ReportTarget> EffectiveReportTo
     {
         get
         {
-            if (ReportTo.Contains(ReportTarget.None))
+            if (ReportTo.Count == 0 || ReportTo.Contains(ReportTarget.None))
             {
                 return [];
             }
 
             return ReportTo.Contains(ReportTarget.All)
                 ? [ReportTarget.Jsonl, ReportTarget.Tensorboard, ReportTarget.Png, ReportTarget.Console]
-                : [.. ReportTo.Distinct()];
+                : [.. ReportTo.Prepend(ReportTarget.Jsonl).Append(ReportTarget.Console).Distinct()];
         }
     }
 

@@ -141,11 +141,11 @@ public class SftResumeTests
 
         // The uninterrupted run and the killed and resumed one run in child processes with the same thread count.
         var full = Path.Combine(dir.Path, "full");
-        var (rc, err) = RunCli(Args(full));
+        var (rc, _, err) = CliProcess.Run(Args(full));
         Assert.True(rc == 0, err);
 
         var killed = Path.Combine(dir.Path, "killed");
-        using (var child = StartCli(Args(killed)))
+        using (var child = CliProcess.Start(Args(killed)))
         {
             var wait = Stopwatch.StartNew();
             while (!child.HasExited && wait.Elapsed < TimeSpan.FromMinutes(2))
@@ -161,54 +161,14 @@ public class SftResumeTests
 
             Assert.False(child.HasExited, "the run finished before it could be killed; give it more steps");
             child.Kill();   // SIGKILL: no handler runs
-            child.WaitForExit();
+            child.WaitForExit(TimeSpan.FromMinutes(1));
         }
 
         Assert.False(File.Exists(Path.Combine(killed, "model.safetensors")));
-        (rc, err) = RunCli([.. Args(killed), "--resume"]);
+        (rc, _, err) = CliProcess.Run([.. Args(killed), "--resume"]);
         Assert.True(rc == 0, err);
         Assert.Equal(Hash(Path.Combine(full, "model.safetensors")), Hash(Path.Combine(killed, "model.safetensors")));
         Assert.Equal(Metrics(full), Metrics(killed));
-    }
-
-    /// <summary>The CLI as a child process with one intra-op thread (CPU kernels are bit-reproducible for a fixed
-    /// thread count).</summary>
-    private static ProcessStartInfo CliStartInfo(string[] args)
-    {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "DpoSharp.Cli.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["OMP_NUM_THREADS"] = "1";
-        psi.Environment["MKL_NUM_THREADS"] = "1";
-        return psi;
-    }
-
-    private static Process StartCli(string[] args)
-    {
-        var p = Process.Start(CliStartInfo(args))!;
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, _) => { };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return p;
-    }
-
-    private static (int Rc, string Err) RunCli(string[] args)
-    {
-        using var p = Process.Start(CliStartInfo(args))!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stderr.Result + stdout.Result);
     }
 
     private static void CopyDirectory(string from, string to)
