@@ -7,28 +7,8 @@ namespace DpoSharp.Data;
 /// The preference data of a run and how it is tokenized (TRL's <c>DPOConfig</c> / <c>ScriptArguments</c> names).
 /// Part of <see cref="Training.DpoOptions.Data"/>; checked by <see cref="Training.DpoOptions.Validate"/>.
 /// </summary>
-public sealed class PreferenceDataOptions
+public sealed class PreferenceDataOptions : DataSourceOptions
 {
-    /// <summary>Training preference data: a file (JSON, JSONL, Parquet) or a dataset directory.</summary>
-    /// <value>Default null (required by <c>dposharp train</c>).</value>
-    [Description("training data: file (jsonl/json/parquet/csv/tsv) or dataset directory")]
-    public string? Dataset { get; set; }
-
-    /// <summary>Evaluation data; null: the <see cref="DatasetTestSplit"/> of <see cref="Dataset"/> when it has one.</summary>
-    /// <value>Default null.</value>
-    [Description("evaluation data (null: the test split of dataset, if any)")]
-    public string? EvalDataset { get; set; }
-
-    /// <summary>Split used for training when <see cref="Dataset"/> is a dataset folder with splits.</summary>
-    /// <value>Default null: <c>train</c> when present, else the only split.</value>
-    [Description("split of dataset used for training (null: train, else the only split)")]
-    public string? DatasetTrainSplit { get; set; }
-
-    /// <summary>Split used for evaluation when <see cref="Dataset"/> is a directory with splits.</summary>
-    /// <value>Default <c>test</c>.</value>
-    [Description("split of dataset used for evaluation")]
-    public string DatasetTestSplit { get; set; } = "test";
-
     /// <summary>Column holding the prompt (text or a message list).</summary>
     /// <value>Default null: <c>prompt</c> when present, else <c>conversations</c>, else the shared beginning of chosen
     /// and rejected.</value>
@@ -82,7 +62,7 @@ public sealed class PreferenceDataOptions
     [Browsable(false)]
     public bool PaddingFree { get; set; }
 
-    /// <summary>How to read the training (or, with <paramref name="split"/>, another) split of <see cref="Dataset"/>.</summary>
+    /// <summary>How to read the training (or, with <paramref name="split"/>, another) split of <see cref="DataSourceOptions.Dataset"/>.</summary>
     public DatasetOptions ToDatasetOptions(string? split = null) => new()
     {
         PromptColumn = PromptColumn,

@@ -42,16 +42,16 @@ public sealed class DpoOptions : TrainingOptions
 
     // ---------------------------------------------------------------- Data
 
-    /// <inheritdoc cref="PreferenceDataOptions.Dataset"/>
+    /// <inheritdoc cref="DataSourceOptions.Dataset"/>
     public string? Dataset { get => Data.Dataset; set => Data.Dataset = value; }
 
-    /// <inheritdoc cref="PreferenceDataOptions.EvalDataset"/>
+    /// <inheritdoc cref="DataSourceOptions.EvalDataset"/>
     public string? EvalDataset { get => Data.EvalDataset; set => Data.EvalDataset = value; }
 
-    /// <inheritdoc cref="PreferenceDataOptions.DatasetTrainSplit"/>
+    /// <inheritdoc cref="DataSourceOptions.DatasetTrainSplit"/>
     public string? DatasetTrainSplit { get => Data.DatasetTrainSplit; set => Data.DatasetTrainSplit = value; }
 
-    /// <inheritdoc cref="PreferenceDataOptions.DatasetTestSplit"/>
+    /// <inheritdoc cref="DataSourceOptions.DatasetTestSplit"/>
     public string DatasetTestSplit { get => Data.DatasetTestSplit; set => Data.DatasetTestSplit = value; }
 
     /// <inheritdoc cref="PreferenceDataOptions.PromptColumn"/>

@@ -22,14 +22,12 @@ namespace DpoSharp.Training;
 /// trainer.Train();
 /// </code>
 /// </example>
-public sealed class DpoTrainer : IDisposable
+public sealed class DpoTrainer : TrainerBase<PreferenceBatch>
 {
     /// <summary>Name of the metrics file written in the output directory (one JSON object per logged step).</summary>
     public const string MetricsFileName = JsonlMetricSink.FileName;
 
     private readonly DpoObjective _objective;
-    private readonly TrainingLoop<PreferenceBatch> _loop;
-    private bool _disposed;
 
     /// <summary>
     /// Creates a trainer over tokenized pairs.
@@ -124,7 +122,7 @@ public sealed class DpoTrainer : IDisposable
         try
         {
             var eval = evalDataset is { Count: > 0 } ? new PreferenceBatchSource(evalDataset, collator) : null;
-            _loop = new TrainingLoop<PreferenceBatch>(model, _objective, new PreferenceBatchSource(trainDataset, collator), eval, args);
+            Attach(new TrainingLoop<PreferenceBatch>(model, _objective, new PreferenceBatchSource(trainDataset, collator), eval, args));
         }
         catch
         {
@@ -139,38 +137,23 @@ public sealed class DpoTrainer : IDisposable
     /// <summary>The tokenization of the evaluation examples when built from raw examples.</summary>
     public TokenizationResult? EvalTokenization { get; }
 
-    /// <summary>The policy being trained.</summary>
-    public ICausalLM Model => _loop.Model;
-
     /// <summary>The options.</summary>
     public DpoOptions Args { get; }
 
     /// <summary>The loss in use.</summary>
     public IPreferenceLoss Loss => _objective.Loss;
 
-    /// <summary>The training loop this trainer runs (objective-independent machinery).</summary>
-    public TrainingLoop<PreferenceBatch> Loop => _loop;
-
-    /// <summary>Step, epoch, data position and log history; saved in every checkpoint as <c>trainer_state.json</c>.</summary>
-    public TrainerState State => _loop.State;
-
-    /// <summary>Runs between backward and optimizer step (data-parallel all-reduce). Default: nothing.</summary>
-    public IGradientSynchronizer GradientSynchronizer { get => _loop.GradientSynchronizer; set => _loop.GradientSynchronizer = value; }
-
-    /// <summary>This process's rank: it trains on every <see cref="WorldSize"/>-th pair of each epoch's order
+    /// <summary>This process's rank: it trains on every <see cref="TrainerBase{TBatch}.WorldSize"/>-th pair of each epoch's order
     /// starting at <see cref="Rank"/>; only rank 0 writes files.</summary>
-    public int Rank
+    public override int Rank
     {
-        get => _loop.Rank;
+        get => base.Rank;
         set
         {
-            _loop.Rank = value;
+            base.Rank = value;
             _objective.Rank = value;
         }
     }
-
-    /// <summary>Number of data-parallel processes.</summary>
-    public int WorldSize { get => _loop.WorldSize; set => _loop.WorldSize = value; }
 
     /// <summary>
     /// A custom source of reference log-probs for training and evaluation (e.g. the policy with its LoRA adapters
@@ -186,109 +169,34 @@ public sealed class DpoTrainer : IDisposable
     /// <summary>Tokenization settings folded into the precomputed-reference cache key (chat template, lengths, …).</summary>
     public string TokenizationKey { get => _objective.TokenizationKey; set => _objective.TokenizationKey = value; }
 
-    /// <summary>A directory whose tokenizer files (tokenizer.json, tokenizer_config.json, …) are copied next to
-    /// every saved model, as TRL saves its processing class. Null (the default): the folder the model was loaded from
-    /// (<see cref="Models.ICausalLM.SourceDirectory"/>); an empty string: none.</summary>
-    public string? TokenizerFilesSource { get => _loop.TokenizerFilesSource; set => _loop.TokenizerFilesSource = value; }
-
     /// <summary>
     /// Where logged metrics go (rank 0). Null: the file sinks <see cref="TrainingOptions.ReportTo"/> selects
-    /// (metrics.jsonl, TensorBoard events; PNG charts when <see cref="MetricSinkFactories"/> has <c>png</c>) in <see cref="TrainingOptions.OutputDir"/>, created by
+    /// (metrics.jsonl, TensorBoard events; PNG charts when <see cref="TrainerBase{TBatch}.MetricSinkFactories"/> has <c>png</c>) in <see cref="TrainingOptions.OutputDir"/>, created by
     /// <see cref="Train"/> (resume-aware: metrics.jsonl keeps the lines up to the checkpoint).
     /// </summary>
-    public IMetricSink? MetricSink { get => _loop.MetricSink; set => _loop.MetricSink = value; }
-
-    /// <summary>Factories of metric sinks beyond the built-in jsonl/tensorboard ones, by report_to name (e.g. "png" → PngChartSink.Factory).</summary>
-    public IDictionary<string, MetricSinkFactory> MetricSinkFactories => _loop.MetricSinkFactories;
-
-    /// <summary>Raised on every logging step (training and <c>eval_</c> metrics), on every rank.</summary>
-    public event Action<TrainerLogEntry>? Logged
-    {
-        add => _loop.Logged += value;
-        remove => _loop.Logged -= value;
-    }
-
-    /// <summary>When the run is cancelled, checkpoint the last finished step before stopping. Default false.</summary>
-    public bool CheckpointOnCancel { get => _loop.CheckpointOnCancel; set => _loop.CheckpointOnCancel = value; }
-
-    /// <summary>Raised when a run resumes: the checkpoint, its step, and the newer checkpoint folders passed over.</summary>
-    public event Action<ResumeInfo>? Resuming
-    {
-        add => _loop.Resuming += value;
-        remove => _loop.Resuming -= value;
-    }
-
-    /// <summary>Raised after every optimizer step with the global step and the total steps (for progress bars).</summary>
-    public event Action<int, int>? StepCompleted
-    {
-        add => _loop.StepCompleted += value;
-        remove => _loop.StepCompleted -= value;
-    }
+    public IMetricSink? MetricSink { get => Loop.MetricSink; set => Loop.MetricSink = value; }
 
     /// <summary>The reference provider of the training data (built by <see cref="Train"/>): frozen model, precomputed or none.</summary>
     public IReferenceLogProbs? TrainReference => _objective.TrainReference;
 
-    /// <summary>Number of optimizer steps the run will take in total.</summary>
-    public int TotalSteps => _loop.TotalSteps;
-
-    /// <summary>Micro-batches of this rank per epoch.</summary>
-    public int MicroBatchesPerEpoch => _loop.MicroBatchesPerEpoch;
-
-    /// <summary>The batch sampler: seeded random batches, or length-grouped ones with <see cref="TrainingOptions.GroupByLength"/>;
-    /// sharded by <see cref="Rank"/> / <see cref="WorldSize"/>.</summary>
-    public BatchSampler Sampler => _loop.Sampler;
-
-    /// <summary>Optimizer steps per epoch.</summary>
-    public int StepsPerEpoch => _loop.StepsPerEpoch;
-
     /// <summary>Parameters in optimizer-state order (decay group, then no-decay group) with their names.</summary>
-    internal IReadOnlyList<(string Name, Parameter Param)> OptimizerOrder() => _loop.OptimizerOrder;
+    internal IReadOnlyList<(string Name, Parameter Param)> OptimizerOrder() => Loop.OptimizerOrder;
 
     /// <summary>
     /// Trains until <see cref="TrainingOptions.MaxSteps"/> or <see cref="TrainingOptions.NumTrainEpochs"/>, logging, evaluating
     /// and checkpointing as configured, then saves the final model in <see cref="TrainingOptions.OutputDir"/>.
     /// </summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory to continue from (see <see cref="FindLatestCheckpoint"/>).</param>
-    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="CheckpointOnCancel"/>:
+    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="TrainerBase{TBatch}.CheckpointOnCancel"/>:
     /// checkpoints it and throws <see cref="TrainingInterruptedException"/>).</param>
     /// <exception cref="DpoSharpException">The loss or gradient norm became NaN/inf (the message names the step).</exception>
-    public TrainOutput Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _loop.Run(resumeFromCheckpoint, cancellationToken);
-    }
-
-    /// <summary>
-    /// Evaluates on the eval dataset (no gradients, dropout off) and returns <c>eval_</c>-prefixed metrics
-    /// (<c>eval_loss</c>, <c>eval_rewards/accuracies</c>, …). Empty when there is no eval dataset.
-    /// </summary>
-    public IReadOnlyDictionary<string, double> Evaluate()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _loop.Evaluate();
-    }
-
-    /// <summary>
-    /// Saves the policy as a Hugging Face model directory (<c>config.json</c> + safetensors, tokenizer files from
-    /// <see cref="TokenizerFilesSource"/>).
-    /// </summary>
-    public void SaveModel(string directory) => _loop.SaveModel(directory);
+    public TrainOutput Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default) => RunLoop(resumeFromCheckpoint, cancellationToken);
 
     /// <summary>The newest complete <c>checkpoint-&lt;step&gt;</c> directory in <paramref name="outputDir"/>, or null.</summary>
     public static string? FindLatestCheckpoint(string outputDir) => Checkpointer.FindLatest(outputDir);
 
     /// <inheritdoc/>
-    public void Dispose()
-    {
-        if (_disposed)
-        {
-            return;
-        }
-
-        _disposed = true;
-        _loop.Dispose();
-        _objective.Dispose();
-    }
+    protected override void DisposeObjective() => _objective.Dispose();
 
     private static DpoOptions Validated(DpoOptions args)
     {

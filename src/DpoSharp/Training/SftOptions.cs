@@ -32,16 +32,16 @@ public sealed class SftOptions : TrainingOptions
 
     // ---------------------------------------------------------------- Data
 
-    /// <inheritdoc cref="SftDataOptions.Dataset"/>
+    /// <inheritdoc cref="DataSourceOptions.Dataset"/>
     public string? Dataset { get => Data.Dataset; set => Data.Dataset = value; }
 
-    /// <inheritdoc cref="SftDataOptions.EvalDataset"/>
+    /// <inheritdoc cref="DataSourceOptions.EvalDataset"/>
     public string? EvalDataset { get => Data.EvalDataset; set => Data.EvalDataset = value; }
 
-    /// <inheritdoc cref="SftDataOptions.DatasetTrainSplit"/>
+    /// <inheritdoc cref="DataSourceOptions.DatasetTrainSplit"/>
     public string? DatasetTrainSplit { get => Data.DatasetTrainSplit; set => Data.DatasetTrainSplit = value; }
 
-    /// <inheritdoc cref="SftDataOptions.DatasetTestSplit"/>
+    /// <inheritdoc cref="DataSourceOptions.DatasetTestSplit"/>
     public string DatasetTestSplit { get => Data.DatasetTestSplit; set => Data.DatasetTestSplit = value; }
 
     /// <inheritdoc cref="SftDataOptions.DatasetTextField"/>

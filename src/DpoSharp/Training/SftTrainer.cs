@@ -19,12 +19,10 @@ namespace DpoSharp.Training;
 /// Logs <c>loss</c>, <c>grad_norm</c>, <c>learning_rate</c>, <c>epoch</c>, <c>num_tokens</c>,
 /// <c>mean_token_accuracy</c> (and <c>eval_</c> versions) and saves the final model as an HF directory in output_dir.
 /// </summary>
-public sealed class SftTrainer : IDisposable
+public sealed class SftTrainer : TrainerBase<CompletionBatch>
 {
     private readonly SftObjective _objective;
-    private readonly TrainingLoop<CompletionBatch> _loop;
     private IMetricSink? _extraSink;
-    private bool _disposed;
 
     /// <summary>Creates a trainer over tokenized examples.</summary>
     /// <param name="model">The model; trained in place.</param>
@@ -47,7 +45,7 @@ public sealed class SftTrainer : IDisposable
         var collator = new CompletionCollator(padTokenId);
         _objective = new SftObjective(model);
         var eval = evalDataset is { Count: > 0 } ? new CompletionBatchSource(evalDataset, collator) : null;
-        _loop = new TrainingLoop<CompletionBatch>(model, _objective, new CompletionBatchSource(trainDataset, collator), eval, args);
+        Attach(new TrainingLoop<CompletionBatch>(model, _objective, new CompletionBatchSource(trainDataset, collator), eval, args));
     }
 
     /// <summary>Creates a trainer over raw rows, tokenized with <paramref name="tokenizer"/> (prompt + BOS when the
@@ -92,42 +90,11 @@ public sealed class SftTrainer : IDisposable
     {
     }
 
-    /// <summary>The model being trained.</summary>
-    public ICausalLM Model => _loop.Model;
-
     /// <summary>The options.</summary>
     public SftOptions Args { get; }
 
-    /// <summary>The training loop this trainer runs.</summary>
-    public TrainingLoop<CompletionBatch> Loop => _loop;
-
-    /// <summary>The seeded batch sampler (sharded by <see cref="Rank"/> / <see cref="WorldSize"/>).</summary>
-    public BatchSampler Sampler => _loop.Sampler;
-
-    /// <summary>Optimizer steps per epoch.</summary>
-    public int StepsPerEpoch => _loop.StepsPerEpoch;
-
-    /// <summary>Optimizer steps of the run: max_steps, else epochs × steps per epoch.</summary>
-    public int TotalSteps => _loop.TotalSteps;
-
-    /// <summary>Step, epoch, data position and log history; saved in every checkpoint as <c>trainer_state.json</c>.</summary>
-    public TrainerState State => _loop.State;
-
     /// <summary>Every logged record (training and eval), in order.</summary>
-    public List<TrainerLogEntry> LogHistory => _loop.State.LogHistory;
-
-    /// <summary>This process's rank (data sharding; only rank 0 writes files).</summary>
-    public int Rank { get => _loop.Rank; set => _loop.Rank = value; }
-
-    /// <summary>Number of data-parallel processes.</summary>
-    public int WorldSize { get => _loop.WorldSize; set => _loop.WorldSize = value; }
-
-    /// <summary>Runs between backward and optimizer step (data-parallel all-reduce). Default: nothing.</summary>
-    public IGradientSynchronizer GradientSynchronizer { get => _loop.GradientSynchronizer; set => _loop.GradientSynchronizer = value; }
-
-    /// <summary>Tokenizer files to copy next to the saved model (a directory). Null (the default): the folder the model
-    /// was loaded from (<see cref="Models.ICausalLM.SourceDirectory"/>); an empty string: none.</summary>
-    public string? TokenizerFilesSource { get => _loop.TokenizerFilesSource; set => _loop.TokenizerFilesSource = value; }
+    public List<TrainerLogEntry> LogHistory => State.LogHistory;
 
     /// <summary>Extra sink fed every logged record (in addition to the report_to file sinks in output_dir).</summary>
     public IMetricSink? MetricSink
@@ -137,70 +104,35 @@ public sealed class SftTrainer : IDisposable
         {
             if (_extraSink is not null)
             {
-                _loop.AdditionalSinks.Remove(_extraSink);
+                Loop.AdditionalSinks.Remove(_extraSink);
             }
 
             _extraSink = value;
             if (value is not null)
             {
-                _loop.AdditionalSinks.Add(value);
+                Loop.AdditionalSinks.Add(value);
             }
         }
     }
 
-    /// <summary>Factories of metric sinks beyond the built-in jsonl/tensorboard ones, by report_to name (e.g. "png" → PngChartSink.Factory).</summary>
-    public IDictionary<string, MetricSinkFactory> MetricSinkFactories => _loop.MetricSinkFactories;
-
-    /// <summary>Raised on every logging step.</summary>
-    public event Action<TrainerLogEntry>? Logged
-    {
-        add => _loop.Logged += value;
-        remove => _loop.Logged -= value;
-    }
-
-    /// <summary>When the run is cancelled, checkpoint the last finished step before stopping. Default false.</summary>
-    public bool CheckpointOnCancel { get => _loop.CheckpointOnCancel; set => _loop.CheckpointOnCancel = value; }
-
-    /// <summary>Raised when a run resumes: the checkpoint, its step, and the newer checkpoint folders passed over.</summary>
-    public event Action<ResumeInfo>? Resuming
-    {
-        add => _loop.Resuming += value;
-        remove => _loop.Resuming -= value;
-    }
-
-    /// <summary>Raised after every optimizer step with the step and the total steps.</summary>
-    public event Action<int, int>? StepCompleted
-    {
-        add => _loop.StepCompleted += value;
-        remove => _loop.StepCompleted -= value;
-    }
-
     /// <summary>Trains, logs, evaluates (eval_strategy steps/epoch), checkpoints (save_steps), and saves the final
     /// model in output_dir.</summary>
-    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="CheckpointOnCancel"/>:
+    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="TrainerBase{TBatch}.CheckpointOnCancel"/>:
     /// checkpoints it and throws <see cref="TrainingInterruptedException"/>).</param>
     public TrainOutput Train(CancellationToken cancellationToken = default) => Train(null, cancellationToken);
 
     /// <summary>Trains from a checkpoint (null: as the options say — <c>resume_from_checkpoint</c>, or the newest
     /// checkpoint in output_dir with <c>resume</c>).</summary>
     /// <param name="resumeFromCheckpoint">A checkpoint directory, or null.</param>
-    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="CheckpointOnCancel"/>:
+    /// <param name="cancellationToken">Stops after the current optimizer step (with <see cref="TrainerBase{TBatch}.CheckpointOnCancel"/>:
     /// checkpoints it and throws <see cref="TrainingInterruptedException"/>).</param>
     public TrainOutput Train(string? resumeFromCheckpoint, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _loop.Run(resumeFromCheckpoint, cancellationToken);
+        return RunLoop(resumeFromCheckpoint, cancellationToken);
     }
 
-    /// <summary>Evaluation: <c>eval_loss</c> (mean completion-token NLL) and <c>eval_mean_token_accuracy</c>; empty without eval data.</summary>
-    public IReadOnlyDictionary<string, double> Evaluate()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _loop.Evaluate();
-    }
-
-    /// <summary>Saves the model as an HF directory (config.json + safetensors + tokenizer files).</summary>
-    public void SaveModel(string directory) => _loop.SaveModel(directory);
+    /// <inheritdoc/>
+    protected override void DisposeObjective() => _objective.Dispose();
 
     private static int PadTokenId(ITokenizer tokenizer)
     {
@@ -219,16 +151,4 @@ public sealed class SftTrainer : IDisposable
         return (b.InputIds, b.AttentionMask, b.CompletionMask, b.PositionIds);
     }
 
-    /// <inheritdoc/>
-    public void Dispose()
-    {
-        if (_disposed)
-        {
-            return;
-        }
-
-        _disposed = true;
-        _loop.Dispose();
-        _objective.Dispose();
-    }
 }
