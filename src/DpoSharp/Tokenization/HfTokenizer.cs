@@ -38,15 +38,15 @@ public sealed class HfTokenizer : ITokenizer
 
     private HfTokenizer(Parts p)
     {
-        _bpe = p.Bpe;
-        _sentencePiece = p.SentencePiece;
-        _normalizer = p.Normalizer;
-        _preTokenizer = p.PreTokenizer;
-        _decoder = p.Decoder;
+        _bpe = p.File.Bpe;
+        _sentencePiece = p.File.SentencePiece;
+        _normalizer = p.File.Normalizer;
+        _preTokenizer = p.File.PreTokenizer;
+        _decoder = p.File.Decoder;
         _addedById = p.Added.ToDictionary(a => a.Id);
         _addedByContent = p.Added.GroupBy(a => a.Content).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         _matcher = new AddedTokenMatcher(p.Added);
-        _tokenToId = new Dictionary<string, int>(p.Vocab, StringComparer.Ordinal);
+        _tokenToId = new Dictionary<string, int>(p.File.Vocab, StringComparer.Ordinal);
         foreach (var a in p.Added)
         {
             _tokenToId[a.Content] = a.Id;
@@ -54,7 +54,7 @@ public sealed class HfTokenizer : ITokenizer
 
         var size = _tokenToId.Count == 0 ? 0 : _tokenToId.Values.Max() + 1;
         _idToToken = new string[size];
-        foreach (var (tok, id) in p.Vocab)
+        foreach (var (tok, id) in p.File.Vocab)
         {
             _idToToken[id] = tok;
         }
@@ -64,7 +64,7 @@ public sealed class HfTokenizer : ITokenizer
             _idToToken[a.Id] = a.Content;
         }
 
-        Source = p.Source;
+        Source = p.File.Source;
         _specialTokenStrings = p.SpecialTokenStrings;
         BosToken = p.SpecialTokenStrings.GetValueOrDefault("bos_token");
         EosToken = p.SpecialTokenStrings.GetValueOrDefault("eos_token");
@@ -277,19 +277,8 @@ public sealed class HfTokenizer : ITokenizer
     /// <summary>Everything a loaded tokenizer is made of.</summary>
     internal sealed class Parts
     {
-        public required string Source { get; init; }
-
-        public BpeModel? Bpe { get; init; }
-
-        public Microsoft.ML.Tokenizers.SentencePieceTokenizer? SentencePiece { get; init; }
-
-        public TextNormalizer? Normalizer { get; init; }
-
-        public PreTokenizerStep? PreTokenizer { get; init; }
-
-        public required TokenDecoder Decoder { get; init; }
-
-        public required IReadOnlyDictionary<string, int> Vocab { get; init; }
+        /// <summary>What the tokenizer file gave: model, normalizer, pre-tokenizer, decoder, vocabulary.</summary>
+        public required Readers.TokenizerFileContents File { get; init; }
 
         public required List<AddedToken> Added { get; init; }
 

@@ -77,13 +77,7 @@ internal static class TokenizerLoader
 
         return new HfTokenizer.Parts
         {
-            Source = files.Source,
-            Bpe = files.Bpe,
-            SentencePiece = files.SentencePiece,
-            Normalizer = files.Normalizer,
-            PreTokenizer = files.PreTokenizer,
-            Decoder = files.Decoder,
-            Vocab = files.Vocab,
+            File = files,
             Added = added,
             SpecialTokenStrings = specialStrings,
             PrefixIds = prefix,
