@@ -5,24 +5,65 @@ using static TorchSharp.torch;
 namespace DpoSharp.Losses;
 
 /// <summary>A forward pass over a batch and the completion log-probs read from it.</summary>
-/// <param name="Logits">(B, T, V) model output.</param>
 /// <param name="LogProbs">Per-row completion log-prob sums, token counts and mean logits.</param>
-public sealed record CompletionForward(Tensor Logits, SequenceLogProbsResult LogProbs);
+public sealed record CompletionForward(SequenceLogProbsResult LogProbs)
+{
+    /// <summary>(B, T, V) model output on the full-logits path; null when the log-probs came from hidden states in
+    /// chunks (<see cref="CausalLMBase.LogitsChunkSize"/>).</summary>
+    public Tensor? Logits { get; init; }
+
+    /// <summary>(B) fp32, detached: greedy hits at completion tokens, when <see cref="CompletionStatistics.TokenHits"/> was asked.</summary>
+    public Tensor? TokenHits { get; init; }
+
+    /// <summary>(B) fp32, detached: per-row sums of WPO's token terms, when <see cref="CompletionStatistics.WpoTerms"/> was asked
+    /// (<see cref="WpoWeights.FromTermSums"/>).</summary>
+    public Tensor? WpoTermSums { get; init; }
+}
 
 /// <summary>
 /// The one path from a batch to sequence log-probs, used by training (DPO, SFT), the reference model and scoring:
-/// one forward over every row of the batch (chosen and rejected rows together for preference batches), then
+/// one forward over every row of the batch (chosen and rejected rows together for preference batches). For models
+/// built by <see cref="ModelLoader"/> (<see cref="CausalLMBase"/> with <see cref="CausalLMBase.LogitsChunkSize"/>
+/// &gt; 0, the default) the log-probs come from the final hidden states in chunks of positions
+/// (<see cref="HiddenStateLogProbs"/>; only at completion positions with <see cref="CausalLMBase.CompletionOnlyLogits"/>),
+/// so the (B, T, V) logits never exist in full; other models run <see cref="ICausalLM.Forward"/> then
 /// <see cref="SequenceLogProbs.Compute"/>. Gradients flow unless the caller disables them; the batch must be on the
 /// model's device.
 /// </summary>
 public static class CompletionLogProbs
 {
     /// <summary>Runs <paramref name="model"/> over <paramref name="batch"/> and sums each row's completion log-probs.</summary>
-    public static CompletionForward Forward(ICausalLM model, SequenceBatch batch)
+    /// <param name="model">The model.</param>
+    /// <param name="batch">The batch, on the model's device.</param>
+    /// <param name="statistics">Extra per-row statistics to compute in the same pass.</param>
+    public static CompletionForward Forward(ICausalLM model, SequenceBatch batch, CompletionStatistics statistics = CompletionStatistics.None)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
+        if (model is CausalLMBase lm && lm.LogitsChunkSize > 0)
+        {
+            var hidden = lm.ForwardHidden(batch.InputIds, batch.AttentionMask, batch.PositionIds);   // (B, T, D)
+            var r = HiddenStateLogProbs.Compute(hidden, lm.LmHead, lm.LmHeadParameters, batch.InputIds, batch.CompletionMask,
+                lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics);
+            return new CompletionForward(r.LogProbs) { TokenHits = r.TokenHits, WpoTermSums = r.WpoTermSums };
+        }
+
         var logits = model.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds);   // (B, T, V)
-        return new CompletionForward(logits, SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask));
+        var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask);
+        Tensor? hits = null, wpo = null;
+        if (statistics.HasFlag(CompletionStatistics.TokenHits))
+        {
+            using var noGrad = no_grad();
+            var pred = logits[.., ..^1].argmax(-1);                                              // (B, T-1)
+            var hit = pred.eq(batch.InputIds[.., 1..]).logical_and(batch.CompletionMask[.., 1..].to(ScalarType.Bool));
+            hits = hit.to(ScalarType.Float32).sum(1);                                            // (B)
+        }
+
+        if (statistics.HasFlag(CompletionStatistics.WpoTerms))
+        {
+            wpo = WpoWeights.TermSums(logits, batch.InputIds, batch.CompletionMask);            // (B)
+        }
+
+        return new CompletionForward(lp) { Logits = logits, TokenHits = hits, WpoTermSums = wpo };
     }
 }

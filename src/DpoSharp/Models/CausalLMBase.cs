@@ -9,7 +9,7 @@ namespace DpoSharp.Models;
 /// <summary>
 /// Shared plumbing of the architectures: positions, masks, RoPE tables, the <c>lm_head</c> (or tied embedding),
 /// weight init, and the mapping between parameter names and checkpoint keys. Subclasses build the backbone
-/// (embeddings → <see cref="Modules.DecoderStack"/> → final norm) and implement <see cref="ForwardCore"/>.
+/// (embeddings → <c>Modules.DecoderStack</c> → final norm) and implement <see cref="HiddenStatesCore"/>.
 /// </summary>
 public abstract class CausalLMBase : nn.Module, ICausalLM
 {
@@ -19,6 +19,11 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     // as in transformers' state dicts; null (tied embeddings) registers nothing.
     [ComponentName(Name = "lm_head")]
     private readonly nn.Module<Tensor, Tensor>? _lmHead;
+
+    private int _logitsChunkSize;
+
+    /// <summary>Default <see cref="LogitsChunkSize"/>: (256, V) fp32 logits per chunk, 155 MB at V = 151,936.</summary>
+    public const int DefaultLogitsChunkSize = 256;
 
     /// <summary>Stores the config; subclasses create their layers then call <c>RegisterComponents()</c>.</summary>
     protected CausalLMBase(string name, ModelConfig config, bool useRope)
@@ -31,7 +36,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// <summary>
     /// As <see cref="CausalLMBase(string, ModelConfig, bool)"/>, and creates the <c>lm_head</c> (hidden → vocab,
     /// bias when <paramref name="lmHeadBias"/>) unless the config ties it to the input embedding; see
-    /// <see cref="LmHeadLogits"/>.
+    /// <see cref="LmHead"/>.
     /// </summary>
     protected CausalLMBase(string name, ModelConfig config, bool useRope, bool lmHeadBias, Device device, ScalarType dtype)
         : this(name, config, useRope)
@@ -62,15 +67,92 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// <summary>The dtype of the parameters.</summary>
     public ScalarType DType => parameters().First().dtype;
 
+    /// <summary>
+    /// Gradient checkpointing: when gradients are on, each decoder layer keeps only its input and is recomputed in the
+    /// backward (<see cref="ActivationCheckpoint"/>). Same gradients, less activation memory, one more forward of
+    /// the layers per step.
+    /// </summary>
+    /// <value>Default false.</value>
+    public bool GradientCheckpointing { get; set; }
+
+    /// <summary>
+    /// Positions (rows of hidden states) whose logits <c>CompletionLogProbs</c> computes at once: completion
+    /// log-probs come from <see cref="ForwardHidden"/> and <see cref="LmHead"/> chunk by chunk, recomputed in the
+    /// backward, so the (B, T, V) logits never exist in full. 0: one <see cref="Forward"/> with full logits.
+    /// </summary>
+    /// <value>Default 0 (off until issue 11 turns the levers on after measuring them; recommended: <see cref="DefaultLogitsChunkSize"/>).</value>
+    public int LogitsChunkSize
+    {
+        get => _logitsChunkSize;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _logitsChunkSize = value;
+        }
+    }
+
+    /// <summary>
+    /// With <see cref="LogitsChunkSize"/> &gt; 0: compute logits only at the positions that predict a completion token
+    /// (position t-1 for completion token t), not at prompt and padding positions.
+    /// </summary>
+    /// <value>Default true.</value>
+    public bool CompletionOnlyLogits { get; set; } = true;
+
+    /// <summary>The <c>lm_head</c> weight (V, D): its own, or the input embedding when tied.</summary>
+    public Tensor LmHeadWeight => _lmHead is Modules.Linear linear ? linear.Weight : InputEmbeddingWeight;
+
+    /// <summary>The <c>lm_head</c> bias (V) (Phi), or null.</summary>
+    public Tensor? LmHeadBias => (_lmHead as Modules.Linear)?.Bias;
+
+    /// <summary>The trainable tensors <see cref="LmHead"/> uses.</summary>
+    public IEnumerable<Tensor> LmHeadParameters => _lmHead is null ? [InputEmbeddingWeight] : _lmHead.parameters();
+
+    /// <summary>Copies <see cref="GradientCheckpointing"/>, <see cref="LogitsChunkSize"/> and <see cref="CompletionOnlyLogits"/> from <paramref name="other"/>.</summary>
+    public void CopyMemorySettings(CausalLMBase other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        GradientCheckpointing = other.GradientCheckpointing;
+        LogitsChunkSize = other.LogitsChunkSize;
+        CompletionOnlyLogits = other.CompletionOnlyLogits;
+    }
+
     /// <inheritdoc/>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
+    {
+        using var scope = NewDisposeScope();
+        var logits = LmHead(Backbone(inputIds, attentionMask, positionIds, cache));   // (B, T, V)
+        if (logits.dtype != ScalarType.Float32)
+        {
+            logits = logits.to(ScalarType.Float32);
+        }
+
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The final hidden states (B, T, D), after the final norm, in the model's dtype: <see cref="Forward"/> without the
+    /// <c>lm_head</c> (arguments as there, no KV cache). <c>Forward(x) == LmHead(ForwardHidden(x))</c>.
+    /// </summary>
+    public Tensor ForwardHidden(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null)
+    {
+        using var scope = NewDisposeScope();
+        return Backbone(inputIds, attentionMask, positionIds, cache: null).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Logits (…, V) from final hidden states (…, D), in the model's dtype: the <c>lm_head</c> created by the
+    /// constructor (with its bias), else (tied embeddings) the input embedding (V, D).
+    /// </summary>
+    public Tensor LmHead(Tensor hidden) =>
+        _lmHead is null ? nn.functional.linear(hidden, InputEmbeddingWeight) : _lmHead.call(hidden);
+
+    private Tensor Backbone(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache)
     {
         if (inputIds.dim() != 2)
         {
             throw new ArgumentException($"input_ids must be (B, T); got {inputIds.dim()} dims");
         }
 
-        using var scope = NewDisposeScope();
         long b = inputIds.shape[0], t = inputIds.shape[1];
         long past = cache?.Length ?? 0;
         if (MaxSequenceLength is int max && past + t > max)
@@ -90,25 +172,15 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
             (cos, sin) = _rope.CosSin(positionIds, DType);
         }
 
-        var ctx = new AttentionContext { Mask = mask, IsCausal = isCausal, Cos = cos, Sin = sin, Cache = cache };
-        var logits = ForwardCore(inputIds, positionIds, ctx);      // (B, T, V)
-        if (logits.dtype != ScalarType.Float32)
-        {
-            logits = logits.to(ScalarType.Float32);
-        }
-
-        return logits.MoveToOuterDisposeScope();
+        var ctx = new AttentionContext { Mask = mask, IsCausal = isCausal, Cos = cos, Sin = sin, Cache = cache, CheckpointLayers = GradientCheckpointing };
+        return HiddenStatesCore(inputIds, positionIds, ctx);      // (B, T, D)
     }
 
-    /// <summary>The architecture's forward: embeddings → layers → final norm → lm_head. Returns (B, T, V).</summary>
-    protected abstract Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx);
+    /// <summary>The architecture's backbone: embeddings → layers → final norm. Returns (B, T, D).</summary>
+    protected abstract Tensor HiddenStatesCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx);
 
-    /// <summary>
-    /// Logits (B, T, V) from the final hidden states (B, T, D): the <c>lm_head</c> created by the constructor, else
-    /// (tied embeddings) <paramref name="embedWeight"/>, the input embedding (V, D).
-    /// </summary>
-    protected Tensor LmHeadLogits(Tensor hidden, Tensor embedWeight) =>
-        _lmHead is null ? nn.functional.linear(hidden, embedWeight) : _lmHead.call(hidden);
+    /// <summary>The input embedding (V, D); the <c>lm_head</c> when the config ties them.</summary>
+    protected abstract Tensor InputEmbeddingWeight { get; }
 
     /// <summary>Checkpoint keys that may hold parameter <paramref name="parameterName"/>, preferred first.</summary>
     public virtual IEnumerable<string> CheckpointKeysFor(string parameterName) => [parameterName];

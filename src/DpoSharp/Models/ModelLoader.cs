@@ -65,12 +65,14 @@ public static class ModelLoader
         return model;
     }
 
-    /// <summary>A deep copy of <paramref name="model"/> (same config, weights copied) on <paramref name="device"/>
-    /// (default: the model's device); e.g. the frozen reference model of DPO.</summary>
-    public static ICausalLM Copy(ICausalLM model, Device? device = null)
+    /// <summary>A deep copy of <paramref name="model"/> (same config, weights copied, same memory settings) on
+    /// <paramref name="device"/> (default: the model's device) in <paramref name="dtype"/> (default: the model's);
+    /// e.g. the frozen reference model of DPO.</summary>
+    public static ICausalLM Copy(ICausalLM model, Device? device = null, ScalarType? dtype = null)
     {
         var src = model as CausalLMBase ?? throw new ArgumentException("Copy supports models built by ModelLoader", nameof(model));
-        var copy = Build(model.Config, device ?? model.Device, src.DType);
+        var copy = Build(model.Config, device ?? model.Device, dtype ?? src.DType);
+        copy.CopyMemorySettings(src);
         copy.SourceDirectory = src.SourceDirectory;
         using (no_grad())
         {

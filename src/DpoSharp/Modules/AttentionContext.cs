@@ -24,6 +24,12 @@ public sealed class AttentionContext
     public KvCache? Cache { get; init; }
 
     /// <summary>
+    /// Recompute each decoder layer in the backward instead of keeping its activations (gradient checkpointing; see
+    /// <see cref="DecoderStack.Run"/>). Ignored with a <see cref="Cache"/> or when gradients are off.
+    /// </summary>
+    public bool CheckpointLayers { get; init; }
+
+    /// <summary>
     /// Builds the mask for <paramref name="queryLength"/> new tokens after <paramref name="past"/> cached ones.
     /// <paramref name="attentionMask"/> is (B, T) for the new tokens (cached ones count as real) or (B, past+T).
     /// Query i attends key j when j is real, j ≤ past+i, and (sliding window) past+i−j &lt; window; a query always

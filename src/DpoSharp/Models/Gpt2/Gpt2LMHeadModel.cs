@@ -28,11 +28,11 @@ public sealed class Gpt2LMHeadModel : CausalLMBase
     }
 
     /// <inheritdoc/>
-    protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
-    {
-        var h = _transformer.Forward(inputIds, positionIds, ctx);  // (B, T, D)
-        return LmHeadLogits(h, _transformer.EmbedWeight);                 // (B, T, V)
-    }
+    protected override Tensor InputEmbeddingWeight => _transformer.EmbedWeight;
+
+    /// <inheritdoc/>
+    protected override Tensor HiddenStatesCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx) =>
+        _transformer.Forward(inputIds, positionIds, ctx);  // (B, T, D)
 
     /// <inheritdoc/>
     public override IEnumerable<string> CheckpointKeysFor(string parameterName) =>

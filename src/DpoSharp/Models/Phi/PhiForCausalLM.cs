@@ -27,11 +27,11 @@ public sealed class PhiForCausalLM : CausalLMBase
     }
 
     /// <inheritdoc/>
-    protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx)
-    {
-        var h = _model.Forward(inputIds, ctx);                  // (B, T, D)
-        return LmHeadLogits(h, _model.EmbedWeight);                    // (B, T, V)
-    }
+    protected override Tensor InputEmbeddingWeight => _model.EmbedWeight;
+
+    /// <inheritdoc/>
+    protected override Tensor HiddenStatesCore(Tensor inputIds, Tensor positionIds, AttentionContext ctx) =>
+        _model.Forward(inputIds, ctx);  // (B, T, D)
 }
 
 /// <summary>The decoder stack (<c>model.*</c>).</summary>

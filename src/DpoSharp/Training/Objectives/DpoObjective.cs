@@ -115,7 +115,8 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         // Reference first (no grad, eval mode, no random draws): its transient activations and logits are freed
         // before the policy's forward builds the autograd graph, so the two peaks do not add up.
         var refLogps = reference.Compute(batch, Policy.Device);
-        var (logits, lp) = CompletionLogProbs.Forward(Policy, batch);
+        var forward = CompletionLogProbs.Forward(Policy, batch, _options.UseWeighting ? CompletionStatistics.WpoTerms : CompletionStatistics.None);
+        var lp = forward.LogProbs;
         var input = new PreferenceLossInput(
             lp.Sums[..p],
             lp.Sums[p..],
@@ -125,7 +126,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
             lp.TokenCounts[p..],
             _options.Beta)
         {
-            PairWeights = _options.UseWeighting ? WpoWeights.Compute(logits, batch.InputIds, batch.CompletionMask) : null,
+            PairWeights = forward.WpoTermSums is { } wpo ? WpoWeights.FromTermSums(wpo, lp.TokenCounts) : null,
         };
         var output = Loss.Compute(input);
         var lossSum = output.Losses.sum();

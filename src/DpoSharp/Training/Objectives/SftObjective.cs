@@ -36,14 +36,12 @@ public sealed class SftObjective(ICausalLM model) : ITrainingObjective<Completio
     public ObjectiveOutput Compute(CompletionBatch batch, DataSplit split)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var (logits, lp) = CompletionLogProbs.Forward(Model, batch);
-        var nllSum = -lp.Sums.sum();
+        var forward = CompletionLogProbs.Forward(Model, batch, CompletionStatistics.TokenHits);
+        var nllSum = -forward.LogProbs.Sums.sum();
         var stats = new NamedStatistics();
         using (no_grad())
         {
-            var pred = logits[.., ..^1].argmax(-1);                                              // (B, T-1)
-            var hit = pred.eq(batch.InputIds[.., 1..]).logical_and(batch.CompletionMask[.., 1..].to(ScalarType.Bool));
-            var correct = hit.to(ScalarType.Float32).sum();
+            var correct = forward.TokenHits!.sum();
             stats.Add("loss", nllSum.detach().to(ScalarType.Float64), Tokens);
             stats.Add("mean_token_accuracy", correct.to(ScalarType.Float64), Tokens);
             stats.AddCount(Tokens, batch.CompletionTokenCount);

@@ -1,0 +1,268 @@
+using DpoSharp.Models;
+using DpoSharp.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DpoSharp.Losses;
+
+/// <summary>Per-token statistics a forward can return besides the log-probs (detached, per row).</summary>
+[Flags]
+public enum CompletionStatistics
+{
+    /// <summary>Log-probs only.</summary>
+    None = 0,
+
+    /// <summary>Greedy hits: completion tokens that are the argmax of their logits (SFT's <c>mean_token_accuracy</c>).</summary>
+    TokenHits = 1,
+
+    /// <summary>WPO's per-token log p(token) − log Σ_v p(v)², summed per row (<see cref="WpoWeights"/>).</summary>
+    WpoTerms = 2,
+}
+
+/// <summary>What <see cref="HiddenStateLogProbs.Compute"/> returns.</summary>
+/// <param name="LogProbs">Sums (with gradients), token counts and mean logits, as <see cref="SequenceLogProbs"/>.</param>
+/// <param name="TokenHits">(B) fp32, detached: greedy hits per row, when requested.</param>
+/// <param name="WpoTermSums">(B) fp32, detached: per-row sums of WPO's token terms, when requested.</param>
+public sealed record HiddenStateLogProbsResult(SequenceLogProbsResult LogProbs, Tensor? TokenHits, Tensor? WpoTermSums);
+
+/// <summary>
+/// Completion log-probs straight from the final hidden states, so the (B, T, V) logits never exist in full: the
+/// hidden states of the positions that predict a token (t-1 for token t) are gathered — only those predicting
+/// completion tokens when <c>completionOnly</c> — then, chunk by chunk of positions, the <c>lm_head</c> gives
+/// (c, V) logits, reduced at once to log p(token) = logit[token] − logsumexp(logits). A custom autograd function keeps
+/// only the gathered hidden states and the logsumexps; its backward recomputes each chunk's logits and feeds
+/// d/dlogits = g·(onehot(token) − softmax) back through the <c>lm_head</c>, whose parameters accumulate their
+/// gradients. Same values and gradients as <see cref="SequenceLogProbs.Compute"/> on the full logits (fp32 rounding
+/// aside); peak memory per chunk is a few (c, V) fp32 buffers. A head that draws random numbers (dropout in a LoRA
+/// head) draws the same ones in the recomputation (the generator state is replayed, chunks run in the same order).
+/// </summary>
+public static class HiddenStateLogProbs
+{
+    /// <summary>Positions per chunk by default (<see cref="CausalLMBase.DefaultLogitsChunkSize"/>).</summary>
+    public const int DefaultChunkSize = CausalLMBase.DefaultLogitsChunkSize;
+
+    /// <summary>Computes per-row completion log-prob sums from hidden states.</summary>
+    /// <param name="hidden">(B, T, D) final hidden states (after the final norm).</param>
+    /// <param name="head">The <c>lm_head</c>: (c, D) → (c, V) logits in any float dtype (cast to fp32 here).</param>
+    /// <param name="headParameters">The trainable tensors <paramref name="head"/> uses (to know whether gradients are needed).</param>
+    /// <param name="inputIds">(B, T) int64 token ids.</param>
+    /// <param name="completionMask">(B, T): 1 where the token at that position is a completion token.</param>
+    /// <param name="chunkSize">Positions per chunk.</param>
+    /// <param name="completionOnly">Compute logits only at positions that predict a completion token; otherwise at
+    /// every position but the last (masked positions then count zero).</param>
+    /// <param name="statistics">Extra detached per-row statistics to compute in the same pass.</param>
+    public static HiddenStateLogProbsResult Compute(Tensor hidden, Func<Tensor, Tensor> head, IEnumerable<Tensor> headParameters, Tensor inputIds, Tensor completionMask,
+        int chunkSize = DefaultChunkSize, bool completionOnly = true, CompletionStatistics statistics = CompletionStatistics.None)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(headParameters);
+        ArgumentNullException.ThrowIfNull(inputIds);
+        ArgumentNullException.ThrowIfNull(completionMask);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        if (hidden.dim() != 3 || inputIds.dim() != 2 || completionMask.dim() != 2)
+        {
+            throw new ArgumentException($"expected hidden (B, T, D), input_ids and completion_mask (B, T); got {string.Join('x', hidden.shape)}, {string.Join('x', inputIds.shape)}, {string.Join('x', completionMask.shape)}");
+        }
+
+        long b = hidden.shape[0], t = hidden.shape[1], d = hidden.shape[2];
+        if (inputIds.shape[0] != b || inputIds.shape[1] != t || completionMask.shape[0] != b || completionMask.shape[1] != t)
+        {
+            throw new ArgumentException($"shape mismatch: hidden {string.Join('x', hidden.shape)}, input_ids {string.Join('x', inputIds.shape)}, completion_mask {string.Join('x', completionMask.shape)}");
+        }
+
+        var device = hidden.device;
+        var counts = completionMask[.., 1..].to(ScalarType.Float32).sum(1);               // (B)
+        var (rows, flat, labels, weights) = PredictingPositions(inputIds, completionMask, completionOnly);
+        var selected = hidden.reshape(b * t, d).index_select(0, flat);                      // (N, D)
+        Tensor Scatter(Tensor perToken) =>                                                  // (N) → (B)
+            zeros(b, ScalarType.Float32, device).index_add(0, rows, perToken * weights, 1.0);
+
+        if (selected.shape[0] == 0)
+        {
+            // No completion token at all: zero sums that still reach the graph (backward must not fail).
+            var zero = zeros(b, ScalarType.Float32, device) + (selected.sum().to(ScalarType.Float32) * 0);
+            var none = zeros(b, ScalarType.Float32, device);
+            return new HiddenStateLogProbsResult(new SequenceLogProbsResult(zero, counts, none),
+                statistics.HasFlag(CompletionStatistics.TokenHits) ? none : null,
+                statistics.HasFlag(CompletionStatistics.WpoTerms) ? none : null);
+        }
+
+        var side = new SideOutputs(statistics);
+        Tensor tokenLogps;                                                                  // (N)
+        bool paramsNeedGrad = headParameters.Any(p => p.requires_grad);
+        if (!is_grad_enabled() || !(selected.requires_grad || paramsNeedGrad))
+        {
+            tokenLogps = ForwardChunks(selected, head, labels, chunkSize, side).LogProbs;
+        }
+        else
+        {
+            using var anchor = selected.requires_grad ? null : ActivationCheckpoint.GradientAnchor();
+            tokenLogps = ChunkedHeadFunction.apply(new HeadCall(head, chunkSize, side), selected, labels, anchor!);
+        }
+
+        var sums = Scatter(tokenLogps);                                                     // (B)
+        using (no_grad())
+        {
+            var meanLogits = Scatter(cat(side.MeanLogits, 0)) / counts.clamp_min(1);        // (B)
+            var hits = side.Hits.Count > 0 ? Scatter(cat(side.Hits, 0).to(ScalarType.Float32)) : null;
+            var wpo = side.Wpo.Count > 0 ? Scatter(cat(side.Wpo, 0)) : null;
+            return new HiddenStateLogProbsResult(new SequenceLogProbsResult(sums, counts, meanLogits.detach()), hits?.detach(), wpo?.detach());
+        }
+    }
+
+    /// <summary>
+    /// The positions whose logits are needed: position p of row r predicts token p+1, so for completion token p+1
+    /// (or, without <paramref name="completionOnly"/>, every token but the first) the hidden state at (r, p).
+    /// Returns (N) rows, (N) flat indices r·T + p into the (B·T) hidden rows, (N) labels and (N) fp32 weights
+    /// (the completion mask of the predicted token: all ones with <paramref name="completionOnly"/>).
+    /// </summary>
+    internal static (Tensor Rows, Tensor Flat, Tensor Labels, Tensor Weights) PredictingPositions(Tensor inputIds, Tensor completionMask, bool completionOnly)
+    {
+        long t = inputIds.shape[1];
+        var target = completionMask[.., 1..].to(ScalarType.Bool);                             // (B, T-1)
+        var chosen = completionOnly ? target : ones_like(target, ScalarType.Bool);          // (B, T-1)
+        var idx = chosen.nonzero();                                                         // (N, 2): (row, position)
+        var rows = idx[.., 0];                                                              // (N)
+        var pos = idx[.., 1];                                                               // (N)
+        var flat = (rows * t) + pos;                                                        // (N)
+        var labels = inputIds.reshape(-1).index_select(0, flat + 1);                        // (N)
+        var weights = target.reshape(-1).index_select(0, (rows * (t - 1)) + pos).to(ScalarType.Float32); // (N)
+        return (rows, flat, labels, weights);
+    }
+
+    /// <summary>
+    /// Log-probs (N) and logsumexps (N) of <paramref name="labels"/> under head(<paramref name="selected"/>), chunk by
+    /// chunk, without gradients; fills <paramref name="side"/>.
+    /// </summary>
+    private static (Tensor LogProbs, Tensor Lse) ForwardChunks(Tensor selected, Func<Tensor, Tensor> head, Tensor labels, int chunkSize, SideOutputs side)
+    {
+        using var noGrad = no_grad();
+        long n = selected.shape[0];
+        var logps = new List<Tensor>();
+        var lses = new List<Tensor>();
+        for (long start = 0; start < n; start += chunkSize)
+        {
+            long len = Math.Min(chunkSize, n - start);
+            using var scope = NewDisposeScope();
+            var z = head(selected.narrow(0, start, len)).to(ScalarType.Float32);          // (c, V)
+            var label = labels.narrow(0, start, len);                                       // (c)
+            var lse = z.logsumexp(-1);                                                      // (c)
+            var picked = z.gather(-1, label.unsqueeze(-1)).squeeze(-1);                     // (c)
+            logps.Add((picked - lse).MoveToOuterDisposeScope());
+            lses.Add(lse.MoveToOuterDisposeScope());
+            side.MeanLogits.Add(z.mean([-1]).MoveToOuterDisposeScope());                    // (c)
+            if (side.Statistics.HasFlag(CompletionStatistics.TokenHits))
+            {
+                side.Hits.Add(z.argmax(-1).eq(label).MoveToOuterDisposeScope());            // (c)
+            }
+
+            if (side.Statistics.HasFlag(CompletionStatistics.WpoTerms))
+            {
+                // log p(y) − log Σ p² = (picked − lse) − (lse2 − 2·lse)
+                var lse2 = (z * 2).logsumexp(-1);                                           // (c)
+                side.Wpo.Add((picked + lse - lse2).MoveToOuterDisposeScope());
+            }
+        }
+
+        return (cat(logps, 0), cat(lses, 0));
+    }
+
+    /// <summary>Per-chunk detached outputs collected by the forward.</summary>
+    private sealed class SideOutputs(CompletionStatistics statistics)
+    {
+        public CompletionStatistics Statistics { get; } = statistics;
+
+        public List<Tensor> MeanLogits { get; } = [];
+
+        public List<Tensor> Hits { get; } = [];
+
+        public List<Tensor> Wpo { get; } = [];
+    }
+
+    /// <summary>What the autograd function needs besides tensors.</summary>
+    private sealed record HeadCall(Func<Tensor, Tensor> Head, int ChunkSize, SideOutputs Side)
+    {
+        /// <summary>Seed of the device generators (non-CPU devices), drawn in the forward.</summary>
+        public long? DeviceSeed { get; set; }
+    }
+
+    /// <summary>
+    /// log p(labels) (N) from hidden rows (N, D). Arguments: <see cref="HeadCall"/>, hidden rows, labels (N), anchor
+    /// (a 0-element tensor requiring grad when only the head's parameters need gradients, else null).
+    /// </summary>
+    private sealed class ChunkedHeadFunction : autograd.SingleTensorFunction<ChunkedHeadFunction>
+    {
+        private const string CallKey = "call";
+
+        public override string Name => nameof(ChunkedHeadFunction);
+
+        public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+        {
+            var call = (HeadCall)vars[0];
+            var selected = (Tensor)vars[1];
+            var labels = (Tensor)vars[2];
+            var (rngState, seed) = RngReplay.Capture(selected.device);   // a head with dropout (LoRA) draws the same masks again
+            call.DeviceSeed = seed;
+            var (logps, lse) = ForwardChunks(selected, call.Head, labels, call.ChunkSize, call.Side);
+            ctx.save_data(CallKey, call);
+            ctx.save_for_backward([selected, labels, lse, rngState!]);
+            return logps;
+        }
+
+        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+        {
+            DeferredDisposal.Flush();
+            var call = (HeadCall)ctx.get_data(CallKey);
+            Tensor? gradSelected = null;
+            using (var scope = NewDisposeScope())
+            {
+                var saved = ctx.get_saved_variables();
+                Tensor selected = saved[0], labels = saved[1], lse = saved[2];
+                long n = selected.shape[0];
+                var parts = new List<Tensor>();
+                using var replay = RngReplay.Replay(saved[3], call.DeviceSeed);   // chunks in the forward's order
+                for (long start = 0; start < n; start += call.ChunkSize)
+                {
+                    long len = Math.Min(call.ChunkSize, n - start);
+                    using var inner = NewDisposeScope();
+                    var g = gradOutput.narrow(0, start, len).to(ScalarType.Float32).unsqueeze(-1); // (c, 1)
+                    Tensor rowsIn, logits;
+                    using (enable_grad())
+                    {
+                        rowsIn = selected.narrow(0, start, len).detach().requires_grad_(selected.requires_grad); // (c, D)
+                        logits = call.Head(rowsIn);                                          // (c, V), graph through the head
+                    }
+
+                    Tensor dz;
+                    using (no_grad())
+                    {
+                        // d(log p)/dz = onehot(label) − softmax(z), scaled by the incoming g; built in place. For fp32
+                        // logits this overwrites the head's output (nothing in a linear head's backward reads it;
+                        // autograd's version check would report it otherwise).
+                        var p = logits.detach().to(ScalarType.Float32);                      // (c, V)
+                        p.sub_(lse.narrow(0, start, len).unsqueeze(-1)).exp_();              // softmax
+                        p.mul_(g.neg());                                                     // −g·softmax
+                        p.scatter_add_(-1, labels.narrow(0, start, len).unsqueeze(-1), g);   // + g at the label
+                        dz = p.to(logits.dtype);                                             // (c, V)
+                    }
+
+                    autograd.backward([logits], [dz]);
+                    if (selected.requires_grad)
+                    {
+                        parts.Add(rowsIn.grad!.MoveToOuterDisposeScope());                   // (c, D)
+                    }
+                }
+
+                if (selected.requires_grad)
+                {
+                    gradSelected = cat(parts, 0).MoveToOuterDisposeScope();                  // (N, D)
+                }
+            }
+
+            DeferredDisposal.Add(gradOutput);
+            DeferredDisposal.Add(gradSelected);
+            return [null!, gradSelected!, null!, null!];
+        }
+    }
+}
