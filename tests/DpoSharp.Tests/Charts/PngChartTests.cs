@@ -10,15 +10,7 @@ public class PngChartTests
 {
     public PngChartTests() => DpoSharp.Native.TorchSharpRuntime.EnsureLoadable();
 
-    private static Dictionary<string, double> Step(int i) => new()
-    {
-        ["loss"] = 0.69 - (0.05 * i),
-        ["rewards/chosen"] = 0.01 * i,
-        ["rewards/rejected"] = -0.02 * i,
-        ["rewards/margins"] = 0.03 * i,
-        ["rewards/accuracies"] = Math.Min(1, 0.5 + (0.1 * i)),
-        ["learning_rate"] = 1e-6,
-    };
+    private static Dictionary<string, double> Step(int i) => SampleMetrics.Step(i);
 
     [Fact]
     public void PngChartsAreRealImagesWithPlottedLines()
