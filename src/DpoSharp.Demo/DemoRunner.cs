@@ -62,6 +62,13 @@ public sealed record DemoResult(
 /// </summary>
 public static class DemoRunner
 {
+    /// <summary>
+    /// The demo computes log-probs from full logits (<c>logits_chunk_size</c> 0), not in chunks as other runs do by
+    /// default: its vocabulary is a few dozen tokens, so chunking saves nothing, and the numbers the README records
+    /// come from this path (chunking changes fp32 rounding, and 600 DPO steps turn that into 95.0% vs 96.0%).
+    /// </summary>
+    public const int FullLogits = 0;
+
     /// <summary>How <c>kl_to_reference</c> is defined.</summary>
     public const string KlDefinition =
         "mean over held-out prompts of the sum, over the tokens of the policy's greedy completion (answer and EOS), of the exact per-token " +
@@ -145,6 +152,7 @@ public static class DemoRunner
                 Seed = options.Seed,
                 MaxLength = 64,
                 ReportTo = [ReportTarget.Jsonl, ReportTarget.Tensorboard, ReportTarget.Png],
+                LogitsChunkSize = FullLogits,
             };
             using var sft = new SftTrainer(model, sftArgs, SftDataset.Load(sftPath), tokenizer)
             {
@@ -357,6 +365,7 @@ public static class DemoRunner
             MaxLength = 64,
             MaxPromptLength = 48,
             ReportTo = writeSinks ? [ReportTarget.Jsonl, ReportTarget.Tensorboard, ReportTarget.Png] : [ReportTarget.Jsonl],
+            LogitsChunkSize = FullLogits,
         };
         var train = PreferenceDatasetLoader.Load(dpoPath);
         var eval = PreferenceDatasetLoader.Load(evalPath);

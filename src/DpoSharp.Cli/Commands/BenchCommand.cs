@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using DpoSharp.Diagnostics;
 using DpoSharp.Models;
+using DpoSharp.Models.Lora;
 using Spectre.Console;
 
 namespace DpoSharp.Cli.Commands;
@@ -24,13 +25,27 @@ public static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: libtorch's default).", DefaultValueFactory = _ => 0 };
         var cached = new Option<bool>("--cached-reference") { Description = "Precompute the reference log-probs once instead of keeping a frozen copy." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var lora = new Option<bool>("--lora", "--use-peft") { Description = "Train LoRA adapters on the frozen base; the reference is the base with adapters disabled (no copy)." };
+        var loraR = new Option<int>("--lora-r") { Description = "LoRA rank r.", DefaultValueFactory = _ => 8 };
+        var loraAlpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha (the update is scaled by alpha / r).", DefaultValueFactory = _ => 16 };
+        var loraDropout = new Option<double>("--lora-dropout") { Description = "Dropout on the LoRA input path (off: the benchmark disables dropout as TRL does).", DefaultValueFactory = _ => 0.05 };
+        var loraTarget = new Option<string?>("--lora-target", "--lora-target-modules") { Description = "LoRA target modules, comma-separated, or all-linear (default: PEFT's for the architecture)." };
+        var checkpointing = new Option<bool?>("--gradient-checkpointing") { Description = "Recompute decoder layers in the backward (default: on with --lora, off otherwise)." };
+        var chunk = new Option<int>("--logits-chunk-size") { Description = "Positions per lm_head chunk for log-probs (0 = full logits).", DefaultValueFactory = _ => new DpoSharp.Training.MemoryOptions().LogitsChunkSize };
+        var dtype = new Option<string>("--torch-dtype") { Description = "dtype of frozen weights (the reference copy; with --lora the base): float32, bfloat16, float16.", DefaultValueFactory = _ => "float32" };
+        var matmul = new Option<bool>("--matmul") { Description = "Measure matmul GFLOP/s per dtype (float32, bfloat16, float16) on this machine instead of a DPO step." };
         var device = DeviceOption.Create();
         var cmd = new Command("bench", "Time DPO steps on a published model shape with random weights (nothing downloaded): s/step, pairs/s, tokens/s, peak memory.")
         {
-            preset, pairs, promptLen, completionLen, steps, threads, cached, device, json,
+            preset, pairs, promptLen, completionLen, steps, threads, cached, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul,
         };
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(matmul))
+            {
+                return RunMatmul(parse, parse.GetValue(threads), parse.GetValue(json));
+            }
+
             var options = new BenchmarkOptions
             {
                 Preset = parse.GetValue(preset)!,
@@ -40,6 +55,20 @@ public static class BenchCommand
                 Steps = parse.GetValue(steps),
                 Threads = parse.GetValue(threads),
                 CachedReference = parse.GetValue(cached),
+                UsePeft = parse.GetValue(lora),
+                Lora = new LoraOptions
+                {
+                    R = parse.GetValue(loraR),
+                    LoraAlpha = parse.GetValue(loraAlpha),
+                    LoraDropout = parse.GetValue(loraDropout),
+                    TargetModules = [.. (parse.GetValue(loraTarget) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
+                },
+                Memory = new DpoSharp.Training.MemoryOptions
+                {
+                    GradientCheckpointing = parse.GetValue(checkpointing),
+                    LogitsChunkSize = parse.GetValue(chunk),
+                    TorchDtype = parse.GetValue(dtype)!,
+                },
                 Device = DeviceOption.Resolve(parse.GetValue(device)).ToString(),
             };
             options.Validate();
@@ -66,6 +95,34 @@ public static class BenchCommand
         return cmd;
     }
 
+    private static int RunMatmul(ParseResult parse, int threads, bool asJson)
+    {
+        if (threads > 0)
+        {
+            TorchSharp.torch.set_num_threads(threads);
+        }
+
+        var result = new JsonObject { ["threads"] = TorchSharp.torch.get_num_threads() };
+        var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
+        foreach (var type in new[] { TorchSharp.torch.ScalarType.Float32, TorchSharp.torch.ScalarType.BFloat16, TorchSharp.torch.ScalarType.Float16 })
+        {
+            var r = MatmulSpeed.Measure(type, n: 512, repeats: 10, maxSeconds: 30);
+            var name = r.DType.ToString().ToLowerInvariant();
+            result[name + "_gflops"] = r.GigaFlops;
+            if (!asJson)
+            {
+                console.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"matmul {name} {r.Size}×{r.Size}: {r.GigaFlops:F1} GFLOP/s ({r.Repeats} in {r.Seconds:F2} s, {TorchSharp.torch.get_num_threads()} threads)"));
+            }
+        }
+
+        if (asJson)
+        {
+            parse.InvocationConfiguration.Output.WriteLine(result.ToJsonString());
+        }
+
+        return 0;
+    }
+
     /// <summary>The result as one JSON object (snake_case keys; bytes as integers).</summary>
     public static JsonObject ToJson(BenchmarkResult r)
     {
@@ -84,7 +141,12 @@ public static class BenchCommand
             ["completion_len"] = r.Options.CompletionLength,
             ["steps"] = r.Options.Steps,
             ["threads"] = r.Threads,
-            ["reference"] = r.Options.CachedReference ? "precomputed" : "frozen_copy",
+            ["reference"] = r.Options.UsePeft ? "adapters_disabled" : r.Options.CachedReference ? "precomputed" : "frozen_copy",
+            ["lora"] = r.Options.UsePeft,
+            ["lora_r"] = r.Options.UsePeft ? r.Options.Lora.R : null,
+            ["gradient_checkpointing"] = r.GradientCheckpointing,
+            ["logits_chunk_size"] = r.Options.Memory.LogitsChunkSize,
+            ["torch_dtype"] = r.Options.Memory.TorchDtype,
             ["parameters"] = r.Parameters,
             ["trainable_parameters"] = r.TrainableParameters,
             ["seconds_per_step"] = r.SecondsPerStep,
@@ -102,7 +164,8 @@ public static class BenchCommand
         static string F(double x, string format) => x.ToString(format, CultureInfo.InvariantCulture);
         var table = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("model", $"{r.Options.Preset} ({F(r.Parameters / 1e6, "F1")} M parameters, {F(r.TrainableParameters / 1e6, "F1")} M trainable)");
-        table.AddRow("step", $"{r.Options.Pairs} pairs × ({r.Options.PromptLength} + {r.Options.CompletionLength}) tokens, {r.Threads} thread(s), reference {(r.Options.CachedReference ? "precomputed" : "frozen copy")}");
+        table.AddRow("step", $"{r.Options.Pairs} pairs × ({r.Options.PromptLength} + {r.Options.CompletionLength}) tokens, {r.Threads} thread(s), reference {(r.Options.UsePeft ? "adapters disabled" : r.Options.CachedReference ? "precomputed" : "frozen copy")}");
+        table.AddRow("memory levers", $"LoRA {(r.Options.UsePeft ? $"r {r.Options.Lora.R}" : "off")}, gradient checkpointing {(r.GradientCheckpointing ? "on" : "off")}, logits chunk {(r.Options.Memory.LogitsChunkSize > 0 ? r.Options.Memory.LogitsChunkSize.ToString(CultureInfo.InvariantCulture) : "off")}, frozen weights {r.Options.Memory.TorchDtype}");
         table.AddRow("seconds per step", $"{F(r.SecondsPerStep, "F2")} (warm-up {F(r.WarmupSeconds, "F2")})");
         table.AddRow("pairs per second", F(r.PairsPerSecond, "F3"));
         table.AddRow("tokens per second", F(r.TokensPerSecond, "F0"));

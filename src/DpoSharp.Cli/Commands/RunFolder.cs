@@ -39,7 +39,9 @@ public static class RunFolder
 
         var checkpoints = Directory.EnumerateDirectories(options.OutputDir, "checkpoint-*")
             .Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
-        var model = Directory.EnumerateFiles(options.OutputDir, "model*.safetensors").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).FirstOrDefault();
+        var model = Directory.EnumerateFiles(options.OutputDir, "model*.safetensors")
+            .Concat(Directory.EnumerateFiles(options.OutputDir, DpoSharp.Models.Lora.PeftAdapter.WeightsFileName))
+            .Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).FirstOrDefault();
         if (checkpoints.Count == 0 && model is null)
         {
             return;
@@ -50,6 +52,32 @@ public static class RunFolder
             var what = string.Join(", ", checkpoints.Where(c => !c.EndsWith(".tmp", StringComparison.Ordinal)).Take(5).Prepend(model).OfType<string>());
             throw new DpoSharpException($"output_dir {options.OutputDir} already holds an earlier run ({what}). " +
                 "Continue it with --resume, choose another --output-dir, or pass --overwrite-output-dir to replace it.");
+        }
+    }
+
+    /// <summary>Throws <see cref="DpoSharpException"/> when <c>adapter</c> is set but is not a PEFT adapter folder, or is
+    /// the output_dir (the run would overwrite the adapter it starts from).</summary>
+    public static void ThrowIfAdapterMissing(TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Adapter is not { } dir)
+        {
+            return;
+        }
+
+        if (!Directory.Exists(dir))
+        {
+            throw new DpoSharpException($"adapter directory {dir} does not exist; give a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors), e.g. the output_dir of a --use-peft run.");
+        }
+
+        if (!DpoSharp.Models.Lora.PeftAdapter.Exists(dir))
+        {
+            throw new DpoSharpException($"adapter directory {dir} has no {DpoSharp.Models.Lora.PeftAdapter.ConfigFileName}; give a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors).");
+        }
+
+        if (string.Equals(Path.GetFullPath(dir).TrimEnd('/'), Path.GetFullPath(options.OutputDir).TrimEnd('/'), StringComparison.Ordinal))
+        {
+            throw new DpoSharpException($"output_dir {options.OutputDir} is the adapter directory; the trained adapter would overwrite it. Choose another --output-dir.");
         }
     }
 

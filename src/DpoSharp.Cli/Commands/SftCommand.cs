@@ -63,6 +63,7 @@ public static class SftCommand
         }
 
         RunFolder.ThrowIfEarlierRun(options, ("model", options.Model));
+        RunFolder.ThrowIfAdapterMissing(options);
     }
 
     /// <summary>Runs SFT as <paramref name="options"/> say; returns the exit code.</summary>
@@ -75,13 +76,19 @@ public static class SftCommand
         var rows = SftDataset.Load(options.Dataset!, options.DatasetTrainSplit, options.DatasetTextField);
         var eval = LoadEval(options);
         var tokenizer = HfTokenizer.Load(options.Model!);
-        using var model = ModelLoader.Load(options.Model!, device);
-        using var trainer = new SftTrainer(model, options, rows, tokenizer, eval)
+        var trainData = SftDataset.Tokenize(rows, tokenizer, options.MaxLength, options.CompletionOnlyLoss);
+        var evalData = eval is null ? null : SftDataset.Tokenize(eval, tokenizer, options.MaxLength, options.CompletionOnlyLoss);
+        int longest = trainData.Concat(evalData ?? []).Select(t => t.PromptIds.Length + t.CompletionIds.Length).DefaultIfEmpty(1).Max();
+        int rowsPerForward = Math.Max(options.PerDeviceTrainBatchSize, evalData is null ? 0 : options.PerDeviceEvalBatchSize);
+        MemoryPreflight.Check(console, options.Model!, options, rowsPerForward, longest, reference: false, device);
+        using var model = ModelLoader.Load(options.Model!, device, options.TrainsAdapters ? options.Memory.TorchScalarType : TorchSharp.torch.ScalarType.Float32);
+        using var trainer = new SftTrainer(model, options, trainData, SftTrainer.PadTokenId(tokenizer), evalData)
         {
             TokenizerFilesSource = options.Model,
             MetricSinkFactories = { ["png"] = PngChartSink.Factory },
         };
         console.MarkupLine($"dposharp sft: {Markup.Escape(options.Model!)} on {Markup.Escape(options.Dataset!)} ({rows.Count} rows) → {Markup.Escape(Path.GetFullPath(options.OutputDir))}; {trainer.TotalSteps} steps ({device})");
+        TrainingProgress.WriteParameters(console, model);
         RunFolder.DeleteEarlierCheckpoints(options);
         WriteConfigAfterFirstStep(trainer, options);
         TrainOutput result;

@@ -161,6 +161,8 @@ public static class TrainCommand
             }
         }
 
+        RunFolder.ThrowIfAdapterMissing(options);
+
         foreach (var (name, path) in new[] { ("dataset", options.Dataset), ("eval_dataset", options.EvalDataset) })
         {
             if (path is not null && !File.Exists(path) && !Directory.Exists(path))
@@ -176,9 +178,17 @@ public static class TrainCommand
         var train = PreferenceDatasetLoader.Load(options.Dataset, options.ToDatasetOptions());
         var eval = LoadEval(options);
         var tokenizer = HfTokenizer.Load(options.Model);
-        using var model = ModelLoader.Load(options.Model, device);
-        using var refModel = options.RefModel is null ? null : ModelLoader.Load(options.RefModel, device);
-        using var trainer = new DpoTrainer(model, refModel, options, train, tokenizer, eval)
+        var data = PreparedPreferenceData.Create(options.ToTokenizationOptions(), tokenizer, train, eval);
+        int longest = data.Train.Pairs.Concat(data.Eval?.Pairs ?? []).Max(p => p.LongestRow);
+        int pairsPerForward = Math.Max(options.PerDeviceTrainBatchSize, data.Eval is null ? 0 : options.PerDeviceEvalBatchSize);
+        bool keepsReference = !options.ReferenceFree && !options.PrecomputeRefLogProbs && (options.RefModel is not null || !options.TrainsAdapters);
+        MemoryPreflight.Check(console, options.Model, options, 2 * pairsPerForward, longest, keepsReference, device);
+
+        // Frozen weights in torch_dtype: a LoRA run's base and the reference model (the trained weights stay fp32).
+        var frozen = options.Memory.TorchScalarType;
+        using var model = ModelLoader.Load(options.Model, device, options.TrainsAdapters ? frozen : torch.ScalarType.Float32);
+        using var refModel = options.RefModel is null ? null : ModelLoader.Load(options.RefModel, device, frozen);
+        using var trainer = new DpoTrainer(model, refModel, options, data)
         {
             TokenizerFilesSource = options.Model,
             MetricSinkFactories = { ["png"] = PngChartSink.Factory },
@@ -186,6 +196,7 @@ public static class TrainCommand
         var stats = trainer.TrainTokenization!.Stats;
         console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
+        TrainingProgress.WriteParameters(console, model);
 
         DeleteEarlierCheckpoints(options);
 

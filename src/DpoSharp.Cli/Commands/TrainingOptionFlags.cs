@@ -21,7 +21,7 @@ internal sealed class TrainingOptionFlags<T>
     where T : TrainingOptions, new()
 {
     private readonly Option<string?> _config;
-    private readonly List<(OptionInfo Info, Option Flag, Option? SnakeCase)> _flags = [];
+    private readonly List<(OptionInfo Info, Option[] Spellings)> _flags = [];
 
     /// <summary>Adds <c>--config</c>, <paramref name="commandOptions"/> (flags of the command that are not options of
     /// <typeparamref name="T"/>) and every option flag with its snake_case alias to <paramref name="cmd"/>.</summary>
@@ -37,14 +37,16 @@ internal sealed class TrainingOptionFlags<T>
         // Options that only error today (padding_free) are hidden, not unknown: giving one reports its own message.
         foreach (var (info, _, _, listed) in OptionTable.For(typeof(T)).Entries)
         {
-            var flag = Create(info, info.Flag, hidden: !listed);
-            var snake = "--" + info.Name;
-            var alias = snake == info.Flag ? null : Create(info, snake, hidden: true);
-            _flags.Add((info, flag, alias));
-            cmd.Options.Add(flag);
-            if (alias is not null)
+            // The kebab-case flag is listed; TRL's snake_case spelling and the aliases (both spellings) are hidden.
+            var names = new[] { info.Name }.Concat(info.Aliases)
+                .SelectMany(n => new[] { "--" + n.Replace('_', '-'), "--" + n })
+                .Distinct(StringComparer.Ordinal)
+                .ToList();
+            var spellings = names.Select(n => Create(info, n, hidden: !listed || n != info.Flag)).ToArray();
+            _flags.Add((info, spellings));
+            foreach (var spelling in spellings)
             {
-                cmd.Options.Add(alias);
+                cmd.Options.Add(spelling);
             }
         }
     }
@@ -58,12 +60,12 @@ internal sealed class TrainingOptionFlags<T>
     {
         ArgumentNullException.ThrowIfNull(parse);
         var given = new List<KeyValuePair<string, string?>>();
-        foreach (var (info, flag, snake) in _flags)
+        foreach (var (info, spellings) in _flags)
         {
-            var typed = new[] { flag, snake }.OfType<Option>().Where(o => parse.GetResult(o) is { Implicit: false }).ToList();
+            var typed = spellings.Where(o => parse.GetResult(o) is { Implicit: false }).ToList();
             if (typed.Count > 1)
             {
-                throw new DpoSharpException($"option {info.Flag} is given twice (as {flag.Name} and {snake!.Name}); give it once.");
+                throw new DpoSharpException($"option {info.Flag} is given twice (as {string.Join(" and ", typed.Select(o => o.Name))}); give it once.");
             }
 
             if (typed.Count == 1)
@@ -85,7 +87,8 @@ internal sealed class TrainingOptionFlags<T>
         return options;
     }
 
-    private static Option Create(OptionInfo info, string name, bool hidden) => info.Type == typeof(bool)
+    // A bool? option (null: decided from other options) is a switch too: a bare flag sets true.
+    private static Option Create(OptionInfo info, string name, bool hidden) => info.Type == typeof(bool) || info.Type == typeof(bool?)
         ? new Option<bool>(name) { Description = info.HelpText, Hidden = hidden }
         : new Option<string>(name) { Description = info.HelpText, HelpName = info.TypeName, Hidden = hidden };
 }

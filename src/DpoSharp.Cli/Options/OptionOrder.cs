@@ -66,6 +66,18 @@ internal static class OptionOrder
             nameof(DpoOptions.MaxGradNorm),
             nameof(DpoOptions.Seed),
 
+            // LoRA and memory
+            nameof(DpoOptions.UsePeft),
+            nameof(DpoOptions.Adapter),
+            nameof(DpoOptions.LoraR),
+            nameof(DpoOptions.LoraAlpha),
+            nameof(DpoOptions.LoraDropout),
+            nameof(DpoOptions.LoraTargetModules),
+            nameof(DpoOptions.GradientCheckpointing),
+            nameof(DpoOptions.LogitsChunkSize),
+            nameof(DpoOptions.CompletionOnlyLogits),
+            nameof(DpoOptions.TorchDtype),
+
             // logging, evaluation, saving
             nameof(DpoOptions.OutputDir),
             nameof(DpoOptions.LoggingSteps),
@@ -110,6 +122,18 @@ internal static class OptionOrder
             nameof(SftOptions.AdamEpsilon),
             nameof(SftOptions.MaxGradNorm),
             nameof(SftOptions.Seed),
+
+            // LoRA and memory
+            nameof(SftOptions.UsePeft),
+            nameof(SftOptions.Adapter),
+            nameof(SftOptions.LoraR),
+            nameof(SftOptions.LoraAlpha),
+            nameof(SftOptions.LoraDropout),
+            nameof(SftOptions.LoraTargetModules),
+            nameof(SftOptions.GradientCheckpointing),
+            nameof(SftOptions.LogitsChunkSize),
+            nameof(SftOptions.CompletionOnlyLogits),
+            nameof(SftOptions.TorchDtype),
 
             // logging, evaluation, saving
             nameof(SftOptions.OutputDir),

@@ -30,7 +30,13 @@ internal sealed class OptionTable
             var help = Attribute<DescriptionAttribute>(p, concerns)?.Description ?? string.Empty;
             var value = p.GetValue(defaults);
             bool listed = Attribute<BrowsableAttribute>(p, concerns)?.Browsable ?? true;
-            entries.Add(new Entry(new OptionInfo(name, "--" + name.Replace('_', '-'), p.PropertyType, OptionBinder.Format(value), help), p, value, listed));
+            var aliases = p.GetCustomAttribute<OptionAliasAttribute>()?.Names ?? [];
+            if (aliases.Count > 0)
+            {
+                help += $" (alias: {string.Join(", ", aliases.Select(a => "--" + a.Replace('_', '-')))})";
+            }
+
+            entries.Add(new Entry(new OptionInfo(name, "--" + name.Replace('_', '-'), p.PropertyType, OptionBinder.Format(value), help, aliases), p, value, listed));
         }
 
         Entries = entries;
@@ -65,7 +71,7 @@ internal sealed class OptionTable
         var name = key.Trim().TrimStart('-').Replace('-', '_');
         foreach (var entry in Entries)
         {
-            if (string.Equals(entry.Info.Name, name, StringComparison.Ordinal))
+            if (string.Equals(entry.Info.Name, name, StringComparison.Ordinal) || entry.Info.Aliases.Contains(name, StringComparer.Ordinal))
             {
                 return entry;
             }

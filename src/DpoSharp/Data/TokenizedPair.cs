@@ -8,4 +8,7 @@ public sealed record TokenizedPair(int[] PromptIds, int[] ChosenIds, int[] Rejec
 {
     /// <summary>Index of the source row in the dataset file (0-based), for error messages and caching.</summary>
     public int SourceIndex { get; init; }
+
+    /// <summary>Tokens of the pair's longer row (prompt + the longer completion): the length its batch pads to at least.</summary>
+    public int LongestRow => PromptIds.Length + Math.Max(ChosenIds.Length, RejectedIds.Length);
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using DpoSharp.Data;
 using DpoSharp.Models;
+using DpoSharp.Models.Lora;
 using DpoSharp.Training;
 using DpoSharp.Training.Engine;
 using TorchSharp;
@@ -43,6 +44,16 @@ public sealed record BenchmarkOptions
     /// <value>Default false.</value>
     public bool CachedReference { get; init; }
 
+    /// <summary>Train LoRA adapters on the frozen base (<see cref="Lora"/>); the reference is the base with adapters disabled.</summary>
+    /// <value>Default false.</value>
+    public bool UsePeft { get; init; }
+
+    /// <summary>LoRA settings used with <see cref="UsePeft"/>.</summary>
+    public LoraOptions Lora { get; init; } = new();
+
+    /// <summary>Memory levers (gradient checkpointing: on by default with LoRA; chunked log-probs; dtype of frozen weights).</summary>
+    public MemoryOptions Memory { get; init; } = new();
+
     /// <summary>Device of the model (<c>cpu</c>, <c>cuda</c>, …).</summary>
     /// <value>Default <c>cpu</c>.</value>
     public string Device { get; init; } = "cpu";
@@ -58,6 +69,41 @@ public sealed record BenchmarkOptions
                 throw new DpoSharpException($"--{name} must be at least {min}, got {value}.");
             }
         }
+
+        Memory.Validate();
+        if (UsePeft)
+        {
+            Lora.Validate();
+        }
+    }
+
+    /// <summary>The options of the benchmark's DPO run (one micro-batch of <see cref="Pairs"/> per step, no files but
+    /// the final model in <paramref name="outputDir"/>).</summary>
+    public DpoOptions ToDpoOptions(string outputDir)
+    {
+        var args = new DpoOptions
+        {
+            OutputDir = outputDir,
+            PerDeviceTrainBatchSize = Pairs,
+            MaxSteps = Steps + 1,
+            LoggingSteps = Steps + 1,
+            SaveSteps = int.MaxValue,
+            ReportTo = [ReportTarget.None],
+            MaxLength = null,
+            MaxPromptLength = null,
+            LearningRate = 1e-6,
+            PrecomputeRefLogProbs = CachedReference,
+            UsePeft = UsePeft,
+            LoraR = Lora.R,
+            LoraAlpha = Lora.LoraAlpha,
+            LoraDropout = Lora.LoraDropout,
+            LoraTargetModules = [.. Lora.TargetModules],
+            GradientCheckpointing = Memory.GradientCheckpointing,
+            LogitsChunkSize = Memory.LogitsChunkSize,
+            CompletionOnlyLogits = Memory.CompletionOnlyLogits,
+            TorchDtype = Memory.TorchDtype,
+        };
+        return args;
     }
 }
 
@@ -70,7 +116,8 @@ public sealed record BenchmarkOptions
 /// <param name="WarmupSeconds">Wall time of the warm-up step.</param>
 /// <param name="PeakRssBytes">The process's peak resident memory (VmHWM), or null where unknown.</param>
 /// <param name="Estimate">The pre-flight memory estimate and its parts.</param>
-public sealed record BenchmarkResult(BenchmarkOptions Options, long Parameters, long TrainableParameters, int Threads, double SecondsPerStep, double WarmupSeconds, long? PeakRssBytes, MemoryEstimate Estimate)
+/// <param name="GradientCheckpointing">Whether decoder layers were recomputed in the backward.</param>
+public sealed record BenchmarkResult(BenchmarkOptions Options, long Parameters, long TrainableParameters, int Threads, double SecondsPerStep, double WarmupSeconds, long? PeakRssBytes, MemoryEstimate Estimate, bool GradientCheckpointing)
 {
     /// <summary>Pairs per second over the timed steps.</summary>
     public double PairsPerSecond => Options.Pairs / SecondsPerStep;
@@ -90,17 +137,12 @@ public static class DpoStepBenchmark
     public static MemoryPlan Plan(BenchmarkOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var config = options.ModelConfig();
-        long n = MemoryEstimator.CountParameters(config);
-        return new MemoryPlan
-        {
-            Config = config,
-            Parameters = n,
-            TrainableParameters = n,
-            Rows = 2 * options.Pairs,
-            SequenceLength = options.PromptLength + options.CompletionLength,
-            ReferenceCopy = !options.CachedReference,
-        };
+        return MemoryPlan.ForRun(
+            options.ModelConfig(),
+            options.ToDpoOptions(outputDir: ""),
+            rows: 2 * options.Pairs,
+            sequenceLength: options.PromptLength + options.CompletionLength,
+            reference: !options.CachedReference && !options.UsePeft);
     }
 
     /// <summary>Runs the benchmark; <paramref name="progress"/> receives each finished step (1 = warm-up).</summary>
@@ -111,7 +153,7 @@ public static class DpoStepBenchmark
         options.Validate();
         var plan = Plan(options);
         var estimate = MemoryEstimator.Estimate(plan);
-        MemoryEstimator.ThrowIfTooLarge(estimate, ProcMemory.AvailableBytes(), ["--cached-reference", "fewer --pairs", "shorter --prompt-len / --completion-len"]);
+        MemoryEstimator.ThrowIfTooLarge(estimate, ProcMemory.AvailableBytes(), MemoryEstimator.Fixes(plan, "--pairs", "--prompt-len / --completion-len", "--cached-reference", "--lora"));
         if (options.Threads > 0)
         {
             torch.set_num_threads(options.Threads);
@@ -127,20 +169,10 @@ public static class DpoStepBenchmark
         var output = Directory.CreateTempSubdirectory("dposharp-bench-").FullName;
         try
         {
-            using var model = ModelLoader.Create(plan.Config, new torch.Device(options.Device), seed: 0);
-            var args = new DpoOptions
-            {
-                OutputDir = output,
-                PerDeviceTrainBatchSize = options.Pairs,
-                MaxSteps = options.Steps + 1,
-                LoggingSteps = options.Steps + 1,
-                SaveSteps = int.MaxValue,
-                ReportTo = [ReportTarget.None],
-                MaxLength = null,
-                MaxPromptLength = null,
-                LearningRate = 1e-6,
-                PrecomputeRefLogProbs = options.CachedReference,
-            };
+            // With LoRA the frozen base is built in torch_dtype (the adapters stay fp32).
+            var dtype = options.UsePeft ? options.Memory.TorchScalarType : torch.ScalarType.Float32;
+            using var model = ModelLoader.Create(plan.Config, new torch.Device(options.Device), seed: 0, dtype);
+            var args = options.ToDpoOptions(output);
             using var trainer = new DpoTrainer(model, refModel: null, args, pairs, padTokenId: 0);
             var times = new List<double>();
             var sw = Stopwatch.StartNew();
@@ -152,7 +184,7 @@ public static class DpoStepBenchmark
             };
             trainer.Train();
             long trainable = model.Module.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
-            return new BenchmarkResult(options, plan.Parameters, trainable, torch.get_num_threads(), times.Skip(1).Average(), times[0], ProcMemory.PeakRssBytes(), estimate);
+            return new BenchmarkResult(options, plan.Parameters, trainable, torch.get_num_threads(), times.Skip(1).Average(), times[0], ProcMemory.PeakRssBytes(), estimate, plan.GradientCheckpointing);
         }
         finally
         {

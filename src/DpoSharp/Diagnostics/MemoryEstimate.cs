@@ -1,5 +1,7 @@
 using System.Globalization;
 using DpoSharp.Models;
+using DpoSharp.Models.Lora;
+using DpoSharp.Training;
 using static TorchSharp.torch;
 
 namespace DpoSharp.Diagnostics;
@@ -55,6 +57,9 @@ public sealed record MemoryPlan
     /// <summary>Bytes per base-weight element (4 for fp32, 2 for bf16/fp16).</summary>
     public int WeightBytes { get; init; } = 4;
 
+    /// <summary>Bytes per element of the reference copy's weights (4 for fp32, 2 for bf16/fp16).</summary>
+    public int ReferenceBytes { get; init; } = 4;
+
     /// <summary>A frozen copy of the weights serves as the reference.</summary>
     public bool ReferenceCopy { get; init; }
 
@@ -66,6 +71,50 @@ public sealed record MemoryPlan
 
     /// <summary>Positions per chunk of <see cref="ChunkedLogProbs"/>.</summary>
     public int LogitChunk { get; init; } = 128;
+
+    /// <summary>
+    /// The plan of a training run of a <paramref name="config"/> model with <paramref name="options"/> (LoRA, memory
+    /// levers, dtype of frozen weights) whose largest forward has <paramref name="rows"/> rows of
+    /// <paramref name="sequenceLength"/> tokens. Parameters are counted on the meta device: nothing is allocated.
+    /// </summary>
+    /// <param name="config">The model's config.</param>
+    /// <param name="options">The run's options.</param>
+    /// <param name="rows">Rows of the largest forward (2 × pairs per micro-batch for preference data).</param>
+    /// <param name="sequenceLength">Tokens of the longest row.</param>
+    /// <param name="reference">The run keeps a reference model in memory (a frozen copy or a separate reference
+    /// model; not the adapters-disabled base of a LoRA run, not precomputed log-probs).</param>
+    /// <exception cref="DpoSharpException">LoRA targets that match no layer of the model.</exception>
+    public static MemoryPlan ForRun(ModelConfig config, TrainingOptions options, int rows, int sequenceLength, bool reference)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
+        using var model = ModelLoader.Build(config, META);
+        long parameters = model.parameters().Sum(p => p.numel());
+        bool lora = options.TrainsAdapters;
+        long trainable = parameters;
+        if (lora)
+        {
+            var loraOptions = options.Adapter is { } dir ? PeftAdapter.ReadConfig(dir) : options.Lora;
+            trainable = model.AdapterParameterCount(loraOptions);
+        }
+
+        var dtype = options.Memory.TorchScalarType;
+        int frozenBytes = dtype == ScalarType.Float32 ? 4 : 2;
+        return new MemoryPlan
+        {
+            Config = config,
+            Parameters = parameters,
+            TrainableParameters = trainable,
+            Rows = rows,
+            SequenceLength = sequenceLength,
+            WeightBytes = lora ? frozenBytes : 4,
+            ReferenceBytes = frozenBytes,
+            ReferenceCopy = reference,
+            GradientCheckpointing = options.Memory.EffectiveGradientCheckpointing(lora),
+            ChunkedLogProbs = options.Memory.LogitsChunkSize > 0,
+            LogitChunk = Math.Max(1, options.Memory.LogitsChunkSize),
+        };
+    }
 }
 
 /// <summary>
@@ -106,7 +155,7 @@ public static class MemoryEstimator
             Weights: (plan.Parameters * plan.WeightBytes) + (adapters * 4L),
             Gradients: plan.TrainableParameters * 4L,
             OptimizerState: plan.TrainableParameters * 8L,
-            Reference: plan.ReferenceCopy ? plan.Parameters * plan.WeightBytes : 0,
+            Reference: plan.ReferenceCopy ? plan.Parameters * plan.ReferenceBytes : 0,
             Activations: activations,
             Runtime: RuntimeBytes);
     }
@@ -117,6 +166,62 @@ public static class MemoryEstimator
         ArgumentNullException.ThrowIfNull(config);
         using var model = ModelLoader.Build(config, META);
         return model.parameters().Sum(p => p.numel());
+    }
+
+    /// <summary>
+    /// The flags that would shrink <paramref name="plan"/>, each with the estimate it would give: LoRA, gradient
+    /// checkpointing, chunked log-probs, no reference copy, bf16 frozen weights, half the batch, half the length.
+    /// </summary>
+    /// <param name="plan">The run's plan.</param>
+    /// <param name="batchFlag">The flag of the batch size (<c>--per-device-train-batch-size</c>, bench's <c>--pairs</c>).</param>
+    /// <param name="lengthFlag">The flag(s) of the lengths (<c>--max-length</c>, bench's <c>--prompt-len / --completion-len</c>).</param>
+    /// <param name="referenceFlag">The flag that drops the reference copy (<c>--precompute-ref-log-probs</c>, bench's <c>--cached-reference</c>).</param>
+    /// <param name="loraFlag">The flag that turns LoRA on.</param>
+    public static IReadOnlyList<string> Fixes(MemoryPlan plan, string batchFlag, string lengthFlag, string referenceFlag = "--precompute-ref-log-probs", string loraFlag = "--use-peft")
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var fixes = new List<(string Flag, MemoryPlan Plan)>();
+        bool lora = plan.TrainableParameters < plan.Parameters;
+        if (!lora)
+        {
+            // LoRA at r 8 on the attention projections is well under 1% of the weights; 0.5% is the estimate.
+            fixes.Add(($"{loraFlag} (LoRA; gradient checkpointing comes with it)", plan with { TrainableParameters = Math.Max(1, plan.Parameters / 200), ReferenceCopy = false, GradientCheckpointing = true }));
+        }
+
+        if (!plan.GradientCheckpointing)
+        {
+            fixes.Add(("--gradient-checkpointing", plan with { GradientCheckpointing = true }));
+        }
+
+        if (!plan.ChunkedLogProbs)
+        {
+            fixes.Add(("--logits-chunk-size 256", plan with { ChunkedLogProbs = true, LogitChunk = 256 }));
+        }
+
+        if (plan.ReferenceCopy)
+        {
+            fixes.Add((referenceFlag, plan with { ReferenceCopy = false }));
+            if (plan.ReferenceBytes == 4)
+            {
+                fixes.Add(("--torch-dtype bfloat16 (a bf16 reference copy)", plan with { ReferenceBytes = 2 }));
+            }
+        }
+        else if (lora && plan.WeightBytes == 4)
+        {
+            fixes.Add(("--torch-dtype bfloat16 (a bf16 frozen base)", plan with { WeightBytes = 2 }));
+        }
+
+        if (plan.Rows > 2)
+        {
+            fixes.Add(($"half the {batchFlag} (keep the effective batch with --gradient-accumulation-steps)", plan with { Rows = Math.Max(2, plan.Rows / 2) }));
+        }
+
+        if (plan.SequenceLength > 1)
+        {
+            fixes.Add(($"shorter {lengthFlag} (half: {plan.SequenceLength / 2} tokens per row)", plan with { SequenceLength = Math.Max(1, plan.SequenceLength / 2) }));
+        }
+
+        return [.. fixes.Select(f => $"{f.Flag} → about {MemoryEstimate.Gb(Estimate(f.Plan).Total)}")];
     }
 
     /// <summary>

@@ -20,7 +20,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     [ComponentName(Name = "lm_head")]
     private readonly nn.Module<Tensor, Tensor>? _lmHead;
 
-    private int _logitsChunkSize;
+    private int _logitsChunkSize = DefaultLogitsChunkSize;
 
     /// <summary>Default <see cref="LogitsChunkSize"/>: (256, V) fp32 logits per chunk, 155 MB at V = 151,936.</summary>
     public const int DefaultLogitsChunkSize = 256;
@@ -80,7 +80,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// log-probs come from <see cref="ForwardHidden"/> and <see cref="LmHead"/> chunk by chunk, recomputed in the
     /// backward, so the (B, T, V) logits never exist in full. 0: one <see cref="Forward"/> with full logits.
     /// </summary>
-    /// <value>Default 0 (off until issue 11 turns the levers on after measuring them; recommended: <see cref="DefaultLogitsChunkSize"/>).</value>
+    /// <value>Default <see cref="DefaultLogitsChunkSize"/> (256).</value>
     public int LogitsChunkSize
     {
         get => _logitsChunkSize;

@@ -79,8 +79,19 @@ public sealed class DpoTrainer : TrainerBase<PreferenceBatch>
     {
     }
 
-    private DpoTrainer(ICausalLM model, ICausalLM? refModel, DpoOptions args, PreparedPreferenceData data, IPreferenceLoss? loss)
-        : this(model, refModel, args, data.Train.Pairs, data.PadTokenId, data.Eval?.Pairs, loss, validated: true)
+
+    /// <summary>
+    /// Creates a trainer over preference data tokenized already (<see cref="PreparedPreferenceData.Create"/> with
+    /// <see cref="DpoOptions.ToTokenizationOptions"/>), e.g. to check the run's memory from its longest pair before
+    /// loading the model.
+    /// </summary>
+    /// <param name="model">The policy; trained in place.</param>
+    /// <param name="refModel">The reference model, or null (see the first constructor).</param>
+    /// <param name="args">Options; validated here.</param>
+    /// <param name="data">The tokenized training (and evaluation) pairs.</param>
+    /// <param name="loss">The preference loss; null: the one <see cref="DpoOptions.LossType"/> names.</param>
+    public DpoTrainer(ICausalLM model, ICausalLM? refModel, DpoOptions args, PreparedPreferenceData data, IPreferenceLoss? loss = null)
+        : this(model, refModel, Validated(args), (data ?? throw new ArgumentNullException(nameof(data))).Train.Pairs, data.PadTokenId, data.Eval?.Pairs, loss, validated: true)
     {
         TrainTokenization = data.Train;
         EvalTokenization = data.Eval;
@@ -117,6 +128,7 @@ public sealed class DpoTrainer : TrainerBase<PreferenceBatch>
         }
 
         Args = args;
+        TrainableModel.Prepare(model, args);
         var collator = new PreferenceCollator(padTokenId, args.PadToMultipleOf);
         _objective = new DpoObjective(model, refModel, args, trainDataset, evalDataset, collator, loss);
         try

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using DpoSharp.Losses;
 using DpoSharp.Models;
+using DpoSharp.Models.Lora;
 using static DpoSharp.OptionChecks;
 using static TorchSharp.torch;
 
@@ -17,18 +18,22 @@ public sealed class MemoryOptions
     /// <summary>Accepted <see cref="TorchDtype"/> values.</summary>
     public static IReadOnlyList<string> TorchDtypes { get; } = ["float32", "bfloat16", "float16"];
 
-    /// <summary>Recompute each decoder layer in the backward instead of keeping its activations.</summary>
-    /// <value>Default false (transformers' <c>gradient_checkpointing</c>).</value>
-    [Description("recompute decoder layers in the backward instead of keeping their activations")]
-    public bool GradientCheckpointing { get; set; }
+    /// <summary>
+    /// Recompute each decoder layer in the backward instead of keeping its activations (transformers'
+    /// <c>gradient_checkpointing</c>); null: on for a model with LoRA adapters, off otherwise
+    /// (<see cref="EffectiveGradientCheckpointing"/>).
+    /// </summary>
+    /// <value>Default null (on with LoRA; transformers' default is false).</value>
+    [Description("recompute decoder layers in the backward instead of keeping their activations (null: on with LoRA)")]
+    public bool? GradientCheckpointing { get; set; }
 
     /// <summary>
     /// Positions whose logits are computed at once when reading log-probs from the final hidden states (the
     /// (B, T, V) logits never exist in full); 0 = one forward with full logits.
     /// </summary>
-    /// <value>Default 0 (full logits; off until issue 11 measures and turns the levers on).</value>
+    /// <value>Default 256 (<see cref="CausalLMBase.DefaultLogitsChunkSize"/>; (256, V) fp32 logits per chunk).</value>
     [Description("positions per lm_head chunk for log-probs (0 = full logits)")]
-    public int LogitsChunkSize { get; set; }
+    public int LogitsChunkSize { get; set; } = CausalLMBase.DefaultLogitsChunkSize;
 
     /// <summary>Compute logits only at positions that predict a completion token (with <see cref="LogitsChunkSize"/> &gt; 0).</summary>
     /// <value>Default true.</value>
@@ -40,8 +45,12 @@ public sealed class MemoryOptions
     /// On CPUs without bf16/fp16 matrix units, float32 is much faster (<see cref="Diagnostics.MatmulSpeed"/>).
     /// </summary>
     /// <value>Default <c>float32</c>.</value>
-    [Description("dtype of frozen weights: float32 | bfloat16 | float16")]
+    [Description("dtype of frozen weights (the reference model; with LoRA, the base): float32 | bfloat16 | float16")]
     public string TorchDtype { get; set; } = "float32";
+
+    /// <summary>Whether decoder layers are recomputed in the backward: <see cref="GradientCheckpointing"/>, or when it is
+    /// null, <paramref name="lora"/> (a model with LoRA adapters keeps little else, so its activations dominate).</summary>
+    public bool EffectiveGradientCheckpointing(bool lora) => GradientCheckpointing ?? lora;
 
     /// <summary><see cref="TorchDtype"/> as a scalar type.</summary>
     public ScalarType TorchScalarType => ParseDtype(TorchDtype);
@@ -56,15 +65,16 @@ public sealed class MemoryOptions
         _ => throw new DpoSharpException($"torch_dtype must be one of {string.Join(", ", TorchDtypes)} (got '{name}')."),
     };
 
-    /// <summary>Sets <see cref="GradientCheckpointing"/>, <see cref="LogitsChunkSize"/> and <see cref="CompletionOnlyLogits"/>
-    /// on <paramref name="model"/> when it was built by <see cref="ModelLoader"/> (other models are left as they are).</summary>
+    /// <summary>Sets <see cref="EffectiveGradientCheckpointing"/> (for a model with or without LoRA adapters, so inject
+    /// them first), <see cref="LogitsChunkSize"/> and <see cref="CompletionOnlyLogits"/> on <paramref name="model"/>
+    /// when it was built by <see cref="ModelLoader"/> (other models are left as they are).</summary>
     public void ApplyTo(ICausalLM model)
     {
         ArgumentNullException.ThrowIfNull(model);
         Validate();
         if (model is CausalLMBase lm)
         {
-            lm.GradientCheckpointing = GradientCheckpointing;
+            lm.GradientCheckpointing = EffectiveGradientCheckpointing(model.HasAdapters());
             lm.LogitsChunkSize = LogitsChunkSize;
             lm.CompletionOnlyLogits = CompletionOnlyLogits;
         }

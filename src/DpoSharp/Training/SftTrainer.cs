@@ -42,6 +42,7 @@ public sealed class SftTrainer : TrainerBase<CompletionBatch>
         }
 
         Args = args;
+        TrainableModel.Prepare(model, args);
         var collator = new CompletionCollator(padTokenId);
         _objective = new SftObjective(model);
         var eval = evalDataset is { Count: > 0 } ? new CompletionBatchSource(evalDataset, collator) : null;
@@ -134,7 +135,9 @@ public sealed class SftTrainer : TrainerBase<CompletionBatch>
     /// <inheritdoc/>
     protected override void DisposeObjective() => _objective.Dispose();
 
-    private static int PadTokenId(ITokenizer tokenizer)
+    /// <summary>The id batches are padded with: the tokenizer's pad token, else its EOS token.</summary>
+    /// <exception cref="DpoSharpException">The tokenizer has neither.</exception>
+    public static int PadTokenId(ITokenizer tokenizer)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         return tokenizer.PadTokenId ?? tokenizer.EosTokenId ?? throw new DpoSharpException("the tokenizer has neither a pad nor an EOS token; add pad_token to tokenizer_config.json.");

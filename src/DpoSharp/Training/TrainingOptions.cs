@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Text.RegularExpressions;
+using DpoSharp.Models.Lora;
 using DpoSharp.Training.Engine;
 using static DpoSharp.OptionChecks;
 
@@ -30,10 +31,31 @@ public abstract partial class TrainingOptions
     [Description("disable dropout in the model (and the reference model)")]
     public bool DisableDropout { get; set; } = true;
 
-    /// <summary>Seed of every random choice (data order, dropout): same seed, same run.</summary>
+    /// <summary>Seed of every random choice (data order, dropout, LoRA initialisation): same seed, same run.</summary>
     /// <value>Default 42.</value>
     [Description("random seed")]
     public int Seed { get; set; } = 42;
+
+    /// <summary>
+    /// Train LoRA adapters instead of every weight (TRL scripts' <c>use_peft</c>): the base model is frozen (no
+    /// gradients, no optimizer state), adapters go on the <see cref="LoraTargetModules"/> with rank
+    /// <see cref="LoraR"/>, and a DPO run's reference is the same base with the adapters disabled (no second copy of
+    /// the weights). Checkpoints and the final model are PEFT adapters (<c>adapter_config.json</c> +
+    /// <c>adapter_model.safetensors</c>). Implied by <see cref="Adapter"/>.
+    /// </summary>
+    /// <value>Default false.</value>
+    [Description("train LoRA adapters on a frozen base model (PEFT files; the reference is the base with adapters off)")]
+    [OptionAlias("lora")]
+    public bool UsePeft { get; set; }
+
+    /// <summary>A PEFT LoRA adapter folder to start from (its <c>adapter_config.json</c> sets rank, alpha and targets;
+    /// the <c>lora_*</c> options are not used). Implies <see cref="UsePeft"/>.</summary>
+    /// <value>Default null.</value>
+    [Description("PEFT LoRA adapter folder to continue training (implies use_peft)")]
+    public string? Adapter { get; set; }
+
+    /// <summary>True when the run trains LoRA adapters (<see cref="UsePeft"/> or <see cref="Adapter"/>).</summary>
+    public bool TrainsAdapters => UsePeft || Adapter is not null;
 
     // ---------------------------------------------------------------- concerns
 
@@ -51,6 +73,12 @@ public abstract partial class TrainingOptions
 
     /// <summary>Logging, evaluation and metric sinks.</summary>
     public LoggingOptions Logging { get; } = new();
+
+    /// <summary>The LoRA adapters of a <see cref="UsePeft"/> run (PEFT's <c>LoraConfig</c>).</summary>
+    public LoraOptions Lora { get; } = new();
+
+    /// <summary>Gradient checkpointing, chunked log-probs and the dtype of frozen weights.</summary>
+    public MemoryOptions Memory { get; } = new();
 
     // ---------------------------------------------------------------- Optimizer
 
@@ -143,6 +171,39 @@ public abstract partial class TrainingOptions
     /// <inheritdoc cref="LoggingOptions.EffectiveReportTo"/>
     public IReadOnlyList<ReportTarget> EffectiveReportTo => Logging.EffectiveReportTo;
 
+    // ---------------------------------------------------------------- Lora
+
+    /// <inheritdoc cref="LoraOptions.R"/>
+    /// <value>Default 8.</value>
+    [Description("LoRA rank r")]
+    public int LoraR { get => Lora.R; set => Lora.R = value; }
+
+    /// <inheritdoc cref="LoraOptions.LoraAlpha"/>
+    public double LoraAlpha { get => Lora.LoraAlpha; set => Lora.LoraAlpha = value; }
+
+    /// <inheritdoc cref="LoraOptions.LoraDropout"/>
+    public double LoraDropout { get => Lora.LoraDropout; set => Lora.LoraDropout = value; }
+
+    /// <inheritdoc cref="LoraOptions.TargetModules"/>
+    /// <value>Default empty (PEFT's default for the architecture).</value>
+    [Description("LoRA target modules, comma-separated (e.g. q_proj,v_proj), or all-linear (empty: PEFT's targets for the architecture)")]
+    [OptionAlias("lora_target")]
+    public List<string> LoraTargetModules { get => Lora.TargetModules; set => Lora.TargetModules = value; }
+
+    // ---------------------------------------------------------------- Memory
+
+    /// <inheritdoc cref="MemoryOptions.GradientCheckpointing"/>
+    public bool? GradientCheckpointing { get => Memory.GradientCheckpointing; set => Memory.GradientCheckpointing = value; }
+
+    /// <inheritdoc cref="MemoryOptions.LogitsChunkSize"/>
+    public int LogitsChunkSize { get => Memory.LogitsChunkSize; set => Memory.LogitsChunkSize = value; }
+
+    /// <inheritdoc cref="MemoryOptions.CompletionOnlyLogits"/>
+    public bool CompletionOnlyLogits { get => Memory.CompletionOnlyLogits; set => Memory.CompletionOnlyLogits = value; }
+
+    /// <inheritdoc cref="MemoryOptions.TorchDtype"/>
+    public string TorchDtype { get => Memory.TorchDtype; set => Memory.TorchDtype = value; }
+
     // ---------------------------------------------------------------- validation and copies
 
     /// <summary>
@@ -159,6 +220,11 @@ public abstract partial class TrainingOptions
         Require(DeviceRegex().IsMatch(Device), $"device '{Device}' is not understood; use auto, cpu, cuda or cuda:N.");
         Checkpointing.Validate();
         Logging.Validate();
+        Memory.Validate();
+        if (TrainsAdapters)
+        {
+            Lora.Validate();
+        }
     }
 
     /// <summary>Options with their defaults.</summary>
@@ -174,11 +240,15 @@ public abstract partial class TrainingOptions
         Device = other.Device;
         DisableDropout = other.DisableDropout;
         Seed = other.Seed;
+        UsePeft = other.UsePeft;
+        Adapter = other.Adapter;
         Optimizer = other.Optimizer.Clone();
         Schedule = other.Schedule.Clone();
         Batching = other.Batching.Clone();
         Checkpointing = other.Checkpointing.Clone();
         Logging = other.Logging.Clone();
+        Lora = other.Lora.Clone();
+        Memory = other.Memory.Clone();
     }
 
     [GeneratedRegex("^(auto|cpu|cuda(:[0-9]+)?)$")]

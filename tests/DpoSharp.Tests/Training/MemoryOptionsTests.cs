@@ -96,7 +96,8 @@ public class MemoryOptionsTests
 
         using var model = TinyModels.Create("gpt2");
         Assert.False(model.GradientCheckpointing);
-        Assert.Equal(0, model.LogitsChunkSize);          // off by default until issue 11 turns the levers on
+        Assert.Equal(CausalLMBase.DefaultLogitsChunkSize, model.LogitsChunkSize);   // chunked log-probs by default
+        Assert.Equal(CausalLMBase.DefaultLogitsChunkSize, new MemoryOptions().LogitsChunkSize);
         Assert.True(model.CompletionOnlyLogits);
         new MemoryOptions { GradientCheckpointing = true, LogitsChunkSize = 7, CompletionOnlyLogits = false }.ApplyTo(model);
         using var copy = (CausalLMBase)ModelLoader.Copy(model);

@@ -122,6 +122,18 @@ public static class LoraModel
         return new RestoreScope(adapters, before);
     }
 
+    /// <summary>Adapter parameters <see cref="Inject"/> would add with <paramref name="options"/>: r·(in + out) per
+    /// selected layer (works on a model built on the meta device: nothing is allocated).</summary>
+    /// <exception cref="DpoSharpException">Invalid options or a target name that matches no linear layer.</exception>
+    public static long AdapterParameterCount(this ICausalLM model, LoraOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var layers = model.LinearLayers();
+        return ResolveTargets(model, options).Sum(p => (long)options.R * (layers[p].InFeatures + layers[p].OutFeatures));
+    }
+
     /// <summary>Trainable (<c>requires_grad</c>) and total parameter elements.</summary>
     public static ParameterCount CountParameters(this ICausalLM model)
     {

@@ -61,6 +61,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         {
             _refModel = refModel;
             FrozenModelReference.Freeze(_refModel);
+            options.Memory.ApplyTo(_refModel); // chunked log-probs for the reference forward too
         }
     }
 
@@ -213,7 +214,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
             {
                 // The default reference: a frozen copy of the policy, made once, before any training or checkpoint
                 // loading changes it.
-                _ownedRefModel = CopyModel(Policy);
+                _ownedRefModel = CopyModel(Policy, _options.Memory.TorchScalarType);
                 _refModel = _ownedRefModel;
                 FrozenModelReference.Freeze(_refModel);
             }
@@ -260,7 +261,8 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         _evalRef = null;
     }
 
-    private static ICausalLM CopyModel(ICausalLM model) => model is CausalLMBase
-        ? ModelLoader.Copy(model)
+    // The frozen copy in torch_dtype (bf16 halves it; fp32 keeps the policy's dtype).
+    private static ICausalLM CopyModel(ICausalLM model, TorchSharp.torch.ScalarType dtype) => model is CausalLMBase
+        ? ModelLoader.Copy(model, dtype: dtype == TorchSharp.torch.ScalarType.Float32 ? null : dtype)
         : throw new DpoSharpException("no reference model given and this model type cannot be copied: pass a reference model (--ref-model), or set precompute_ref_log_probs or reference_free.");
 }

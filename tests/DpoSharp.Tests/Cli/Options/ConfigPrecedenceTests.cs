@@ -233,7 +233,7 @@ public class TrainingOptionFlagsTests
             foreach (var spelling in new[] { info.Flag, "--" + info.Name })
             {
                 var sft = OptionBinder.Options<SftOptions>().Contains(info) && !OptionBinder.Options<DpoOptions>().Contains(info);
-                var value = info.Type == typeof(bool) ? (info.Default == "true" ? "false" : "true") : "x";
+                var value = info.Type == typeof(bool) || info.Type == typeof(bool?) ? (info.Default == "true" ? "false" : "true") : "x";
                 var args = new[] { spelling, value };
                 var given = sft
                     ? Given<SftOptions>(args)

@@ -233,6 +233,16 @@ public class OptionBinderTests
         ("adam_epsilon", typeof(double), "1E-08", "AdamW epsilon"),
         ("max_grad_norm", typeof(double), "1", "gradient-norm clip (0: none)"),
         ("seed", typeof(int), "42", "random seed"),
+        ("use_peft", typeof(bool), "false", "train LoRA adapters on a frozen base model (PEFT files; the reference is the base with adapters off) (alias: --lora)"),
+        ("adapter", typeof(string), "null", "PEFT LoRA adapter folder to continue training (implies use_peft)"),
+        ("lora_r", typeof(int), "8", "LoRA rank r"),
+        ("lora_alpha", typeof(double), "16", "LoRA alpha: the update is scaled by alpha / r"),
+        ("lora_dropout", typeof(double), "0.05", "dropout on the LoRA input path"),
+        ("lora_target_modules", typeof(List<string>), "", "LoRA target modules, comma-separated (e.g. q_proj,v_proj), or all-linear (empty: PEFT's targets for the architecture) (alias: --lora-target)"),
+        ("gradient_checkpointing", typeof(bool?), "null", "recompute decoder layers in the backward instead of keeping their activations (null: on with LoRA)"),
+        ("logits_chunk_size", typeof(int), "256", "positions per lm_head chunk for log-probs (0 = full logits)"),
+        ("completion_only_logits", typeof(bool), "true", "compute logits only at positions predicting completion tokens"),
+        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32 | bfloat16 | float16"),
         ("output_dir", typeof(string), "trainer_output", "output directory: final model, checkpoints, metrics"),
         ("logging_steps", typeof(int), "10", "log metrics every N steps"),
         ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),
@@ -274,6 +284,16 @@ public class OptionBinderTests
         ("adam_epsilon", typeof(double), "1E-08", "AdamW epsilon"),
         ("max_grad_norm", typeof(double), "1", "gradient-norm clip (0: none)"),
         ("seed", typeof(int), "42", "random seed"),
+        ("use_peft", typeof(bool), "false", "train LoRA adapters on a frozen base model (PEFT files; the reference is the base with adapters off) (alias: --lora)"),
+        ("adapter", typeof(string), "null", "PEFT LoRA adapter folder to continue training (implies use_peft)"),
+        ("lora_r", typeof(int), "8", "LoRA rank r"),
+        ("lora_alpha", typeof(double), "16", "LoRA alpha: the update is scaled by alpha / r"),
+        ("lora_dropout", typeof(double), "0.05", "dropout on the LoRA input path"),
+        ("lora_target_modules", typeof(List<string>), "", "LoRA target modules, comma-separated (e.g. q_proj,v_proj), or all-linear (empty: PEFT's targets for the architecture) (alias: --lora-target)"),
+        ("gradient_checkpointing", typeof(bool?), "null", "recompute decoder layers in the backward instead of keeping their activations (null: on with LoRA)"),
+        ("logits_chunk_size", typeof(int), "256", "positions per lm_head chunk for log-probs (0 = full logits)"),
+        ("completion_only_logits", typeof(bool), "true", "compute logits only at positions predicting completion tokens"),
+        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32 | bfloat16 | float16"),
         ("output_dir", typeof(string), "trainer_output", "output directory: final model, checkpoints, metrics"),
         ("logging_steps", typeof(int), "10", "log metrics every N steps"),
         ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),
@@ -330,7 +350,7 @@ public class OptionBinderTests
 
         // One entry per option (wrapped lines joined): the flag, its type, the help, its config name and one default.
         var options = System.Text.RegularExpressions.Regex.Replace(help[help.IndexOf("Options:", StringComparison.Ordinal)..], @"\s+", " ");
-        var entries = System.Text.RegularExpressions.Regex.Split(options, @" (?=--[a-z]|-\?, )").Skip(1).ToList();
+        var entries = System.Text.RegularExpressions.Regex.Split(options, @"(?<!alias:) (?=--[a-z]|-\?, )").Skip(1).ToList();
         foreach (var o in infos)
         {
             var entry = Assert.Single(entries, e => e.StartsWith(o.Flag + " ", StringComparison.Ordinal));
