@@ -3,11 +3,13 @@ using System.Diagnostics;
 using System.Globalization;
 using DpoSharp.Generation;
 using DpoSharp.Models;
+using DpoSharp.Models.Lora;
 using DpoSharp.Tokenization;
 
 namespace DpoSharp.Cli.Commands;
 
-/// <summary><c>dposharp generate</c>: continue a prompt with a model (greedy or sampled, KV-cached).</summary>
+/// <summary><c>dposharp generate</c>: continue a prompt with a model (greedy or sampled, KV-cached), optionally with a
+/// PEFT LoRA adapter loaded into it (<c>--adapter</c>).</summary>
 public static class GenerateCommand
 {
     public static Command Create()
@@ -21,9 +23,10 @@ public static class GenerateCommand
         var seed = new Option<long>("--seed") { Description = "Random seed for sampling.", DefaultValueFactory = _ => 0 };
         var noSpecial = new Option<bool>("--no-special-tokens") { Description = "Do not add the tokenizer's special tokens (e.g. BOS) to the prompt." };
         var device = DeviceOption.Create();
+        var adapter = new Option<string?>("--adapter") { Description = "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) loaded into --model: generate with the base plus the adapter." };
         var cmd = new Command("generate", "Continue a prompt with a model: greedy (default) or sampling with temperature, top-k, top-p; stops at EOS.")
         {
-            model, prompt, maxNew, temperature, topK, topP, seed, noSpecial, device,
+            model, prompt, maxNew, temperature, topK, topP, seed, noSpecial, device, adapter,
         };
         cmd.SetAction(parse =>
         {
@@ -38,8 +41,19 @@ public static class GenerateCommand
             options.Validate();
             var dev = DeviceOption.Resolve(parse.GetValue(device));
             var dir = parse.GetValue(model)!;
+            var adapterDir = parse.GetValue(adapter);
+            if (adapterDir is not null)
+            {
+                _ = PeftAdapter.ReadConfig(adapterDir); // before loading the weights
+            }
+
             var tokenizer = HfTokenizer.Load(dir);
             using var lm = ModelLoader.Load(dir, dev);
+            if (adapterDir is not null)
+            {
+                PeftAdapter.Load(lm, adapterDir);
+            }
+
             var ids = tokenizer.Encode(parse.GetValue(prompt)!, addSpecialTokens: !parse.GetValue(noSpecial));
             var stops = lm.Config.EosTokenIds.ToHashSet();
             if (tokenizer.EosTokenId is int eos)

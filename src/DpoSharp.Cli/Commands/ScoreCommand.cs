@@ -4,6 +4,7 @@ using System.Globalization;
 using DpoSharp.Data;
 using DpoSharp.Losses;
 using DpoSharp.Models;
+using DpoSharp.Models.Lora;
 using DpoSharp.Scoring;
 using DpoSharp.Tokenization;
 
@@ -15,7 +16,9 @@ namespace DpoSharp.Cli.Commands;
 /// Text is tokenized with the model directory's tokenizer exactly as for training (TRL semantics and default limits);
 /// pre-tokenized rows are used as given (no truncation unless a limit flag is passed). The output has one JSON object
 /// per input row, in input order, with the row's <c>index</c>; a row that truncation leaves without a completion
-/// token keeps its line with <c>dropped</c> (the reason) and null scores.
+/// token keeps its line with <c>dropped</c> (the reason) and null scores. With <c>--adapter</c> the model is the base
+/// plus a PEFT LoRA adapter; its reference can then be the same base with the adapter disabled
+/// (<c>--ref-adapters-disabled</c>), as in a LoRA training run.
 /// </summary>
 public static class ScoreCommand
 {
@@ -28,13 +31,15 @@ public static class ScoreCommand
         var output = new Option<string>("--output") { Description = "Output JSONL: one {index, chosen_logps, rejected_logps, ...} per input row, in input order (dropped rows: a 'dropped' reason and null scores).", Required = true };
         var batchSize = new Option<int>("--batch-size") { Description = "Pairs per forward pass.", DefaultValueFactory = _ => 4 };
         var device = DeviceOption.Create();
+        var adapter = new Option<string?>("--adapter") { Description = "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) loaded into --model: scores are those of the base plus the adapter." };
+        var refAdaptersDisabled = new Option<bool>("--ref-adapters-disabled") { Description = "With --adapter: the reference is --model with the adapter disabled (the base), as in a LoRA training run; rows get the reference columns and loss as with --ref-model." };
         var refModel = new Option<string?>("--ref-model") { Description = "Reference model directory: rows also get ref_chosen_logps, ref_rejected_logps, chosen_reward, rejected_reward and loss (each row scored alone)." };
-        var lossType = new Option<string>("--loss-type") { Description = "Loss for the per-row loss (needs --ref-model); batch-independent losses only.", DefaultValueFactory = _ => "sigmoid" };
+        var lossType = new Option<string>("--loss-type") { Description = "Loss for the per-row loss (needs --ref-model or --ref-adapters-disabled); batch-independent losses only.", DefaultValueFactory = _ => "sigmoid" };
         var beta = new Option<double>("--beta") { Description = "β of the per-row loss and rewards.", DefaultValueFactory = _ => 0.1 };
         var labelSmoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing of the per-row loss (cDPO, robust, exo_pair).", DefaultValueFactory = _ => 0.0 };
-        var cmd = new Command("score", "Sum of completion-token log-probs (chosen and rejected) for each preference pair of a dataset; with --ref-model also reference log-probs, rewards and the loss.");
+        var cmd = new Command("score", "Sum of completion-token log-probs (chosen and rejected) for each preference pair of a dataset (with --adapter: of the base plus a LoRA adapter); with --ref-model or --ref-adapters-disabled also reference log-probs, rewards and the loss.");
         foreach (var o in new Option[] { model }.Concat(common.DatasetFlags).Concat(common.TokenizationFlags)
-            .Concat([output, batchSize, device, refModel, lossType, beta, labelSmoothing]))
+            .Concat([output, batchSize, device, adapter, refModel, refAdaptersDisabled, lossType, beta, labelSmoothing]))
         {
             cmd.Options.Add(o);
         }
@@ -49,14 +54,26 @@ public static class ScoreCommand
 
             var dev = DeviceOption.Resolve(parse.GetValue(device));
             var refDir = parse.GetValue(refModel);
+            var adapterDir = parse.GetValue(adapter);
+            bool baseAsReference = parse.GetValue(refAdaptersDisabled);
+            if (baseAsReference && adapterDir is null)
+            {
+                throw new DpoSharpException("--ref-adapters-disabled needs --adapter: the reference is the model with its adapter disabled.");
+            }
+
+            if (baseAsReference && refDir is not null)
+            {
+                throw new DpoSharpException("--ref-adapters-disabled and --ref-model both name the reference; pass one of them.");
+            }
+
             CombinedPreferenceLoss? loss = null;
-            if (refDir is null)
+            if (refDir is null && !baseAsReference)
             {
                 foreach (var o in new Option[] { lossType, beta, labelSmoothing })
                 {
                     if (parse.GetResult(o) is { Implicit: false })
                     {
-                        throw new DpoSharpException($"{o.Name} needs --ref-model: the loss and rewards compare the model with a reference.");
+                        throw new DpoSharpException($"{o.Name} needs --ref-model (or --adapter with --ref-adapters-disabled): the loss and rewards compare the model with a reference.");
                     }
                 }
             }
@@ -84,6 +101,11 @@ public static class ScoreCommand
             // Read, tokenize and validate the dataset against the config before loading (possibly gigabytes of) weights.
             DpoSharpCli.CheckOutputFile("--output", parse.GetValue(output)!, parse.GetValue(common.Dataset));
             var config = ModelConfig.Load(dir);
+            if (adapterDir is not null)
+            {
+                _ = PeftAdapter.ReadConfig(adapterDir);
+            }
+
             var datasetOptions = common.GetDatasetOptions(parse);
             datasetOptions.Validate();
             var path = parse.GetValue(common.Dataset)!;
@@ -115,9 +137,24 @@ public static class ScoreCommand
             var kept = prepared.Kept;
             var pairs = kept.Select(r => r.Pair!).ToList();
             using var lm = ModelLoader.Load(dir, dev);
+            if (adapterDir is not null)
+            {
+                PeftAdapter.Load(lm, adapterDir);
+            }
+
             var scores = PreferenceScorer.Score(lm, pairs, bs, tokenizer?.PadTokenId);
             IReadOnlyList<PairLossScore>? losses = null;
-            if (refDir is not null)
+            if (baseAsReference)
+            {
+                IReadOnlyList<PairScore> refScores;
+                using (lm.DisableAdapters())
+                {
+                    refScores = PreferenceScorer.Score(lm, pairs, bs, tokenizer?.PadTokenId);
+                }
+
+                losses = PairLossScorer.Compute(scores, refScores, loss!, parse.GetValue(beta));
+            }
+            else if (refDir is not null)
             {
                 using var reference = ModelLoader.Load(refDir, dev);
                 if (reference.Config.VocabSize != lm.Config.VocabSize)

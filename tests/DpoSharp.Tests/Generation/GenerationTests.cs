@@ -158,4 +158,38 @@ public class GenerationTests
         Assert.Equal(2, DpoSharpCli.Run(["generate", "--model", Path.Combine(tmp.Path, "missing"), "--prompt", "x"], new StringWriter(), err));
         Assert.Contains("missing", err.ToString());
     }
+
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    public void GenerateWithAnAdapterEqualsGeneratingWithTheMergedModel(string type)
+    {
+        using var tmp = TestPaths.CreateTempDir();
+        var (baseDir, adapterDir) = TinyAdapters.Write(tmp.Path, type);
+        var merged = Path.Combine(tmp.Path, "merged");
+        Assert.Equal(0, CliRunner.Run("merge", "--model", baseDir, "--adapter", adapterDir, "--output-dir", merged).Rc);
+        string Generate(params string[] model)
+        {
+            var (rc, output, err) = CliRunner.Run(["generate", .. model, "--prompt", "Hello there", "--max-new-tokens", "8"]);
+            Assert.True(rc == 0, err);
+            return output;
+        }
+
+        var withAdapter = Generate("--model", baseDir, "--adapter", adapterDir);
+        Assert.Equal(Generate("--model", merged), withAdapter);
+        Assert.NotEqual(Generate("--model", baseDir), withAdapter);
+
+        // The continuation is the greedy one of the base with the adapter loaded (token by token, no cache).
+        var tokenizer = HfTokenizer.Load(baseDir);
+        using var model = TinyAdapters.LoadWithAdapter(baseDir, adapterDir);
+        var expected = NaiveGreedy(model, [.. tokenizer.Encode("Hello there", addSpecialTokens: true)], 8);
+        int eos = expected.IndexOf(TinyCheckpoints.EosTokenId);
+        expected = eos >= 0 ? expected.Take(eos + 1).ToList() : expected;
+        Assert.Equal(tokenizer.Decode(expected.Where(t => t < tokenizer.VocabSize), skipSpecialTokens: true) + Environment.NewLine, withAdapter);
+
+        var missing = Path.Combine(tmp.Path, "no-adapter");
+        var (code, _, message) = CliRunner.Run("generate", "--model", baseDir, "--adapter", missing, "--prompt", "x");
+        Assert.Equal(2, code);
+        Assert.Contains(missing, message);
+    }
 }

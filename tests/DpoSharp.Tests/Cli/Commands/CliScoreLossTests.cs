@@ -78,4 +78,70 @@ public class CliScoreLossTests
         Assert.Contains("--ref-model", err);
         Assert.False(File.Exists(output));
     }
+
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    public void ScoreWithAnAdapterEqualsScoringTheMergedModelAndItsBaseCanBeTheReference(string type)
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var (baseDir, adapterDir) = TinyAdapters.Write(dir.Path, type);
+        var merged = Path.Combine(dir.Path, "merged");
+        Assert.Equal(0, Run("merge", "--model", baseDir, "--adapter", adapterDir, "--output-dir", merged).Rc);
+        var data = Path.Combine(dir.Path, "pairs.jsonl"); // text: tokenized with --model's tokenizer (the adapter folder has none)
+        File.WriteAllLines(data,
+        [
+            """{"prompt": "The sky is", "chosen": " blue.", "rejected": " green, mostly."}""",
+            """{"prompt": "2 + 2 =", "chosen": " 4", "rejected": " 5"}""",
+            """{"prompt": "Say hi", "chosen": " hi there", "rejected": " no"}""",
+        ]);
+        string Score(string name, params string[] extra)
+        {
+            var output = Path.Combine(dir.Path, name + ".jsonl");
+            var (rc, err) = Run(["score", "--dataset", data, "--output", output, "--batch-size", "2", .. extra]);
+            Assert.True(rc == 0, err);
+            return output;
+        }
+
+        var withAdapter = ReadRows(Score("adapter", "--model", baseDir, "--adapter", adapterDir));
+        var mergedRows = ReadRows(Score("merged", "--model", merged));
+        var baseRows = ReadRows(Score("base", "--model", baseDir));
+        static double D(JsonObject o, string k) => o[k]!.GetValue<double>();
+        Assert.Equal(3, withAdapter.Count);
+        for (int i = 0; i < 3; i++)
+        {
+            foreach (var k in new[] { "chosen_logps", "rejected_logps" })
+            {
+                Assert.True(Math.Abs(D(withAdapter[i], k) - D(mergedRows[i], k)) <= 1e-5, $"row {i} {k}: {D(withAdapter[i], k)} vs merged {D(mergedRows[i], k)}");
+            }
+        }
+
+        Assert.Contains(Enumerable.Range(0, 3), i => Math.Abs(D(withAdapter[i], "chosen_logps") - D(baseRows[i], "chosen_logps")) > 1e-2);
+
+        // The base (adapter disabled) as the reference = the merged model scored against the base model.
+        var disabled = ReadRows(Score("disabled", "--model", baseDir, "--adapter", adapterDir, "--ref-adapters-disabled", "--beta", "0.3"));
+        var against = ReadRows(Score("against", "--model", merged, "--ref-model", baseDir, "--beta", "0.3"));
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(D(baseRows[i], "chosen_logps"), D(disabled[i], "ref_chosen_logps"), 10);
+            foreach (var k in new[] { "chosen_logps", "rejected_logps", "ref_chosen_logps", "ref_rejected_logps", "chosen_reward", "rejected_reward", "loss" })
+            {
+                Assert.True(Math.Abs(D(disabled[i], k) - D(against[i], k)) <= 1e-5, $"row {i} {k}: {D(disabled[i], k)} vs {D(against[i], k)}");
+            }
+        }
+
+        // Bad combinations and a bad adapter: exit 2 with the reason, no output.
+        var bad = Path.Combine(dir.Path, "bad.jsonl");
+        var (code, message) = Run("score", "--model", baseDir, "--dataset", data, "--output", bad, "--ref-adapters-disabled");
+        Assert.Equal(2, code);
+        Assert.Contains("--ref-adapters-disabled needs --adapter", message);
+        (code, message) = Run("score", "--model", baseDir, "--adapter", adapterDir, "--dataset", data, "--output", bad, "--ref-adapters-disabled", "--ref-model", baseDir);
+        Assert.Equal(2, code);
+        Assert.Contains("pass one of them", message);
+        var missing = Path.Combine(dir.Path, "no-adapter");
+        (code, message) = Run("score", "--model", baseDir, "--adapter", missing, "--dataset", data, "--output", bad);
+        Assert.Equal(2, code);
+        Assert.Contains(missing, message);
+        Assert.False(File.Exists(bad));
+    }
 }
