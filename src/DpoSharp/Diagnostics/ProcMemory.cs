@@ -15,7 +15,7 @@ public static class ProcMemory
     public static long? RssBytes() => ReadKb("/proc/self/status", "VmRSS");
 
     /// <summary>A <c>Name:  123 kB</c> line of <paramref name="path"/> in bytes, or null.</summary>
-    private static long? ReadKb(string path, string field)
+    internal static long? ReadKb(string path, string field)
     {
         if (!File.Exists(path))
         {
@@ -23,7 +23,7 @@ public static class ProcMemory
         }
 
         var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal));
-        var parts = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var parts = line?.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);   // "VmHWM:\t16554308 kB": no space before 8 digits
         return parts is { Length: >= 2 } && long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var kb) ? kb * 1024 : null;
     }
 }

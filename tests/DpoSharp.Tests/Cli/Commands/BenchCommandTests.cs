@@ -63,4 +63,26 @@ public class BenchCommandTests
             Assert.Contains("optimizer state", err);
         }
     }
+    [Fact]
+    public void BenchWithLoraTrainsOnlyAdaptersWithoutAReferenceCopyAndWithCheckpointing()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var model = TinyCheckpoints.Write(Path.Combine(dir.Path, "tiny"), "llama", seed: 1);
+        var (rc, stdout, err) = CliRunner.Run("bench", "--preset", model, "--pairs", "1", "--prompt-len", "4", "--completion-len", "3", "--steps", "1",
+            "--lora", "--lora-r", "2", "--lora-target", "all-linear", "--json");
+        Assert.True(rc == 0, err);
+        var o = JsonNode.Parse(stdout.Trim())!.AsObject();
+        long n = o["parameters"]!.GetValue<long>(), trainable = o["trainable_parameters"]!.GetValue<long>();
+
+        // r·(in + out) per linear layer of the tiny llama (hidden 32, intermediate 64, 4 heads of 8, 2 KV heads; 2 layers).
+        long perLayer = (2 * (32 + 32)) + (2 * (32 + 16)) + (2 * (32 + 16)) + (2 * (32 + 32)) + (2 * 2 * (32 + 64)) + (2 * (64 + 32));
+        Assert.Equal(2 * perLayer, trainable);
+        Assert.Equal("adapters_disabled", o["reference"]!.GetValue<string>());
+        Assert.True(o["gradient_checkpointing"]!.GetValue<bool>());
+        var parts = o["memory_estimate"]!.AsObject();
+        Assert.Equal(0, parts["reference_bytes"]!.GetValue<long>());
+        Assert.Equal(4 * trainable, parts["gradients_bytes"]!.GetValue<long>());
+        Assert.Equal(8 * trainable, parts["optimizer_state_bytes"]!.GetValue<long>());
+        Assert.Equal((4 * n) + (4 * trainable), parts["weights_bytes"]!.GetValue<long>());
+    }
 }
