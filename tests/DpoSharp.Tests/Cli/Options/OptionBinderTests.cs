@@ -1,5 +1,6 @@
 using DpoSharp.Cli.Options;
 using DpoSharp.Data;
+using DpoSharp.Models.Lora;
 using DpoSharp.Training;
 using DpoSharp.Training.Engine;
 
@@ -182,6 +183,24 @@ public class OptionBinderTests
         Assert.Equal(["sigmoid"], o.LossType);
     }
 
+    [Fact]
+    public void LoraSampleConfigIsTheSeedRunWithLora()
+    {
+        var o = OptionBinder.LoadFile<DpoOptions>(Path.Combine(TestPaths.RepoRoot, "samples", "phi2-truthy-dpo-lora.yaml"));
+        o.Validate();
+        Assert.True(o.UsePeft);
+        Assert.Equal(16, o.LoraR);
+        Assert.Equal(32, o.LoraAlpha);
+        Assert.Equal(["q_proj", "k_proj", "v_proj", "dense"], o.LoraTargetModules);
+        Assert.True(o.Memory.EffectiveGradientCheckpointing(lora: true));
+        Assert.Equal(0.1, o.Beta);
+        Assert.Equal(4, o.PerDeviceTrainBatchSize * o.GradientAccumulationSteps);
+        Assert.Equal(1024, o.MaxLength);
+        Assert.Equal(512, o.MaxPromptLength);
+        using var phi2 = DpoSharp.Models.ModelLoader.Build(DpoSharp.Models.ModelPresets.Get("phi-2"), TorchSharp.torch.META);
+        Assert.Equal(4L * 32 * 16 * (2560 + 2560), phi2.AdapterParameterCount(o.Lora));   // r·(in + out) on 4 projections × 32 layers
+    }
+
     /// <summary>Every option of <c>dposharp train</c>, in order: name, type, default and help (what <c>train --help</c>,
     /// the README table and the saved config show). Changed deliberately by issue 10: fixed-value options are enums
     /// (truncation_mode, lr_scheduler_type, eval_strategy, report_to), padding_free is no longer listed (it only
@@ -242,7 +261,7 @@ public class OptionBinderTests
         ("gradient_checkpointing", typeof(bool?), "null", "recompute decoder layers in the backward instead of keeping their activations (null: on with LoRA)"),
         ("logits_chunk_size", typeof(int), "256", "positions per lm_head chunk for log-probs (0 = full logits)"),
         ("completion_only_logits", typeof(bool), "true", "compute logits only at positions predicting completion tokens"),
-        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32 | bfloat16 | float16"),
+        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32, bfloat16 or float16"),
         ("output_dir", typeof(string), "trainer_output", "output directory: final model, checkpoints, metrics"),
         ("logging_steps", typeof(int), "10", "log metrics every N steps"),
         ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),
@@ -293,7 +312,7 @@ public class OptionBinderTests
         ("gradient_checkpointing", typeof(bool?), "null", "recompute decoder layers in the backward instead of keeping their activations (null: on with LoRA)"),
         ("logits_chunk_size", typeof(int), "256", "positions per lm_head chunk for log-probs (0 = full logits)"),
         ("completion_only_logits", typeof(bool), "true", "compute logits only at positions predicting completion tokens"),
-        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32 | bfloat16 | float16"),
+        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32, bfloat16 or float16"),
         ("output_dir", typeof(string), "trainer_output", "output directory: final model, checkpoints, metrics"),
         ("logging_steps", typeof(int), "10", "log metrics every N steps"),
         ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),
