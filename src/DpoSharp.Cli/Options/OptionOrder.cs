@@ -45,6 +45,8 @@ internal static class OptionOrder
             nameof(DpoOptions.FAlphaDivergenceCoef),
             nameof(DpoOptions.DiscopopTau),
             nameof(DpoOptions.RpoAlpha),
+            nameof(DpoOptions.SimpoGamma),
+            nameof(DpoOptions.CpoAlpha),
             nameof(DpoOptions.UseWeighting),
             nameof(DpoOptions.PrecomputeRefLogProbs),
             nameof(DpoOptions.PrecomputeRefBatchSize),

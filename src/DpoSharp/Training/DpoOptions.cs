@@ -113,6 +113,12 @@ public sealed class DpoOptions : TrainingOptions
     /// <inheritdoc cref="DpoObjectiveOptions.RpoAlpha"/>
     public double? RpoAlpha { get => Objective.RpoAlpha; set => Objective.RpoAlpha = value; }
 
+    /// <inheritdoc cref="DpoObjectiveOptions.SimpoGamma"/>
+    public double SimpoGamma { get => Objective.SimpoGamma; set => Objective.SimpoGamma = value; }
+
+    /// <inheritdoc cref="DpoObjectiveOptions.CpoAlpha"/>
+    public double CpoAlpha { get => Objective.CpoAlpha; set => Objective.CpoAlpha = value; }
+
     /// <inheritdoc cref="DpoObjectiveOptions.UseWeighting"/>
     public bool UseWeighting { get => Objective.UseWeighting; set => Objective.UseWeighting = value; }
 
@@ -146,6 +152,7 @@ public sealed class DpoOptions : TrainingOptions
         Data.Validate();
         Objective.Validate();
         Require(!(ReferenceFree && RefModel is not null), "reference_free and ref_model contradict each other; remove one.");
+        Require(Objective.NeedsReference || RefModel is null, $"loss_type {string.Join(",", LossType)} uses no reference model; remove ref_model.");
         base.Validate();
     }
 

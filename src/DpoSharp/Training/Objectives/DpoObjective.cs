@@ -57,7 +57,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         _collator = collator;
         _ownsLoss = loss is null;
         Loss = loss ?? options.CreateLoss();
-        if (!options.ReferenceFree && refModel is not null)
+        if (options.Objective.NeedsReference && refModel is not null)
         {
             _refModel = refModel;
             FrozenModelReference.Freeze(_refModel);
@@ -152,6 +152,11 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
                 Add("nll_loss", output.NllLoss.detach().to(ScalarType.Float32) * p);
             }
 
+            foreach (var (name, perPair) in output.PairStatistics ?? new Dictionary<string, Tensor>())
+            {
+                Add(name, perPair.detach().sum());
+            }
+
             stats.AddCount(Pairs, p);
         }
 
@@ -197,7 +202,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
             return custom;
         }
 
-        if (_options.ReferenceFree)
+        if (!_options.Objective.NeedsReference)
         {
             return new NoReference();
         }
