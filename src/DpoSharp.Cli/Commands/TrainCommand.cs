@@ -171,6 +171,11 @@ public static class TrainCommand
             }
         }
 
+        if (options.Algorithm == TrainingAlgorithm.Kto)
+        {
+            return KtoTrainRun.Run(options, console, cancellationToken);
+        }
+
         var device = DeviceOption.Resolve(options.Device);
         var wall = Stopwatch.StartNew();
         console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");

@@ -36,6 +36,7 @@ internal static class OptionOrder
             nameof(DpoOptions.GroupByLength),
 
             // loss
+            nameof(DpoOptions.Algorithm),
             nameof(DpoOptions.Beta),
             nameof(DpoOptions.LossType),
             nameof(DpoOptions.LossWeights),
@@ -47,6 +48,8 @@ internal static class OptionOrder
             nameof(DpoOptions.RpoAlpha),
             nameof(DpoOptions.SimpoGamma),
             nameof(DpoOptions.CpoAlpha),
+            nameof(DpoOptions.DesirableWeight),
+            nameof(DpoOptions.UndesirableWeight),
             nameof(DpoOptions.UseWeighting),
             nameof(DpoOptions.PrecomputeRefLogProbs),
             nameof(DpoOptions.PrecomputeRefBatchSize),

@@ -267,7 +267,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
     }
 
     // The frozen copy in torch_dtype (bf16 halves it; fp32 keeps the policy's dtype).
-    private static ICausalLM CopyModel(ICausalLM model, TorchSharp.torch.ScalarType dtype) => model is CausalLMBase
+    internal static ICausalLM CopyModel(ICausalLM model, TorchSharp.torch.ScalarType dtype) => model is CausalLMBase
         ? ModelLoader.Copy(model, dtype: dtype == TorchSharp.torch.ScalarType.Float32 ? null : dtype)
         : throw new DpoSharpException("no reference model given and this model type cannot be copied: pass a reference model (--ref-model), or set precompute_ref_log_probs or reference_free.");
 }

@@ -111,4 +111,41 @@ public class CliAlgorithmTests
             Assert.Equal(expectedBatch, batch.LossSum.item<float>(), 3);
         }
     }
+
+    [Fact]
+    public void TrainAlgorithmKtoRunsOnUnpairedAndOnPairedData()
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var (model, pairs) = CliTrainTests.WriteTinyJob(dir.Path);
+        var unpaired = Path.Combine(dir.Path, "kto.jsonl");
+        var rng = new Random(3);
+        File.WriteAllLines(unpaired, Enumerable.Range(0, 16).Select(i =>
+        {
+            int a = rng.Next(10), b = rng.Next(10);
+            bool good = i % 2 == 0;
+            return new JsonObject { ["prompt"] = $"{a}+{b}=", ["completion"] = $"{(good ? a + b : a + b + 1)}", ["label"] = good }.ToJsonString();
+        }));
+
+        foreach (var (name, data) in new[] { ("unpaired", unpaired), ("paired", pairs) })
+        {
+            var output = Path.Combine(dir.Path, name);
+            var (rc, stdout, err) = Run(TrainArgs(model, data, output, "--algorithm", "kto", "--desirable-weight", "1.2"));
+            Assert.True(rc == 0, err + stdout);
+            Assert.Contains("loss kto", stdout);
+            Assert.Equal(name == "paired", stdout.Contains("unpaired from preference pairs"));
+            var logs = ReadRows(Path.Combine(output, "metrics.jsonl")).Where(o => o.ContainsKey("loss")).ToList();
+            Assert.Equal(3, logs.Count);
+            foreach (var key in new[] { "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected", "kl" })
+            {
+                Assert.True(logs[0].ContainsKey(key), key);
+            }
+
+            Assert.Contains("algorithm: kto", File.ReadAllText(Path.Combine(output, "dposharp_config.yaml")));
+            Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));
+        }
+
+        var (code, _, error) = Run(TrainArgs(model, unpaired, Path.Combine(dir.Path, "bad"), "--algorithm", "kto", "--loss-type", "ipo"));
+        Assert.Equal(2, code);
+        Assert.Contains("algorithm kto takes loss_type", error);
+    }
 }
