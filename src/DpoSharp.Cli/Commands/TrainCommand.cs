@@ -171,6 +171,11 @@ public static class TrainCommand
             }
         }
 
+        if (options.Algorithm == TrainingAlgorithm.Kto)
+        {
+            return KtoTrainRun.Run(options, console, cancellationToken);
+        }
+
         var device = DeviceOption.Resolve(options.Device);
         var wall = Stopwatch.StartNew();
         console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
@@ -181,7 +186,7 @@ public static class TrainCommand
         var data = PreparedPreferenceData.Create(options.ToTokenizationOptions(), tokenizer, train, eval);
         int longest = data.Train.Pairs.Concat(data.Eval?.Pairs ?? []).Max(p => p.LongestRow);
         int pairsPerForward = Math.Max(options.PerDeviceTrainBatchSize, data.Eval is null ? 0 : options.PerDeviceEvalBatchSize);
-        bool keepsReference = !options.ReferenceFree && !options.PrecomputeRefLogProbs && (options.RefModel is not null || !options.TrainsAdapters);
+        bool keepsReference = options.Objective.NeedsReference && !options.PrecomputeRefLogProbs && (options.RefModel is not null || !options.TrainsAdapters);
         MemoryPreflight.Check(console, options.Model, options, 2 * pairsPerForward, longest, keepsReference, device);
 
         // Frozen weights in torch_dtype: a LoRA run's base and the reference model (the trained weights stay fp32).

@@ -36,6 +36,7 @@ internal static class OptionOrder
             nameof(DpoOptions.GroupByLength),
 
             // loss
+            nameof(DpoOptions.Algorithm),
             nameof(DpoOptions.Beta),
             nameof(DpoOptions.LossType),
             nameof(DpoOptions.LossWeights),
@@ -45,6 +46,10 @@ internal static class OptionOrder
             nameof(DpoOptions.FAlphaDivergenceCoef),
             nameof(DpoOptions.DiscopopTau),
             nameof(DpoOptions.RpoAlpha),
+            nameof(DpoOptions.SimpoGamma),
+            nameof(DpoOptions.CpoAlpha),
+            nameof(DpoOptions.DesirableWeight),
+            nameof(DpoOptions.UndesirableWeight),
             nameof(DpoOptions.UseWeighting),
             nameof(DpoOptions.PrecomputeRefLogProbs),
             nameof(DpoOptions.PrecomputeRefBatchSize),

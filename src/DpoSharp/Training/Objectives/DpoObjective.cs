@@ -57,7 +57,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         _collator = collator;
         _ownsLoss = loss is null;
         Loss = loss ?? options.CreateLoss();
-        if (!options.ReferenceFree && refModel is not null)
+        if (options.Objective.NeedsReference && refModel is not null)
         {
             _refModel = refModel;
             FrozenModelReference.Freeze(_refModel);
@@ -152,6 +152,11 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
                 Add("nll_loss", output.NllLoss.detach().to(ScalarType.Float32) * p);
             }
 
+            foreach (var (name, perPair) in output.PairStatistics ?? new Dictionary<string, Tensor>())
+            {
+                Add(name, perPair.detach().sum());
+            }
+
             stats.AddCount(Pairs, p);
         }
 
@@ -197,7 +202,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
             return custom;
         }
 
-        if (_options.ReferenceFree)
+        if (!_options.Objective.NeedsReference)
         {
             return new NoReference();
         }
@@ -262,7 +267,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
     }
 
     // The frozen copy in torch_dtype (bf16 halves it; fp32 keeps the policy's dtype).
-    private static ICausalLM CopyModel(ICausalLM model, TorchSharp.torch.ScalarType dtype) => model is CausalLMBase
+    internal static ICausalLM CopyModel(ICausalLM model, TorchSharp.torch.ScalarType dtype) => model is CausalLMBase
         ? ModelLoader.Copy(model, dtype: dtype == TorchSharp.torch.ScalarType.Float32 ? null : dtype)
         : throw new DpoSharpException("no reference model given and this model type cannot be copied: pass a reference model (--ref-model), or set precompute_ref_log_probs or reference_free.");
 }

@@ -57,6 +57,16 @@ public sealed class DpoObjectiveOptions
     [Description("weight of the NLL term on chosen completions (RPO)")]
     public double? RpoAlpha { get; set; }
 
+    /// <summary>γ of <c>simpo</c>: the target reward margin.</summary>
+    /// <value>Default 0.5.</value>
+    [Description("target reward margin gamma of simpo")]
+    public double SimpoGamma { get; set; } = 0.5;
+
+    /// <summary>Weight of the chosen NLL term of <c>cpo</c> and <c>simpo</c> (TRL's default; the SimPO paper uses 0).</summary>
+    /// <value>Default 1.0.</value>
+    [Description("weight of the chosen NLL of cpo and simpo (SimPO paper: 0)")]
+    public double CpoAlpha { get; set; } = 1.0;
+
     /// <summary>Weight pair losses by the policy's (length-normalised) probability of both completions (WPO).</summary>
     /// <value>Default false.</value>
     [Description("WPO weighting of pair losses")]
@@ -81,7 +91,16 @@ public sealed class DpoObjectiveOptions
         FAlphaDivergenceCoef = FAlphaDivergenceCoef,
         DiscopopTau = DiscopopTau,
         RpoAlpha = RpoAlpha,
+        SimpoGamma = SimpoGamma,
+        CpoAlpha = CpoAlpha,
     };
+
+    /// <summary>
+    /// True when the loss compares the policy with a reference model: false with <see cref="ReferenceFree"/> or a
+    /// reference-free loss type (<see cref="LossTypes.ReferenceFreeLosses"/>: <c>orpo</c>, <c>simpo</c>, <c>cpo</c>),
+    /// and then no reference model is loaded or copied.
+    /// </summary>
+    public bool NeedsReference => !ReferenceFree && !LossType.Any(LossTypes.ReferenceFreeLosses.Contains);
 
     /// <summary>The (combined) loss these options select.</summary>
     public CombinedPreferenceLoss CreateLoss() => PreferenceLosses.Create(LossType, LossWeights, ToLossOptions());
@@ -118,6 +137,13 @@ public sealed class DpoObjectiveOptions
         ToLossOptions().Validate();
         Require(!(LossType.Contains(LossTypes.Robust) && LabelSmoothing >= 0.5), $"label_smoothing must be below 0.5 for loss_type robust (got {LabelSmoothing}).");
         Require(!(ReferenceFree && PrecomputeRefLogProbs), "reference_free and precompute_ref_log_probs contradict each other; remove one.");
+        if (LossType.FirstOrDefault(LossTypes.ReferenceFreeLosses.Contains) is { } free)
+        {
+            Require(LossType.Count == 1, $"loss_type {free} is reference-free and cannot be combined with other losses ({string.Join(", ", LossType)}); give it alone.");
+            Require(!PrecomputeRefLogProbs, $"loss_type {free} uses no reference model, so precompute_ref_log_probs has nothing to compute; remove it.");
+            Require(RpoAlpha is null, $"loss_type {free} has its own NLL term (cpo_alpha for cpo and simpo; always on for orpo); remove rpo_alpha.");
+        }
+
         Require(PrecomputeRefBatchSize is null or >= 1, $"precompute_ref_batch_size must be at least 1 (got {PrecomputeRefBatchSize}).");
     }
 }
