@@ -33,7 +33,9 @@ internal static class KtoTrainRun
         int longestPrompt = data.Train.Concat(data.Eval ?? []).Max(e => e.PromptIds.Length);
         int longestCompletion = data.Train.Concat(data.Eval ?? []).Max(e => e.CompletionIds.Length);
         bool keepsReference = options.RefModel is not null || !options.TrainsAdapters;
-        MemoryPreflight.Check(console, options.Model!, options, Math.Max(options.PerDeviceTrainBatchSize, options.PerDeviceEvalBatchSize), longestPrompt + longestCompletion, keepsReference, device);
+
+        // Each batch runs its examples and as many mismatched KL rows.
+        MemoryPreflight.Check(console, options.Model!, options, 2 * Math.Max(options.PerDeviceTrainBatchSize, options.PerDeviceEvalBatchSize), longestPrompt + longestCompletion, keepsReference, device);
 
         var frozen = options.Memory.TorchScalarType;
         using var model = ModelLoader.Load(options.Model!, device, options.TrainsAdapters ? frozen : torch.ScalarType.Float32);
@@ -46,7 +48,7 @@ internal static class KtoTrainRun
         int desirable = data.Train.Count(e => e.Label);
         console.MarkupLine($"examples: {data.Train.Count} ({desirable} desirable, {data.Train.Count - desirable} undesirable{(train.FromPairs ? ", unpaired from preference pairs" : "")}); " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
-        TrainingProgress.WriteParameters(console, model);
+        TrainingProgress.WriteParameters(console, model, TrainCommand.ReferenceDescription(options));
         RunFolder.DeleteEarlierCheckpoints(options);
 
         bool configWritten = false;

@@ -201,7 +201,7 @@ public static class TrainCommand
         var stats = trainer.TrainTokenization!.Stats;
         console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
-        TrainingProgress.WriteParameters(console, model);
+        TrainingProgress.WriteParameters(console, model, ReferenceDescription(options));
 
         DeleteEarlierCheckpoints(options);
 
@@ -234,6 +234,14 @@ public static class TrainCommand
         WriteSummary(console, trainer, result, options, wall.Elapsed);
         return 0;
     }
+
+    /// <summary>What a DPO run's reference log-probs come from, for the console.</summary>
+    internal static string ReferenceDescription(DpoOptions options) =>
+        !options.Objective.NeedsReference ? "none (reference-free)"
+        : options.PrecomputeRefLogProbs ? "precomputed log-probs"
+        : options.RefModel is { } dir ? dir
+        : options.TrainsAdapters ? "adapters disabled"
+        : "a frozen copy";
 
     /// <summary>Trains with the console display (progress, metric lines, resume notice; none with report_to none).
     /// Ctrl-C (<paramref name="cancellationToken"/>) stops after the current step with a checkpoint of it.</summary>
