@@ -139,3 +139,52 @@ public class LengthDesensitizationTests
         Assert.Equal(MaskRows.Select(r => (float)r.Sum()).ToArray(), counts.data<float>().ToArray());
     }
 }
+
+/// <summary>
+/// <c>ld_alpha</c> in <see cref="DpoSharp.Training.Objectives.DpoObjective"/>: the policy's log-probs are the weighted
+/// sums, the reference's stay plain sums (TRL 0.28), so <c>rewards/chosen</c> = β·(weighted policy − plain reference).
+/// </summary>
+public class LengthDesensitizedObjectiveTests
+{
+    public LengthDesensitizedObjectiveTests() => DpoSharp.Native.TorchSharpRuntime.EnsureLoadable();
+
+    [Fact]
+    public void ThePolicyLogProbsAreWeightedAndTheReferenceOnesAreNot()
+    {
+        const double alpha = 0.3, beta = 0.1;
+        var pairs = TinyData.Pairs(4);
+        var collator = new DpoSharp.Data.PreferenceCollator(padTokenId: 0);
+        using var policy = new TinyCausalLM(seed: 4);
+        using var reference = new TinyCausalLM(seed: 5);
+        var options = new DpoSharp.Training.DpoOptions { LdAlpha = alpha, Beta = beta, MaxSteps = 1 };
+        using var objective = new DpoSharp.Training.Objectives.DpoObjective(policy, reference, options, pairs, null, collator);
+        objective.Begin(null);
+        using var scope = NewDisposeScope();
+        using var batch = collator.Collate(pairs);
+        policy.Module.eval();
+        reference.Module.eval();
+        Dictionary<string, double> metrics;
+        using (no_grad())
+        {
+            using var stats = objective.Compute(batch, DpoSharp.Training.Engine.DataSplit.Train).Statistics;
+            metrics = stats.ToMetrics("");
+        }
+
+        int p = pairs.Count;
+        double[] Sums(TinyCausalLM m, Tensor? w)
+        {
+            using var noGrad = no_grad();
+            var logits = m.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds);
+            return SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask, tokenWeights: w).Sums.to(ScalarType.Float64).data<double>().ToArray();
+        }
+
+        var weighted = Sums(policy, LengthDesensitization.TokenWeights(batch.CompletionMask, p, alpha));
+        var plainPolicy = Sums(policy, null);
+        var plainRef = Sums(reference, null);
+        Assert.True(Enumerable.Range(0, 2 * p).Any(i => Math.Abs(weighted[i] - plainPolicy[i]) > 1e-3), "the pairs have no tail: the test would not tell weighted from plain");
+        Assert.Equal(weighted[..p].Average(), metrics["logps/chosen"], 4);
+        Assert.Equal(weighted[p..].Average(), metrics["logps/rejected"], 4);
+        Assert.Equal(Enumerable.Range(0, p).Average(i => beta * (weighted[i] - plainRef[i])), metrics["rewards/chosen"], 4);
+        Assert.Equal(Enumerable.Range(0, p).Average(i => beta * (weighted[p + i] - plainRef[p + i])), metrics["rewards/rejected"], 4);
+    }
+}
