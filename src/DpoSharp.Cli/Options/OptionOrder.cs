@@ -51,6 +51,10 @@ internal static class OptionOrder
             nameof(DpoOptions.DesirableWeight),
             nameof(DpoOptions.UndesirableWeight),
             nameof(DpoOptions.UseWeighting),
+            nameof(DpoOptions.LdAlpha),
+            nameof(DpoOptions.SyncRefModel),
+            nameof(DpoOptions.RefModelMixupAlpha),
+            nameof(DpoOptions.RefModelSyncSteps),
             nameof(DpoOptions.PrecomputeRefLogProbs),
             nameof(DpoOptions.PrecomputeRefBatchSize),
 

@@ -51,8 +51,10 @@ public static class HiddenStateLogProbs
     /// <param name="completionOnly">Compute logits only at positions that predict a completion token; otherwise at
     /// every position but the last (masked positions then count zero).</param>
     /// <param name="statistics">Extra detached per-row statistics to compute in the same pass.</param>
+    /// <param name="tokenWeights">(B, T) fp32 or null: the weight of the token at each position in the sums, as in
+    /// <see cref="SequenceLogProbs.Compute"/>; null: all 1.</param>
     public static HiddenStateLogProbsResult Compute(Tensor hidden, Func<Tensor, Tensor> head, IEnumerable<Tensor> headParameters, Tensor inputIds, Tensor completionMask,
-        int chunkSize = DefaultChunkSize, bool completionOnly = true, CompletionStatistics statistics = CompletionStatistics.None)
+        int chunkSize = DefaultChunkSize, bool completionOnly = true, CompletionStatistics statistics = CompletionStatistics.None, Tensor? tokenWeights = null)
     {
         ArgumentNullException.ThrowIfNull(hidden);
         ArgumentNullException.ThrowIfNull(head);
@@ -71,6 +73,7 @@ public static class HiddenStateLogProbs
             throw new ArgumentException($"shape mismatch: hidden {string.Join('x', hidden.shape)}, input_ids {string.Join('x', inputIds.shape)}, completion_mask {string.Join('x', completionMask.shape)}");
         }
 
+        LengthDesensitization.CheckShape(tokenWeights, completionMask);
         var device = hidden.device;
         var counts = completionMask[.., 1..].to(ScalarType.Float32).sum(1);               // (B)
         var (rows, flat, labels, weights) = PredictingPositions(inputIds, completionMask, completionOnly);
@@ -101,7 +104,9 @@ public static class HiddenStateLogProbs
             tokenLogps = ChunkedHeadFunction.apply(new HeadCall(head, chunkSize, side), selected, labels, anchor!);
         }
 
-        var sums = Scatter(tokenLogps);                                                     // (B)
+        var sums = tokenWeights is null
+            ? Scatter(tokenLogps)                                                           // (B)
+            : Scatter(tokenLogps * tokenWeights.reshape(-1).index_select(0, flat + 1).to(ScalarType.Float32)); // (B): the weight of token p+1
         using (no_grad())
         {
             var meanLogits = Scatter(cat(side.MeanLogits, 0)) / counts.clamp_min(1);        // (B)

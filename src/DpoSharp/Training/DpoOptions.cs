@@ -135,6 +135,18 @@ public sealed class DpoOptions : TrainingOptions
     /// <inheritdoc cref="DpoObjectiveOptions.UseWeighting"/>
     public bool UseWeighting { get => Objective.UseWeighting; set => Objective.UseWeighting = value; }
 
+    /// <inheritdoc cref="DpoObjectiveOptions.LdAlpha"/>
+    public double? LdAlpha { get => Objective.LdAlpha; set => Objective.LdAlpha = value; }
+
+    /// <inheritdoc cref="DpoObjectiveOptions.SyncRefModel"/>
+    public bool SyncRefModel { get => Objective.SyncRefModel; set => Objective.SyncRefModel = value; }
+
+    /// <inheritdoc cref="DpoObjectiveOptions.RefModelMixupAlpha"/>
+    public double RefModelMixupAlpha { get => Objective.RefModelMixupAlpha; set => Objective.RefModelMixupAlpha = value; }
+
+    /// <inheritdoc cref="DpoObjectiveOptions.RefModelSyncSteps"/>
+    public int RefModelSyncSteps { get => Objective.RefModelSyncSteps; set => Objective.RefModelSyncSteps = value; }
+
     /// <inheritdoc cref="DpoObjectiveOptions.PrecomputeRefLogProbs"/>
     public bool PrecomputeRefLogProbs { get => Objective.PrecomputeRefLogProbs; set => Objective.PrecomputeRefLogProbs = value; }
 
@@ -191,6 +203,7 @@ public sealed class DpoOptions : TrainingOptions
         }
 
         Require(!(ReferenceFree && RefModel is not null), "reference_free and ref_model contradict each other; remove one.");
+        Require(!(SyncRefModel && TrainsAdapters), "sync_ref_model mixes the full policy weights into a reference model, but with use_peft/adapter only LoRA adapters train (TRL refuses sync_ref_model with PEFT too); remove sync_ref_model or train without LoRA.");
         Require(Objective.NeedsReference || RefModel is null, $"loss_type {string.Join(",", LossType)} uses no reference model; remove ref_model.");
         base.Validate();
     }
@@ -225,6 +238,10 @@ public sealed class DpoOptions : TrainingOptions
         Dpo(SimpoGamma != defaults.SimpoGamma, "simpo_gamma");
         Dpo(CpoAlpha != defaults.CpoAlpha, "cpo_alpha");
         Dpo(UseWeighting, "use_weighting");
+        Dpo(LdAlpha is not null, "ld_alpha");
+        Dpo(SyncRefModel, "sync_ref_model");
+        Dpo(RefModelMixupAlpha != defaults.RefModelMixupAlpha, "ref_model_mixup_alpha");
+        Dpo(RefModelSyncSteps != defaults.RefModelSyncSteps, "ref_model_sync_steps");
         Dpo(PrecomputeRefLogProbs, "precompute_ref_log_probs");
         Dpo(PrecomputeRefBatchSize is not null, "precompute_ref_batch_size");
         Dpo(PaddingFree, "padding_free");

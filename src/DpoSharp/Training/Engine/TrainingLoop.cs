@@ -315,6 +315,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
             State.GlobalStep = step + 1;
             State.MicroBatch += microBatches.Count;
             State.Epoch = (double)State.GlobalStep / StepsPerEpoch;
+            _objective.OptimizerStepCompleted(State.GlobalStep);
             bool saveStep = State.GlobalStep % Options.Checkpointing.SaveSteps == 0;
             if (saveStep)
             {
