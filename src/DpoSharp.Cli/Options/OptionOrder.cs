@@ -73,6 +73,7 @@ internal static class OptionOrder
             nameof(DpoOptions.AdamBeta2),
             nameof(DpoOptions.AdamEpsilon),
             nameof(DpoOptions.MaxGradNorm),
+            nameof(DpoOptions.MaxBadSteps),
             nameof(DpoOptions.Seed),
 
             // LoRA and memory
@@ -130,6 +131,7 @@ internal static class OptionOrder
             nameof(SftOptions.AdamBeta2),
             nameof(SftOptions.AdamEpsilon),
             nameof(SftOptions.MaxGradNorm),
+            nameof(SftOptions.MaxBadSteps),
             nameof(SftOptions.Seed),
 
             // LoRA and memory

@@ -65,8 +65,12 @@ public static class TrainingProgress
             meter.Report(step, examples.Advance());
         }
 
+        void OnSkipped(SkippedStep skipped) => WriteLine(console, "warning: NaN/inf at " + skipped.Describe() +
+            $" ({skipped.Consecutive} in a row; max_bad_steps {loop.Options.Optimizer.MaxBadSteps}).");
+
         loop.Resuming += OnResuming;
         loop.StepCompleted += OnStep;
+        loop.StepSkipped += OnSkipped;
         try
         {
             if (!display.Show)
@@ -83,6 +87,7 @@ public static class TrainingProgress
             meter.Finish();
             loop.Resuming -= OnResuming;
             loop.StepCompleted -= OnStep;
+            loop.StepSkipped -= OnSkipped;
         }
     }
 

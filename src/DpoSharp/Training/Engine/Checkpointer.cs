@@ -346,7 +346,7 @@ public static partial class Checkpointer
     {
         try
         {
-            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            var o = JsonFile.ParseObject(path);
             var pos = o["data_position"]!.AsObject();
             var state = new TrainerState
             {
@@ -388,7 +388,7 @@ public static partial class Checkpointer
 
             return state;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or OverflowException or ArgumentException)
         {
             throw new DpoSharpException($"{path} is not a valid trainer state ({e.Message}); resume from another checkpoint.", e);
         }
