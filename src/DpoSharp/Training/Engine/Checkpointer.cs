@@ -445,9 +445,14 @@ public static partial class Checkpointer
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         var jsonPath = Path.Combine(dir, OptimizerJson);
-        var meta = JsonNode.Parse(File.ReadAllText(jsonPath))!.AsObject();
-        var names = meta["param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
-        var steps = meta["steps"]!.AsArray().Select(n => n!.GetValue<long>()).ToList();
+        var meta = JsonFile.ParseObject(jsonPath);
+        var names = JsonFile.Array(meta["param_names"], jsonPath).Select(n => JsonFile.Value<string>(n, jsonPath)).ToList();
+        var steps = JsonFile.Array(meta["steps"], jsonPath).Select(n => JsonFile.Value<long>(n, jsonPath)).ToList();
+        if (steps.Count != names.Count)
+        {
+            throw new DpoSharpException($"{jsonPath}: {names.Count} param_names but {steps.Count} steps; the optimizer state is corrupt. Resume from another checkpoint.");
+        }
+
         if (!names.SequenceEqual(optimizer.Select(o => o.Name)))
         {
             throw new DpoSharpException($"{jsonPath}: the optimizer state was saved for different parameters (the model or its trainable set changed); resume with the same model.");
