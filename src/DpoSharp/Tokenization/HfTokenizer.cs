@@ -53,7 +53,8 @@ public sealed class HfTokenizer : ITokenizer
             _tokenToId[a.Content] = a.Id;
         }
 
-        var size = _tokenToId.Count == 0 ? 0 : _tokenToId.Values.Max() + 1;
+        // Ids are bounded by the readers (ReaderSupport.MaxVocabId); an added token may reuse a vocabulary string under another id.
+        var size = p.File.Vocab.Values.Concat(p.Added.Select(a => a.Id)).DefaultIfEmpty(-1).Max() + 1;
         _idToToken = new string[size];
         foreach (var (tok, id) in p.File.Vocab)
         {

@@ -35,7 +35,7 @@ public class ReaderFuzzTests
 
     private static readonly Reader[] All =
     [
-        new("tokenizer.json", MutationKind.Json, 800, WriteTokenizerSeed, ReadTokenizer, _ => HostileJson),
+        new("tokenizer.json", MutationKind.Json, 800, WriteTokenizerSeed, ReadTokenizer, dir => HostileJson.Concat(HostileTokenizers(dir))),
         new("tokenizer_config.json", MutationKind.Json, 600, dir => { WriteTokenizerSeed(dir); return Path.Combine(dir, "tokenizer_config.json"); }, ReadTokenizer, _ => HostileJson),
         new("special_tokens_map.json", MutationKind.Json, 300, dir => { WriteTokenizerSeed(dir); return Path.Combine(dir, "special_tokens_map.json"); }, ReadTokenizer, _ => HostileJson),
         new("config.json", MutationKind.Json, 600, WriteConfigSeed, dir => ModelConfig.Load(dir), _ => HostileJson),
@@ -72,6 +72,27 @@ public class ReaderFuzzTests
         }.Select(x => (x.Item1, Encoding.UTF8.GetBytes(x.Item2)))
         .Append(("invalid utf8 bytes", [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D]))
         .Append(("BOM only", [0xEF, 0xBB, 0xBF]));
+
+    /// <summary>tokenizer.json edits that once were internal errors or would size an allocation by the file:
+    /// merges holding numbers, huge and negative token ids, a vocabulary that is an array.</summary>
+    private static IEnumerable<(string, byte[])> HostileTokenizers(string dir)
+    {
+        var seed = File.ReadAllText(Path.Combine(dir, "tokenizer.json"));
+        (string, byte[]) Edit(string name, Action<JsonObject> edit)
+        {
+            var o = JsonNode.Parse(seed)!.AsObject();
+            edit(o);
+            return (name, Encoding.UTF8.GetBytes(o.ToJsonString()));
+        }
+
+        yield return Edit("merges holding numbers", o => o["model"]!["merges"] = new JsonArray(1, 2, 3));
+        yield return Edit("merge pair holding a number", o => o["model"]!["merges"] = new JsonArray(new JsonArray("h", 5)));
+        yield return Edit("added token id int.MaxValue", o => o["added_tokens"]![0]!["id"] = int.MaxValue);
+        yield return Edit("added token id -1", o => o["added_tokens"]![0]!["id"] = -1);
+        yield return Edit("vocab id 2e9", o => o["model"]!["vocab"]!["he"] = 2_000_000_000);
+        yield return Edit("vocab as an array", o => o["model"]!["vocab"] = new JsonArray("a", "b"));
+        yield return Edit("added token content a number", o => o["added_tokens"]![0]!["content"] = 7);
+    }
 
     [Theory]
     [MemberData(nameof(Readers))]

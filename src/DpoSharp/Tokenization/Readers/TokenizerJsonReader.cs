@@ -31,7 +31,13 @@ internal static class TokenizerJsonReader
                     throw new DpoSharpException($"{tokJson}: {where} must be an object with \"id\" and \"content\".");
                 }
 
-                added.Add(ReadAddedToken(IO.JsonFile.Int32(id, tokJson, where + ".id"), a, tokJson, where));
+                var tokenId = IO.JsonFile.Int32(id, tokJson, where + ".id");
+                if (tokenId < 0 || tokenId > MaxVocabId)
+                {
+                    throw new DpoSharpException($"{tokJson}: {where}.id = {tokenId} is not a token id (0..{MaxVocabId}).");
+                }
+
+                added.Add(ReadAddedToken(tokenId, a, tokJson, where));
             }
         }
 

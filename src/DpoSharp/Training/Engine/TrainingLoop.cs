@@ -149,6 +149,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     public TrainOutput Run(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        using var runLock = WritesFiles ? RunLock.Acquire(Options.Checkpointing.OutputDir) : null; // one run per folder
         var wall = Stopwatch.StartNew();
         var device = Model.Device;
         int totalSteps = TotalSteps;
