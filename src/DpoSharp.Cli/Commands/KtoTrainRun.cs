@@ -27,7 +27,7 @@ internal static class KtoTrainRun
         console.MarkupLine($"dposharp train (kto): {Markup.Escape(options.Model!)} on {Markup.Escape(options.Dataset!)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
 
         var train = UnpairedDatasetLoader.Load(options.Dataset!, options.ToDatasetOptions());
-        var eval = LoadEval(options);
+        var eval = TrainCommand.LoadEval(options, UnpairedDatasetLoader.Load);
         var tokenizer = HfTokenizer.Load(options.Model!);
         var data = PreparedUnpairedData.Create(options.ToTokenizationOptions(), tokenizer, train, eval);
         int longestPrompt = data.Train.Concat(data.Eval ?? []).Max(e => e.PromptIds.Length);
@@ -94,27 +94,5 @@ internal static class KtoTrainRun
         string V(string name, string format) => e.Metrics.TryGetValue(prefix + name, out var v) ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
         var line = $"{(prefix.Length > 0 ? "eval " : "")}step {e.Step}/{totalSteps}  loss {V("loss", "F4")}  kl {V("kl", "F4")}  margin {V("rewards/margins", "F4")}";
         return prefix.Length == 0 ? line + $"  lr {V("learning_rate", "G3")}" : line;
-    }
-
-    private static UnpairedDataset? LoadEval(DpoOptions o)
-    {
-        if (o.EvalDataset is { } path)
-        {
-            var options = o.ToDatasetOptions();
-            options.Split = Directory.Exists(path) && PreferenceDatasetLoader.FindSplits(path).ContainsKey(o.DatasetTestSplit) ? o.DatasetTestSplit : null;
-            return UnpairedDatasetLoader.Load(path, options);
-        }
-
-        if (o.EvalStrategy == EvalStrategy.No)
-        {
-            return null;
-        }
-
-        if (Directory.Exists(o.Dataset) && PreferenceDatasetLoader.FindSplits(o.Dataset!).ContainsKey(o.DatasetTestSplit))
-        {
-            return UnpairedDatasetLoader.Load(o.Dataset!, o.ToDatasetOptions(o.DatasetTestSplit));
-        }
-
-        throw new DpoSharpException($"eval_strategy is '{OptionValues.Name(o.EvalStrategy)}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");
     }
 }

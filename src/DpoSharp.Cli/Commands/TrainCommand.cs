@@ -181,7 +181,7 @@ public static class TrainCommand
         console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
 
         var train = PreferenceDatasetLoader.Load(options.Dataset, options.ToDatasetOptions());
-        var eval = LoadEval(options);
+        var eval = LoadEval(options, PreferenceDatasetLoader.Load);
         var tokenizer = HfTokenizer.Load(options.Model);
         var data = PreparedPreferenceData.Create(options.ToTokenizationOptions(), tokenizer, train, eval);
         int longest = data.Train.Pairs.Concat(data.Eval?.Pairs ?? []).Max(p => p.LongestRow);
@@ -291,13 +291,16 @@ public static class TrainCommand
         console.MarkupLine($"done: {result.GlobalStep} steps in {elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s; model saved in {Markup.Escape(Path.GetFullPath(options.OutputDir))}");
     }
 
-    private static PreferenceDataset? LoadEval(DpoOptions o)
+    /// <summary>The evaluation data of a run (preference pairs, or KTO's unpaired rows, as <paramref name="load"/> reads
+    /// them): eval_dataset, else the dataset folder's test split; none with eval_strategy no.</summary>
+    internal static T? LoadEval<T>(DpoOptions o, Func<string, DatasetOptions?, T> load)
+        where T : class
     {
         if (o.EvalDataset is { } path)
         {
             var options = o.ToDatasetOptions();
             options.Split = Directory.Exists(path) && PreferenceDatasetLoader.FindSplits(path).ContainsKey(o.DatasetTestSplit) ? o.DatasetTestSplit : null;
-            return PreferenceDatasetLoader.Load(path, options);
+            return load(path, options);
         }
 
         if (o.EvalStrategy == EvalStrategy.No)
@@ -307,7 +310,7 @@ public static class TrainCommand
 
         if (Directory.Exists(o.Dataset) && PreferenceDatasetLoader.FindSplits(o.Dataset!).ContainsKey(o.DatasetTestSplit))
         {
-            return PreferenceDatasetLoader.Load(o.Dataset!, o.ToDatasetOptions(o.DatasetTestSplit));
+            return load(o.Dataset!, o.ToDatasetOptions(o.DatasetTestSplit));
         }
 
         throw new DpoSharpException($"eval_strategy is '{OptionValues.Name(o.EvalStrategy)}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");
