@@ -37,6 +37,7 @@ public static class DpoSharpCli
         root.Subcommands.Add(ScoreCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(MergeCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(SftCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());

@@ -84,6 +84,10 @@ internal sealed class BpeModel
 
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
 
+    /// <summary>The merges as (left id, right id, rank), lowest rank first (e.g. for a GGUF export's merge list).</summary>
+    public IEnumerable<(int Left, int Right, int Rank)> MergesByRank() =>
+        _merges.OrderBy(kv => kv.Value.Rank).Select(kv => ((int)(kv.Key >> 32), (int)(uint)kv.Key, kv.Value.Rank));
+
     /// <summary>Appends the ids of one word to <paramref name="output"/>.</summary>
     public void EncodeWord(string word, List<int> output)
     {
