@@ -76,6 +76,13 @@ internal static class LlamaCpp
         return (vocab.Count, (int?)vocab.BOS ?? -1, (int?)vocab.EOS ?? -1);
     }
 
+    /// <summary>llama.cpp's tokenization of <paramref name="text"/> (no BOS, special tokens not parsed).</summary>
+    public static int[] Tokenize(string gguf, string text)
+    {
+        using var weights = Load(gguf, out _);
+        return [.. weights.Tokenize(text, false, false, Encoding.UTF8).Select(t => (int)t)];
+    }
+
     private static LLamaWeights Load(string gguf, out ModelParams parameters)
     {
         lock (Gate)

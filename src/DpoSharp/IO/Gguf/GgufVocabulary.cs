@@ -155,6 +155,12 @@ public sealed class GgufVocabulary
 
         foreach (var a in parts.Added)
         {
+            // A piece the SentencePiece model already types (unknown, control, byte) keeps its type.
+            if (a.Id >= 0 && a.Id < rows && tokens[a.Id] is not null && types[a.Id] is not GgufTokenType.Normal)
+            {
+                continue;
+            }
+
             Set(a.Id, a.Content, a.Special ? GgufTokenType.Control : GgufTokenType.UserDefined, "added token");
         }
 
