@@ -100,9 +100,20 @@ internal static class LlamaCpp
             }
         }
 
-        parameters = new ModelParams(gguf) { ContextSize = 64, BatchSize = 64, UBatchSize = 64, GpuLayerCount = 0, Threads = 2, BatchThreads = 2, SeqMax = 1,
+        parameters = new ModelParams(gguf)
+        {
+            ContextSize = 64,
+            BatchSize = 64,
+            UBatchSize = 64,
+            GpuLayerCount = 0,
+            Threads = 2,
+            BatchThreads = 2,
+            SeqMax = 1,
             // An fp32 KV cache and no flash attention: llama.cpp's defaults (f16 cache) round keys and values to 11 bits.
-            TypeK = GGMLType.GGML_TYPE_F32, TypeV = GGMLType.GGML_TYPE_F32, FlashAttention = false };
+            TypeK = GGMLType.GGML_TYPE_F32,
+            TypeV = GGMLType.GGML_TYPE_F32,
+            FlashAttention = false
+        };
         try
         {
             return LLamaWeights.LoadFromFile(parameters);

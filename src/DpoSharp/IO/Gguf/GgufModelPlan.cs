@@ -64,6 +64,11 @@ public sealed class GgufModelPlan
             throw new DpoSharpException($"{file}: rope_scaling '{rs.Type}' cannot be expressed in GGUF for {config.ModelType} (llama.cpp reads linear scaling for every architecture and llama3 scaling for llama).");
         }
 
+        if (arch != "gpt2" && config.RotaryDim % 2 != 0)
+        {
+            throw new DpoSharpException($"{file}: {config.RotaryDim} rotary dimensions per head cannot be expressed in GGUF (RoPE rotates pairs; llama.cpp needs an even count).");
+        }
+
         int context = config.MaxPositionEmbeddings;
         var plan = new GgufModelPlan(config, arch, context);
         if (config.SlidingWindow is int w && w < context)
