@@ -155,17 +155,27 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
         long b = inputIds.shape[0], t = inputIds.shape[1];
         long past = cache?.Length ?? 0;
-        if (MaxSequenceLength is int max && past + t > max)
+        bool fullMask = attentionMask is not null && attentionMask.dim() == 4;
+        if (fullMask && cache is not null)
+        {
+            throw new ArgumentException("a (B, 1, T, T) attention mask cannot be combined with a KV cache");
+        }
+
+        // Rows holding several segments (a full mask) are longer than their sequences: check the positions.
+        long needed = fullMask && positionIds is not null ? positionIds.max().item<long>() + 1 : past + t;
+        if (MaxSequenceLength is int max && needed > max)
         {
             // Learned position embeddings (GPT-2) have no row for later positions: libtorch would abort on the lookup.
             throw new DpoSharpException(
-                $"a sequence of {past + t} tokens is longer than this {Config.ModelType} model's {Config.MaxPositionEmbeddings} positions (n_positions in config.json). " +
+                $"a sequence of {needed} tokens is longer than this {Config.ModelType} model's {Config.MaxPositionEmbeddings} positions (n_positions in config.json). " +
                 $"Lower max_length (--max-length {Config.MaxPositionEmbeddings} or less), or shorten the prompt / --max-new-tokens.");
         }
 
         var device = inputIds.device;
         positionIds ??= arange(past, past + t, ScalarType.Int64, device).unsqueeze(0).expand(b, t); // (B, T)
-        var (mask, isCausal) = AttentionContext.BuildMask(attentionMask, b, t, past, Config.SlidingWindow, device);
+        var (mask, isCausal) = fullMask
+            ? (AttentionContext.WithSlidingWindow(attentionMask!.to(ScalarType.Bool), positionIds, Config.SlidingWindow), false)
+            : AttentionContext.BuildMask(attentionMask, b, t, past, Config.SlidingWindow, device);
         Tensor? cos = null, sin = null;
         if (_rope is not null)
         {

@@ -30,6 +30,43 @@ public sealed class AttentionContext
     public bool CheckpointLayers { get; init; }
 
     /// <summary>
+    /// The (B, 1, T, T) boolean mask of rows holding several segments (prefix-shared or packed sequences): query i
+    /// attends key j ≤ i when j is in i's segment or in i's parent segment (a shared prompt); a query always attends
+    /// itself, so padding rows (segment −1) stay finite.
+    /// </summary>
+    /// <param name="segmentIds">(B, T) int64 segment of each token, −1 on padding.</param>
+    /// <param name="parentSegmentIds">(B, T) int64 segment each token may attend besides its own.</param>
+    public static Tensor SegmentMask(Tensor segmentIds, Tensor parentSegmentIds)
+    {
+        ArgumentNullException.ThrowIfNull(segmentIds);
+        ArgumentNullException.ThrowIfNull(parentSegmentIds);
+        long t = segmentIds.shape[1];
+        var keys = segmentIds.unsqueeze(1);                                             // (B, 1, T): key j
+        var same = keys.eq(segmentIds.unsqueeze(2)).logical_or(keys.eq(parentSegmentIds.unsqueeze(2))); // (B, T, T)
+        var causal = ones(t, t, ScalarType.Bool, segmentIds.device).tril();            // (T, T)
+        var allowed = same.logical_and(keys.ge(0)).logical_and(causal);               // (B, T, T)
+        allowed = allowed.logical_or(eye(t, t, ScalarType.Bool, segmentIds.device));    // queries always see themselves
+        return allowed.unsqueeze(1);                                                    // (B, 1, T, T)
+    }
+
+    /// <summary>
+    /// A full (B, 1, T, T) boolean mask (<see cref="SegmentMask"/>) with the sliding window applied by position:
+    /// key j is dropped when position(i) − position(j) ≥ window.
+    /// </summary>
+    public static Tensor WithSlidingWindow(Tensor mask, Tensor positionIds, int? slidingWindow)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        ArgumentNullException.ThrowIfNull(positionIds);
+        if (slidingWindow is not int w || positionIds.shape[1] <= w)
+        {
+            return mask;
+        }
+
+        var distance = positionIds.unsqueeze(2) - positionIds.unsqueeze(1);            // (B, T, T)
+        return mask.logical_and(distance.lt(w).unsqueeze(1));                          // (B, 1, T, T)
+    }
+
+    /// <summary>
     /// Builds the mask for <paramref name="queryLength"/> new tokens after <paramref name="past"/> cached ones.
     /// <paramref name="attentionMask"/> is (B, T) for the new tokens (cached ones count as real) or (B, past+T).
     /// Query i attends key j when j is real, j ≤ past+i, and (sliding window) past+i−j &lt; window; a query always
