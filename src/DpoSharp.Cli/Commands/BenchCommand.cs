@@ -22,7 +22,7 @@ public static class BenchCommand
         var promptLen = new Option<int>("--prompt-len") { Description = "Prompt tokens per pair.", DefaultValueFactory = _ => 128 };
         var completionLen = new Option<int>("--completion-len") { Description = "Tokens per completion.", DefaultValueFactory = _ => 128 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (after one warm-up step).", DefaultValueFactory = _ => 3 };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: libtorch's default).", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: the physical cores).", DefaultValueFactory = _ => 0 };
         var cached = new Option<bool>("--cached-reference") { Description = "Precompute the reference log-probs once instead of keeping a frozen copy." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var lora = new Option<bool>("--lora", "--use-peft") { Description = "Train LoRA adapters on the frozen base; the reference is the base with adapters disabled (no copy)." };

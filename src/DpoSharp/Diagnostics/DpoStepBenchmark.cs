@@ -69,7 +69,7 @@ public sealed record BenchmarkOptions
     /// <value>Default 3.</value>
     public int Steps { get; init; } = 3;
 
-    /// <summary>Intra-op threads; 0: libtorch's default.</summary>
+    /// <summary>Intra-op threads; 0: the physical cores (<see cref="CpuTopology.PhysicalCores"/>).</summary>
     /// <value>Default 0.</value>
     public int Threads { get; init; }
 
@@ -238,11 +238,7 @@ public static class DpoStepBenchmark
         var plan = Plan(options);
         var estimate = MemoryEstimator.Estimate(plan);
         MemoryEstimator.ThrowIfTooLarge(estimate, ProcMemory.AvailableBytes(), MemoryEstimator.Fixes(plan, "--pairs", "--prompt-len / --completion-len", "--cached-reference", "--lora"));
-        if (options.Threads > 0)
-        {
-            torch.set_num_threads(options.Threads);
-        }
-
+        torch.set_num_threads(options.Threads > 0 ? options.Threads : CpuTopology.PhysicalCores());
         var rng = new Random(0);
         int vocab = plan.Config.VocabSize;
         int[] Tokens(int n) => [.. Enumerable.Range(0, n).Select(_ => rng.Next(vocab))];
