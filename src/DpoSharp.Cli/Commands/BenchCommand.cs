@@ -33,14 +33,16 @@ public static class BenchCommand
         var checkpointing = new Option<bool?>("--gradient-checkpointing") { Description = "Recompute decoder layers in the backward (default: on with --lora, off otherwise)." };
         var chunk = new Option<int>("--logits-chunk-size") { Description = "Positions per lm_head chunk for log-probs (0 = full logits).", DefaultValueFactory = _ => new DpoSharp.Training.MemoryOptions().LogitsChunkSize };
         var dtype = new Option<string>("--torch-dtype") { Description = "dtype of frozen weights (the reference copy; with --lora the base): float32, bfloat16, float16.", DefaultValueFactory = _ => "float32" };
-        var baseline = new Option<string>("--baseline") { Description = "Also time, interleaved in the same process, a baseline step: naive (the seed article's four full-logits passes) or no-prefix-sharing; adds baseline_pairs_per_second and speedup.", DefaultValueFactory = _ => "none" };
-        baseline.AcceptOnlyFromAmong("none", "naive", "no-prefix-sharing");
+        var baseline = new Option<string>("--baseline") { Description = "Also time, interleaved in the same process, a baseline step: naive (the seed article's four full-logits passes), no-prefix-sharing, or padded (with --padding-free); adds baseline_pairs_per_second and speedup.", DefaultValueFactory = _ => "none" };
+        baseline.AcceptOnlyFromAmong("none", "naive", "no-prefix-sharing", "padded");
+        var paddingFree = new Option<bool>("--padding-free") { Description = "Pack each batch's sequences into rows without padding." };
+        var variable = new Option<bool>("--variable-lengths") { Description = "Draw prompt and completion lengths uniformly from [L/4, L] instead of all equal." };
         var noSharing = new Option<bool>("--no-prefix-sharing") { Description = "Run one row per completion (the prompt twice) instead of sharing each pair's prompt." };
         var matmul = new Option<bool>("--matmul") { Description = "Measure matmul GFLOP/s per dtype (float32, bfloat16, float16) on this machine instead of a DPO step." };
         var device = DeviceOption.Create();
         var cmd = new Command("bench", "Time DPO steps on a published model shape with random weights (nothing downloaded): s/step, pairs/s, tokens/s, peak memory.")
         {
-            preset, pairs, promptLen, completionLen, steps, threads, cached, baseline, noSharing, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul,
+            preset, pairs, promptLen, completionLen, steps, threads, cached, baseline, noSharing, paddingFree, variable, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul,
         };
         cmd.SetAction(parse =>
         {
@@ -59,10 +61,13 @@ public static class BenchCommand
                 Threads = parse.GetValue(threads),
                 CachedReference = parse.GetValue(cached),
                 PrefixSharing = !parse.GetValue(noSharing),
+                PaddingFree = parse.GetValue(paddingFree),
+                VariableLengths = parse.GetValue(variable),
                 Baseline = parse.GetValue(baseline) switch
                 {
                     "naive" => BenchmarkBaseline.Naive,
                     "no-prefix-sharing" => BenchmarkBaseline.NoPrefixSharing,
+                    "padded" => BenchmarkBaseline.Padded,
                     _ => BenchmarkBaseline.None,
                 },
                 UsePeft = parse.GetValue(lora),
@@ -164,6 +169,8 @@ public static class BenchCommand
             ["pairs_per_second"] = r.PairsPerSecond,
             ["tokens_per_second"] = r.TokensPerSecond,
             ["prefix_sharing"] = r.Options.PrefixSharing,
+            ["padding_free"] = r.Options.PaddingFree,
+            ["variable_lengths"] = r.Options.VariableLengths,
             ["reference_forward_seconds"] = r.Split?.ReferenceForward,
             ["policy_forward_seconds"] = r.Split?.PolicyForward,
             ["backward_seconds"] = r.Split?.Backward,
@@ -190,6 +197,7 @@ public static class BenchCommand
     {
         BenchmarkBaseline.Naive => "naive",
         BenchmarkBaseline.NoPrefixSharing => "no-prefix-sharing",
+        BenchmarkBaseline.Padded => "padded",
         _ => "none",
     };
 

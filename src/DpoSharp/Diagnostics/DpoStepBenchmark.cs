@@ -23,6 +23,9 @@ public enum BenchmarkBaseline
 
     /// <summary>The measured step with prefix sharing off (one row per completion, as TRL).</summary>
     NoPrefixSharing,
+
+    /// <summary>The measured step with padded batches (for <see cref="BenchmarkOptions.PaddingFree"/>).</summary>
+    Padded,
 }
 
 /// <summary>Mean seconds per step spent in each part of a DPO step (CPU: each part's wall time; on other devices the
@@ -91,6 +94,15 @@ public sealed record BenchmarkOptions
     /// <value>Default true.</value>
     public bool PrefixSharing { get; init; } = true;
 
+    /// <summary>Pack each batch's sequences into rows (<see cref="PreferenceCollator.PaddingFree"/>).</summary>
+    /// <value>Default false.</value>
+    public bool PaddingFree { get; init; }
+
+    /// <summary>Draw each pair's prompt and completion lengths uniformly from [L/4, L] (<see cref="PromptLength"/>,
+    /// <see cref="CompletionLength"/>) instead of all equal: a variable-length dataset where padding costs.</summary>
+    /// <value>Default false.</value>
+    public bool VariableLengths { get; init; }
+
     /// <summary>A second step timed in the same process, interleaved with the measured one, for <c>speedup</c>.</summary>
     /// <value>Default <see cref="BenchmarkBaseline.None"/>.</value>
     public BenchmarkBaseline Baseline { get; init; }
@@ -119,12 +131,17 @@ public sealed record BenchmarkOptions
 
         if (!Enum.IsDefined(Baseline))
         {
-            throw new DpoSharpException($"--baseline must be none, naive or no-prefix-sharing (got {Baseline}).");
+            throw new DpoSharpException($"--baseline must be none, naive, no-prefix-sharing or padded (got {Baseline}).");
         }
 
         if (Baseline == BenchmarkBaseline.NoPrefixSharing && !PrefixSharing)
         {
             throw new DpoSharpException("--baseline no-prefix-sharing compares against prefix sharing: drop --no-prefix-sharing.");
+        }
+
+        if (Baseline == BenchmarkBaseline.Padded && !PaddingFree)
+        {
+            throw new DpoSharpException("--baseline padded compares against padding-free batches: add --padding-free.");
         }
     }
 
@@ -154,6 +171,7 @@ public sealed record BenchmarkOptions
             CompletionOnlyLogits = Memory.CompletionOnlyLogits,
             TorchDtype = Memory.TorchDtype,
             PrefixSharing = PrefixSharing,
+            PaddingFree = PaddingFree,
         };
         return args;
     }
@@ -174,7 +192,7 @@ public sealed record BenchmarkResult(BenchmarkOptions Options, long Parameters, 
     /// <summary>Pairs per second over the timed steps.</summary>
     public double PairsPerSecond => Options.Pairs / SecondsPerStep;
 
-    /// <summary>Tokens per second (prompt and both completions of every pair) over the timed steps.</summary>
+    /// <summary>Tokens per second (prompt and both completions of every pair, at the nominal lengths) over the timed steps.</summary>
     public double TokensPerSecond => 2.0 * Options.Pairs * (Options.PromptLength + Options.CompletionLength) / SecondsPerStep;
 
     /// <summary>Mean time per part of the measured step.</summary>
@@ -241,7 +259,8 @@ public static class DpoStepBenchmark
         torch.set_num_threads(options.Threads > 0 ? options.Threads : CpuTopology.PhysicalCores());
         var rng = new Random(0);
         int vocab = plan.Config.VocabSize;
-        int[] Tokens(int n) => [.. Enumerable.Range(0, n).Select(_ => rng.Next(vocab))];
+        int Length(int n) => options.VariableLengths ? rng.Next(Math.Max(1, n / 4), n + 1) : n;
+        int[] Tokens(int n) => [.. Enumerable.Range(0, Length(n)).Select(_ => rng.Next(vocab))];
         var pairs = Enumerable.Range(0, options.Pairs * (options.Steps + 1))
             .Select(i => new TokenizedPair(Tokens(options.PromptLength), Tokens(options.CompletionLength), Tokens(options.CompletionLength)) { SourceIndex = i })
             .ToList();
@@ -262,11 +281,12 @@ public static class DpoStepBenchmark
         for (int step = 0; step < total; step++)
         {
             int[] idx = [.. Enumerable.Range(step * options.Pairs, options.Pairs)];
-            var t = bench.Step(idx);
+            var t = bench.Step(idx, options.PrefixSharing, options.PaddingFree);
             var b = options.Baseline switch
             {
                 BenchmarkBaseline.Naive => bench.NaiveStep(idx),
-                BenchmarkBaseline.NoPrefixSharing => bench.Step(idx, prefixSharing: false),
+                BenchmarkBaseline.NoPrefixSharing => bench.Step(idx, prefixSharing: false, options.PaddingFree),
+                BenchmarkBaseline.Padded => bench.Step(idx, options.PrefixSharing, paddingFree: false),
                 _ => null,
             };
             times.Add(t.Total);
@@ -283,8 +303,9 @@ public static class DpoStepBenchmark
         }
 
         var shape = model is CausalLMBase lm ? FlopShape.FromModel(lm) : null;
-        double needed = shape is null ? 0 : StepFlops.DpoStep(shape, options.Pairs, options.PromptLength, options.CompletionLength, options.PrefixSharing,
-            cachedReference: options.CachedReference, frozenPolicyWeights: options.UsePeft);
+        // The mean over the timed steps' pairs (lengths vary with VariableLengths).
+        double needed = shape is null ? 0 : pairs.Skip(options.Pairs).Sum(p =>
+            StepFlops.PairStep(shape, p.PromptIds.Length, p.ChosenIds.Length, p.RejectedIds.Length, options.PrefixSharing, options.CachedReference, options.UsePeft)) / options.Steps;
         double peak = model is CausalLMBase m2 ? MatmulSpeed.PeakOnShapes(ModelMatmulShapes(m2, options), device).GigaFlops : 0;
         long trainable = model.Module.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
         var mean = StepTimes.Mean(split);
@@ -302,7 +323,7 @@ public static class DpoStepBenchmark
     /// tokens, and the <c>lm_head</c> over its completion positions.</summary>
     private static IReadOnlyList<(long M, long K, long N)> ModelMatmulShapes(CausalLMBase model, BenchmarkOptions o)
     {
-        long tokens = o.Pairs * (o.PrefixSharing ? o.PromptLength + (2L * o.CompletionLength) + 1 : 2L * (o.PromptLength + o.CompletionLength));
+        long tokens = o.Pairs * (o.PrefixSharing ? o.PromptLength + (2L * o.CompletionLength) + 1 : 2L * (o.PromptLength + o.CompletionLength)); // (at most)
         var shapes = model.named_parameters()
             .Where(kv => kv.parameter.dim() == 2 && !kv.name.Contains("lora_", StringComparison.Ordinal) && kv.parameter.shape[0] != model.Config.VocabSize && !kv.name.EndsWith("wpe.weight", StringComparison.Ordinal))
             .Select(kv => (tokens, kv.parameter.shape[1], kv.parameter.shape[0]))
@@ -318,7 +339,6 @@ public static class DpoStepBenchmark
         private readonly ICausalLM _model;
         private readonly DpoOptions _args;
         private readonly IReadOnlyList<TokenizedPair> _pairs;
-        private readonly PreferenceCollator _shared;
         private readonly PreferenceCollator _rows;
         private readonly IReferenceLogProbs _reference;
         private readonly ICausalLM? _frozenCopy;
@@ -331,8 +351,6 @@ public static class DpoStepBenchmark
             _model = model;
             _args = args;
             _pairs = pairs;
-            bool sharing = options.PrefixSharing && model is CausalLMBase;
-            _shared = new PreferenceCollator(padTokenId: 0) { PrefixSharing = sharing };
             _rows = new PreferenceCollator(padTokenId: 0);
             bool naive = options.Baseline == BenchmarkBaseline.Naive;
             if ((!options.CachedReference && !options.UsePeft) || naive)
@@ -345,7 +363,7 @@ public static class DpoStepBenchmark
             if (options.CachedReference)
             {
                 using var disabled = model.HasAdapters() ? model.DisableAdapters() : null;
-                _reference = PrecomputedReference.Create(model, pairs, _shared, options.Pairs, cacheDir: null);
+                _reference = PrecomputedReference.Create(model, pairs, Collator(options.PrefixSharing, options.PaddingFree), options.Pairs, cacheDir: null);
             }
             else
             {
@@ -358,12 +376,12 @@ public static class DpoStepBenchmark
             _loss = args.CreateLoss();
         }
 
-        /// <summary>The trainer's step on the pairs at <paramref name="idx"/>.</summary>
-        public StepTimes Step(int[] idx, bool prefixSharing = true)
+        /// <summary>The trainer's step on the pairs at <paramref name="idx"/> in the given batch layout.</summary>
+        public StepTimes Step(int[] idx, bool prefixSharing, bool paddingFree)
         {
             using var scope = torch.NewDisposeScope();
             var sw = Stopwatch.StartNew();
-            using var batch = (prefixSharing ? _shared : _rows).Collate(_pairs, idx, _model.Device);
+            using var batch = Collator(prefixSharing, paddingFree).Collate(_pairs, idx, _model.Device);
             int p = batch.PairCount;
             var reference = _reference.Compute(batch, _model.Device);
             double tRef = Lap(sw);
@@ -421,6 +439,12 @@ public static class DpoStepBenchmark
             _optimizer.Optimizer.Dispose();
             _loss.Dispose();
         }
+
+        private PreferenceCollator Collator(bool prefixSharing, bool paddingFree) => new(padTokenId: 0)
+        {
+            PrefixSharing = prefixSharing && _model is CausalLMBase,
+            PaddingFree = paddingFree && _model is CausalLMBase,
+        };
 
         private void OptimizerStep()
         {

@@ -78,13 +78,22 @@ public static class StepFlops
     }
 
     /// <summary>
+    /// FLOPs one pair needs in a DPO step: the policy's forward and backward (3× forward; 2× with
+    /// <paramref name="frozenPolicyWeights"/>), plus the reference's forward unless <paramref name="cachedReference"/>.
+    /// </summary>
+    public static double PairStep(FlopShape shape, int promptLength, int chosenLength, int rejectedLength, bool prefixSharing, bool cachedReference, bool frozenPolicyWeights = false)
+    {
+        double forward = PairForward(shape, promptLength, chosenLength, rejectedLength, prefixSharing);
+        return (forward * (frozenPolicyWeights ? 2 : 3)) + (cachedReference ? 0 : forward);
+    }
+
+    /// <summary>
     /// FLOPs a DPO step over <paramref name="pairs"/> identical pairs needs: the policy's forward and backward
     /// (3× forward; 2× with <paramref name="frozenPolicyWeights"/>), plus the reference's forward unless
     /// <paramref name="cachedReference"/>.
     /// </summary>
     public static double DpoStep(FlopShape shape, int pairs, int promptLength, int completionLength, bool prefixSharing, bool cachedReference, bool frozenPolicyWeights = false)
     {
-        double forward = pairs * PairForward(shape, promptLength, completionLength, completionLength, prefixSharing);
-        return (forward * (frozenPolicyWeights ? 2 : 3)) + (cachedReference ? 0 : forward);
+        return pairs * PairStep(shape, promptLength, completionLength, completionLength, prefixSharing, cachedReference, frozenPolicyWeights);
     }
 }
