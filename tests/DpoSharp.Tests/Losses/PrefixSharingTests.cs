@@ -12,7 +12,7 @@ namespace DpoSharp.Tests.Losses;
 /// pair) and padding-free batches (<see cref="PreferenceCollator.PaddingFree"/>: sequences packed into rows) against
 /// the ordinary layout (one right-padded row per completion): same per-completion log-prob sums, token counts, mean
 /// logits, greedy hits, WPO terms and parameter gradients, for every architecture (mistral's sliding window of 8 is
-/// shorter than the longest sequence), on the chunked and the full-logits paths; and the layouts themselves by hand.
+/// shorter than the longest sequence), on the chunked and the full-logits paths and with gradient checkpointing; and the layouts themselves by hand.
 /// </summary>
 [Collection(nameof(DpoSharp.Tests.Training.TorchRngCollection))]
 public class PrefixSharingTests
@@ -66,15 +66,17 @@ public class PrefixSharingTests
         var pairs = TinyModels.Pairs(count: 4);
         using var plain = new PreferenceCollator(padTokenId: 0).Collate(pairs);
         Assert.Null(plain.SegmentIds);
-        foreach (int chunk in new[] { 256, 0 })
+        foreach (var (chunk, checkpointing) in new[] { (256, false), (0, false), (256, true) })
         {
             model.LogitsChunkSize = chunk;
+            model.GradientCheckpointing = false;
             var expected = Run(model, plain);
+            model.GradientCheckpointing = checkpointing;     // recomputed layers see the same mask
             foreach (var (sharing, free) in new[] { (true, false), (false, true), (true, true) })
             {
                 using var batch = new PreferenceCollator(padTokenId: 0) { PrefixSharing = sharing, PaddingFree = free }.Collate(pairs);
                 Assert.Equal(pairs.Count, batch.PairCount);
-                AssertSame(expected, Run(model, batch), $"{type} chunk {chunk} prefix sharing {sharing} padding-free {free}");
+                AssertSame(expected, Run(model, batch), $"{type} chunk {chunk} checkpointing {checkpointing} prefix sharing {sharing} padding-free {free}");
             }
         }
     }
