@@ -88,7 +88,9 @@ public sealed class PreferenceCollator
         Array.Fill(ids, PadTokenId);
         Array.Fill(segments, -1L);
         Array.Fill(parents, -1L);
-        long tokens = 0;
+        // num_tokens counts the tokens of one row per completion (TRL's layout), whatever the layout: metrics and
+        // resumed runs do not depend on prefix sharing or packing.
+        long tokens = pairs.Sum(x => (2L * x.PromptIds.Length) + x.ChosenIds.Length + x.RejectedIds.Length);
         for (var row = 0; row < rows; row++)
         {
             var offset = row * t;
@@ -101,7 +103,6 @@ public sealed class PreferenceCollator
                 u.Parents.CopyTo(parents, offset);
                 Array.Fill(attention, 1L, offset, u.Length);
                 offset += u.Length;
-                tokens += u.Length;
             }
         }
 

@@ -47,7 +47,8 @@ public abstract class SequenceBatch : IDisposable
         init => _sequenceCount = value;
     }
 
-    /// <summary>Real (non-pad) tokens in the batch.</summary>
+    /// <summary>Real (non-pad) tokens in the batch, counted as one row per sequence (prefix-shared and packed
+    /// batches report the tokens their sequences hold, not the fewer tokens they run).</summary>
     public long TokenCount { get; init; }
 
     /// <summary>Number of dataset examples in the batch (pairs for preference batches, rows for SFT batches).</summary>

@@ -93,7 +93,7 @@ public class PrefixSharingTests
         Assert.Equal([2L, 2, 0, 0, 0, 1, 1], L(b.SegmentIds!));          // shared prompt 2P+i, chosen i, rejected P+i
         Assert.Equal([2L, 2, 2, 2, 2, 2, 2], L(b.ParentSegmentIds!));
         Assert.Equal(2, b.SequenceCount);
-        Assert.Equal(7, b.TokenCount);
+        Assert.Equal(9, b.TokenCount);                                   // num_tokens as with one row per completion
 
         // Who sees whom: the chosen branch sees the prompt; the rejected branch sees the prompt's first tokens, the
         // copy of its last token and itself, never the chosen branch nor the original last prompt token.
