@@ -30,6 +30,8 @@ public sealed class PreferenceBatch : SequenceBatch
         PositionIds = PositionIds.to(device),
         SegmentIds = SegmentIds?.to(device),
         ParentSegmentIds = ParentSegmentIds?.to(device),
+        SequenceGather = SequenceGather?.to(device),
+        SequenceScatter = SequenceScatter?.to(device),
         SequenceCount = SequenceCount,
         TokenCount = TokenCount,
         PairIndices = PairIndices,

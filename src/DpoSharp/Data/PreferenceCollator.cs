@@ -91,11 +91,19 @@ public sealed class PreferenceCollator
         // num_tokens counts the tokens of one row per completion (TRL's layout), whatever the layout: metrics and
         // resumed runs do not depend on prefix sharing or packing.
         long tokens = pairs.Sum(x => (2L * x.PromptIds.Length) + x.ChosenIds.Length + x.RejectedIds.Length);
+        int sequenceCount = 2 * pairs.Length;
+        var visible = new List<long>[sequenceCount];    // per output sequence: flat indices of the tokens it attends
+        var owner = new long[rows * t];                 // per token: (sequence, position) of the sequence computing it
         for (var row = 0; row < rows; row++)
         {
             var offset = row * t;
             foreach (var u in rowsOfUnits[row])
             {
+                if (segmented)
+                {
+                    u.AddSequences(offset, sequenceCount, visible, owner);
+                }
+
                 u.Ids.CopyTo(ids, offset);
                 u.Completion.CopyTo(completion, offset);
                 u.Positions.CopyTo(positions, offset);
@@ -108,6 +116,33 @@ public sealed class PreferenceCollator
 
         var shape = new long[] { rows, t };
         var target = device ?? CPU;
+        Tensor? gather = null, scatter = null;
+        if (segmented)
+        {
+            // Each output sequence as its own causal row of the tokens it attends (right-padded with its first token,
+            // which no real query sees): attention runs on these rows with the causal fast path.
+            for (var q = 0; q < sequenceCount; q++)
+            {
+                visible[q] ??= [0];                     // a sequence without tokens (empty prompt and completion)
+            }
+
+            int tv = visible.Max(v => v.Count);
+            var g = new long[sequenceCount * tv];
+            for (var q = 0; q < sequenceCount; q++)
+            {
+                Array.Fill(g, visible[q][0], q * tv, tv);
+                visible[q].CopyTo(g, q * tv);
+            }
+
+            for (var j = 0; j < owner.Length; j++)
+            {
+                owner[j] = (owner[j] >> 32) * tv + (owner[j] & 0xFFFFFFFF);
+            }
+
+            gather = tensor(g, [sequenceCount, tv], ScalarType.Int64, target);    // (S, Tv) into the (B·T) tokens
+            scatter = tensor(owner, [rows * t], ScalarType.Int64, target);        // (B·T) into the (S·Tv) outputs
+        }
+
         return new PreferenceBatch
         {
             InputIds = tensor(ids, shape, ScalarType.Int64, target), // (B, T)
@@ -115,8 +150,10 @@ public sealed class PreferenceCollator
             CompletionMask = tensor(completion, shape, ScalarType.Int64, target),
             PositionIds = tensor(positions, shape, ScalarType.Int64, target),
             SegmentIds = segmented ? tensor(segments, shape, ScalarType.Int64, target) : null,
+            SequenceGather = gather,
+            SequenceScatter = scatter,
             ParentSegmentIds = segmented ? tensor(parents, shape, ScalarType.Int64, target) : null,
-            SequenceCount = 2 * pairs.Length,
+            SequenceCount = sequenceCount,
             TokenCount = tokens,
             PairIndices = indices.ToArray(),
         };
@@ -204,6 +241,33 @@ public sealed class PreferenceCollator
         public long[] Segments { get; } = new long[length];
 
         public long[] Parents { get; } = new long[length];
+
+        // Registers the output sequences of this unit placed at flat index `offset`: each one attends the tokens of
+        // its own segment and of its parent segment, in order; a token is computed by the sequence of its own
+        // segment, or (a shared prompt token) by the first sequence whose parent it is. owner packs
+        // (sequence << 32) | position.
+        public void AddSequences(int offset, int sequenceCount, List<long>[] visible, long[] owner)
+        {
+            var sequences = Segments.Where(x => x >= 0 && x < sequenceCount).Distinct().ToList();
+            foreach (var seq in sequences)
+            {
+                long parent = Parents[Array.IndexOf(Segments, seq)];
+                var list = visible[seq] = [];
+                for (var j = 0; j < length; j++)
+                {
+                    if (Segments[j] == seq || (Segments[j] == parent && parent != seq))
+                    {
+                        list.Add(offset + j);
+                    }
+                }
+            }
+
+            for (var j = 0; j < length; j++)
+            {
+                long seq = Segments[j] < sequenceCount ? Segments[j] : sequences.First(x => Parents[Array.IndexOf(Segments, x)] == Segments[j]);
+                owner[offset + j] = (seq << 32) | (long)visible[seq].IndexOf(offset + j);
+            }
+        }
 
         // A completion token counts only when a token of its own sequence precedes it (the first token of a sequence
         // has nothing to be predicted from), as in the one-row-per-completion layout.

@@ -40,6 +40,17 @@ public abstract class SequenceBatch : IDisposable
     /// </summary>
     public Tensor? ParentSegmentIds { get; init; }
 
+    /// <summary>
+    /// With <see cref="SegmentIds"/>: (S, Tv) int64 flat indices into the (B·T) tokens, row s listing, in order, the
+    /// tokens output sequence s attends (its shared prompt and itself), right-padded with its first token. Attention
+    /// runs on these rows with the causal fast path (<c>AttentionContext.SequenceGather</c>).
+    /// </summary>
+    public Tensor? SequenceGather { get; init; }
+
+    /// <summary>With <see cref="SequenceGather"/>: (B·T) int64, for each token the flat index into the (S·Tv)
+    /// attention outputs of the sequence that computes it (padding: any).</summary>
+    public Tensor? SequenceScatter { get; init; }
+
     /// <summary>Output sequences: log-prob sums come back one per sequence, in this order. Default: one per row.</summary>
     public int SequenceCount
     {
@@ -63,6 +74,8 @@ public abstract class SequenceBatch : IDisposable
         PositionIds.Dispose();
         SegmentIds?.Dispose();
         ParentSegmentIds?.Dispose();
+        SequenceGather?.Dispose();
+        SequenceScatter?.Dispose();
         GC.SuppressFinalize(this);
     }
 }

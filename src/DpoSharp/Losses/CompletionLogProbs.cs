@@ -48,7 +48,7 @@ public static class CompletionLogProbs
         var mask = seq is null ? batch.AttentionMask : AttentionContext.SegmentMask(seq, batch.ParentSegmentIds ?? seq); // (B, T) or (B, 1, T, T)
         if (model is CausalLMBase lm && lm.LogitsChunkSize > 0)
         {
-            var hidden = lm.ForwardHidden(batch.InputIds, mask, batch.PositionIds);   // (B, T, D)
+            var hidden = lm.ForwardHidden(batch.InputIds, mask, batch.PositionIds, batch.SequenceGather, batch.SequenceScatter);   // (B, T, D)
             var r = HiddenStateLogProbs.Compute(hidden, lm.LmHead, lm.LmHeadParameters, batch.InputIds, batch.CompletionMask,
                 lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics, seq, count);
             return new CompletionForward(r.LogProbs) { TokenHits = r.TokenHits, WpoTermSums = r.WpoTermSums };

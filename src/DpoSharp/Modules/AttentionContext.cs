@@ -14,6 +14,16 @@ public sealed class AttentionContext
     /// <summary>Use SDPA's built-in causal mask (no cache, no padding).</summary>
     public bool IsCausal { get; init; }
 
+    /// <summary>
+    /// (S, Tv) int64 flat indices into the (B·T) tokens: run attention on these rows instead of the batch's rows (rows
+    /// holding several sequences; <c>SequenceBatch.SequenceGather</c>), causally, with <see cref="SequenceScatter"/>
+    /// mapping the outputs back. Null: attention on the batch's rows with <see cref="Mask"/> / <see cref="IsCausal"/>.
+    /// </summary>
+    public Tensor? SequenceGather { get; init; }
+
+    /// <summary>(B·T) int64 flat indices into the (S·Tv) attention outputs of <see cref="SequenceGather"/>.</summary>
+    public Tensor? SequenceScatter { get; init; }
+
     /// <summary>RoPE cos (B, 1, T, rotary_dim), or null (gpt2).</summary>
     public Tensor? Cos { get; init; }
 

@@ -12,7 +12,8 @@ namespace DpoSharp.Tests.Losses;
 /// pair) and padding-free batches (<see cref="PreferenceCollator.PaddingFree"/>: sequences packed into rows) against
 /// the ordinary layout (one right-padded row per completion): same per-completion log-prob sums, token counts, mean
 /// logits, greedy hits, WPO terms and parameter gradients, for every architecture (mistral's sliding window of 8 is
-/// shorter than the longest sequence), on the chunked and the full-logits paths and with gradient checkpointing; and the layouts themselves by hand.
+/// shorter than the longest sequence: the full-mask path; the others run attention per sequence on the causal fast
+/// path), on the chunked and the full-logits paths and with gradient checkpointing; and the layouts themselves by hand.
 /// </summary>
 [Collection(nameof(DpoSharp.Tests.Training.TorchRngCollection))]
 public class PrefixSharingTests
@@ -94,6 +95,12 @@ public class PrefixSharingTests
         Assert.Equal([2L, 2, 2, 2, 2, 2, 2], L(b.ParentSegmentIds!));
         Assert.Equal(2, b.SequenceCount);
         Assert.Equal(9, b.TokenCount);                                   // num_tokens as with one row per completion
+
+        // Attention rows per sequence (causal fast path): chosen = tokens 0-4, rejected = 0, 1, the copy 5 and 6,
+        // padded with its first token; each token's output comes from the sequence that owns it.
+        Assert.Equal([2L, 5], b.SequenceGather!.shape);
+        Assert.Equal([0L, 1, 2, 3, 4, /**/ 0, 1, 5, 6, 0], L(b.SequenceGather!));
+        Assert.Equal([0L, 1, 2, 3, 4, 7, 8], L(b.SequenceScatter!));
 
         // Who sees whom: the chosen branch sees the prompt; the rejected branch sees the prompt's first tokens, the
         // copy of its last token and itself, never the chosen branch nor the original last prompt token.
