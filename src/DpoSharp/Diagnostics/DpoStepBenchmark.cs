@@ -213,8 +213,8 @@ public sealed record BenchmarkResult(BenchmarkOptions Options, long Parameters, 
     /// <summary>The analytic FLOPs the measured step needs (<see cref="StepFlops.DpoStep"/>).</summary>
     public double NeededFlopsPerStep { get; init; }
 
-    /// <summary>The best fp32 matmul throughput on the model's own matmul shapes, measured in the same process
-    /// (<see cref="MatmulSpeed.PeakOnShapes"/>).</summary>
+    /// <summary>The best fp32 matmul throughput on the model's own matmul shapes, measured in the same process before
+    /// and after the steps (<see cref="MatmulSpeed.PeakOnShapes"/>).</summary>
     public double GemmPeakGflops { get; init; }
 
     /// <summary><see cref="NeededFlopsPerStep"/> / <see cref="SecondsPerStep"/>, in GFLOP/s.</summary>
@@ -274,6 +274,10 @@ public static class DpoStepBenchmark
         TrainableModel.Prepare(model, args);
         model.Module.eval(); // dropout off, as the trainers by default
         using var bench = new Bench(model, args, options, pairs);
+
+        // The GEMM peak is the best of a measurement before and after the steps (a shared machine's load varies).
+        var matmuls = model is CausalLMBase lm0 ? ModelMatmulShapes(lm0, options) : [];
+        double peakBefore = matmuls.Count > 0 ? MatmulSpeed.PeakOnShapes(matmuls, device).GigaFlops : 0;
         var times = new List<double>();
         var split = new List<StepTimes>();
         var baseline = new List<StepTimes>();
@@ -306,7 +310,7 @@ public static class DpoStepBenchmark
         // The mean over the timed steps' pairs (lengths vary with VariableLengths).
         double needed = shape is null ? 0 : pairs.Skip(options.Pairs).Sum(p =>
             StepFlops.PairStep(shape, p.PromptIds.Length, p.ChosenIds.Length, p.RejectedIds.Length, options.PrefixSharing, options.CachedReference, options.UsePeft)) / options.Steps;
-        double peak = model is CausalLMBase m2 ? MatmulSpeed.PeakOnShapes(ModelMatmulShapes(m2, options), device).GigaFlops : 0;
+        double peak = matmuls.Count > 0 ? Math.Max(peakBefore, MatmulSpeed.PeakOnShapes(matmuls, device).GigaFlops) : 0;
         long trainable = model.Module.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
         var mean = StepTimes.Mean(split);
         return new BenchmarkResult(options, plan.Parameters, trainable, torch.get_num_threads(), mean.Total, times[0], ProcMemory.PeakRssBytes(), estimate, plan.GradientCheckpointing)
