@@ -9,8 +9,18 @@ namespace DpoSharp.Cli;
 /// <summary>The <c>dposharp</c> command line: thin commands over the library.</summary>
 public static class DpoSharpCli
 {
-    /// <summary>Exit code for bad input (a file, a row, a field, an option): the message says what to do.</summary>
+    /// <summary>Exit code of a command that did what it was asked.</summary>
+    public const int SuccessExitCode = 0;
+
+    /// <summary>Exit code of a bug in dposharp (an unexpected exception): the message says how to report it.</summary>
+    public const int BugExitCode = 1;
+
+    /// <summary>Exit code for bad input or environment (a file, a row, a field, an option, a path, the disk): the
+    /// message names it and says what to do.</summary>
     public const int BadInputExitCode = 2;
+
+    /// <summary>Exit code of a run stopped by Ctrl-C / SIGTERM (resumable from the checkpoint it wrote): <see cref="InterruptSignals.ExitCode"/>.</summary>
+    public const int InterruptedExitCode = InterruptSignals.ExitCode;
 
     /// <summary>Builds the root command with every sub-command.</summary>
     public static Command Build()
@@ -82,32 +92,9 @@ public static class DpoSharpCli
 
             return Invoke(parse, config, errWriter, cancellationToken);
         }
-        catch (DpoSharpException e)
-        {
-            WriteError(errWriter, e.Message);
-            return BadInputExitCode;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // A path the user gave cannot be read or written (a folder where a file is expected, no permission,
-            // disk full): the message names the path.
-            WriteError(errWriter, e.Message + " Check the path and its permissions, and the free disk space.");
-            return BadInputExitCode;
-        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // A bug, not bad input: one line, exit 1; the stack trace only on request.
-            WriteError(errWriter, $"internal error ({e.GetType().Name}): {e.Message}");
-            if (Environment.GetEnvironmentVariable("DPOSHARP_DEBUG") is "1" or "true")
-            {
-                errWriter.WriteLine(e.ToString());
-            }
-            else
-            {
-                errWriter.WriteLine("This is a bug in dposharp: please report it with the command line. Set DPOSHARP_DEBUG=1 to print the stack trace.");
-            }
-
-            return 1;
+            return Fail(e, errWriter);
         }
         finally
         {
@@ -129,6 +116,41 @@ public static class DpoSharpCli
 
         using var signals = new InterruptSignals(cancellationToken, error);
         return parse.InvokeAsync(config, signals.Token).GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// The exit-code contract for an exception that ends a command: <see cref="DpoSharpException"/> (bad input, the
+    /// message names the file/field and the fix) and an unreadable/unwritable path or a full disk
+    /// (<see cref="IOException"/>, <see cref="UnauthorizedAccessException"/>) are <see cref="BadInputExitCode"/>;
+    /// anything else is a bug: <see cref="BugExitCode"/> with how to report it. Writes the message to <paramref name="error"/>.
+    /// </summary>
+    internal static int Fail(Exception e, TextWriter error)
+    {
+        switch (e)
+        {
+            case DpoSharpException:
+                WriteError(error, e.Message);
+                return BadInputExitCode;
+            case IOException or UnauthorizedAccessException:
+                // A path the user gave cannot be read or written (a folder where a file is expected, no permission,
+                // disk full): the message names the path.
+                WriteError(error, e.Message + " Check the path and its permissions, and the free disk space.");
+                return BadInputExitCode;
+        }
+
+        // A bug, not bad input: one line, exit 1; the stack trace only on request.
+        WriteError(error, $"internal error ({e.GetType().Name}): {e.Message}");
+        if (Environment.GetEnvironmentVariable("DPOSHARP_DEBUG") is "1" or "true")
+        {
+            error.WriteLine(e.ToString());
+        }
+        else
+        {
+            error.WriteLine("This is a bug in dposharp: please report it to the DpoSharp maintainers with the command line, the output of " +
+                "`dposharp info` and the stack trace (run again with DPOSHARP_DEBUG=1 to print it).");
+        }
+
+        return BugExitCode;
     }
 
     /// <summary>

@@ -6,4 +6,6 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.DefaultThreadCurrentUICulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
+// Large tensors go back to the system when freed: glibc's heap would otherwise keep gigabytes of freed activations.
+DpoSharp.Native.NativeAllocator.ReleaseLargeBlocks();
 return DpoSharpCli.Run(args);

@@ -12,7 +12,7 @@ namespace DpoSharp.Cli.Commands;
 public static class RunFolder
 {
     /// <summary>
-    /// Throws <see cref="DpoSharpException"/> when output_dir is a file, is one of <paramref name="inputs"/> (named
+    /// Throws <see cref="DpoSharpException"/> when another run is training into output_dir (<see cref="DpoSharp.Training.Engine.RunLock"/>), when output_dir is a file, is one of <paramref name="inputs"/> (named
     /// model directories the trained model would overwrite), or holds an earlier run that this fresh run would mix
     /// with (unless <c>overwrite_output_dir</c>). Call before any work.
     /// </summary>
@@ -23,6 +23,8 @@ public static class RunFolder
         {
             throw new DpoSharpException($"output_dir {options.OutputDir} is a file; give a folder for the model, checkpoints and metrics.");
         }
+
+        DpoSharp.Training.Engine.RunLock.ThrowIfHeld(options.OutputDir); // another run is training into it now
 
         foreach (var (name, dir) in inputs)
         {

@@ -34,12 +34,14 @@ public static class ScoreCommand
         var adapter = new Option<string?>("--adapter") { Description = "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) loaded into --model: scores are those of the base plus the adapter." };
         var refAdaptersDisabled = new Option<bool>("--ref-adapters-disabled") { Description = "With --adapter: the reference is --model with the adapter disabled (the base), as in a LoRA training run; rows get the reference columns and loss as with --ref-model." };
         var refModel = new Option<string?>("--ref-model") { Description = "Reference model directory: rows also get ref_chosen_logps, ref_rejected_logps, chosen_reward, rejected_reward and loss (each row scored alone)." };
-        var lossType = new Option<string>("--loss-type") { Description = "Loss for the per-row loss (needs --ref-model or --ref-adapters-disabled); batch-independent losses only.", DefaultValueFactory = _ => "sigmoid" };
+        var lossType = new Option<string>("--loss-type") { Description = "Loss for the per-row loss (needs --ref-model or --ref-adapters-disabled, except the reference-free orpo, simpo, cpo); batch-independent losses only.", DefaultValueFactory = _ => "sigmoid" };
         var beta = new Option<double>("--beta") { Description = "β of the per-row loss and rewards.", DefaultValueFactory = _ => 0.1 };
         var labelSmoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing of the per-row loss (cDPO, robust, exo_pair).", DefaultValueFactory = _ => 0.0 };
+        var simpoGamma = new Option<double>("--simpo-gamma") { Description = "Target reward margin γ of simpo.", DefaultValueFactory = _ => 0.5 };
+        var cpoAlpha = new Option<double>("--cpo-alpha") { Description = "Weight of the chosen NLL of cpo and simpo.", DefaultValueFactory = _ => 1.0 };
         var cmd = new Command("score", "Sum of completion-token log-probs (chosen and rejected) for each preference pair of a dataset (with --adapter: of the base plus a LoRA adapter); with --ref-model or --ref-adapters-disabled also reference log-probs, rewards and the loss.");
         foreach (var o in new Option[] { model }.Concat(common.DatasetFlags).Concat(common.TokenizationFlags)
-            .Concat([output, batchSize, device, adapter, refModel, refAdaptersDisabled, lossType, beta, labelSmoothing]))
+            .Concat([output, batchSize, device, adapter, refModel, refAdaptersDisabled, lossType, beta, labelSmoothing, simpoGamma, cpoAlpha]))
         {
             cmd.Options.Add(o);
         }
@@ -67,9 +69,16 @@ public static class ScoreCommand
             }
 
             CombinedPreferenceLoss? loss = null;
-            if (refDir is null && !baseAsReference)
+            var types = parse.GetValue(lossType)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            bool referenceFree = types.Length > 0 && types.All(LossTypes.ReferenceFreeLosses.Contains);
+            if (referenceFree && (refDir is not null || baseAsReference))
             {
-                foreach (var o in new Option[] { lossType, beta, labelSmoothing })
+                throw new DpoSharpException($"--loss-type {string.Join(",", types)} uses no reference model; remove --ref-model / --ref-adapters-disabled.");
+            }
+
+            if (refDir is null && !baseAsReference && !referenceFree)
+            {
+                foreach (var o in new Option[] { lossType, beta, labelSmoothing, simpoGamma, cpoAlpha })
                 {
                     if (parse.GetResult(o) is { Implicit: false })
                     {
@@ -79,7 +88,6 @@ public static class ScoreCommand
             }
             else
             {
-                var types = parse.GetValue(lossType)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
                 double b = parse.GetValue(beta);
                 if (!(b > 0) || !double.IsFinite(b))
                 {
@@ -87,7 +95,12 @@ public static class ScoreCommand
                 }
 
                 PairLossScorer.RequireBatchIndependent(types);
-                loss = PreferenceLosses.Create(types, null, new LossOptions { LabelSmoothing = parse.GetValue(labelSmoothing) });
+                loss = PreferenceLosses.Create(types, null, new LossOptions
+                {
+                    LabelSmoothing = parse.GetValue(labelSmoothing),
+                    SimpoGamma = parse.GetValue(simpoGamma),
+                    CpoAlpha = parse.GetValue(cpoAlpha),
+                });
             }
 
             var err = parse.InvocationConfiguration.Error;
@@ -164,6 +177,10 @@ public static class ScoreCommand
 
                 var refScores = PreferenceScorer.Score(reference, pairs, bs, tokenizer?.PadTokenId);
                 losses = PairLossScorer.Compute(scores, refScores, loss!, parse.GetValue(beta));
+            }
+            else if (referenceFree)
+            {
+                losses = PairLossScorer.Compute(scores, null, loss!, parse.GetValue(beta));
             }
 
             var rows = new ScoredRow[prepared.Rows.Count];

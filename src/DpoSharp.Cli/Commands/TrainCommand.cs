@@ -166,17 +166,22 @@ public static class TrainCommand
             }
         }
 
+        if (options.Algorithm == TrainingAlgorithm.Kto)
+        {
+            return KtoTrainRun.Run(options, console, cancellationToken);
+        }
+
         var device = DeviceOption.Resolve(options.Device);
         var wall = Stopwatch.StartNew();
         console.MarkupLine($"dposharp train: {Markup.Escape(options.Model)} on {Markup.Escape(options.Dataset)} → {Markup.Escape(Path.GetFullPath(options.OutputDir))} ({device})");
 
         var train = PreferenceDatasetLoader.Load(options.Dataset, options.ToDatasetOptions());
-        var eval = LoadEval(options);
+        var eval = LoadEval(options, PreferenceDatasetLoader.Load);
         var tokenizer = HfTokenizer.Load(options.Model);
         var data = PreparedPreferenceData.Create(options.ToTokenizationOptions(), tokenizer, train, eval);
         int longest = data.Train.Pairs.Concat(data.Eval?.Pairs ?? []).Max(p => p.LongestRow);
         int pairsPerForward = Math.Max(options.PerDeviceTrainBatchSize, data.Eval is null ? 0 : options.PerDeviceEvalBatchSize);
-        bool keepsReference = !options.ReferenceFree && !options.PrecomputeRefLogProbs && (options.RefModel is not null || !options.TrainsAdapters);
+        bool keepsReference = options.Objective.NeedsReference && !options.PrecomputeRefLogProbs && (options.RefModel is not null || !options.TrainsAdapters);
         MemoryPreflight.Check(console, options.Model, options, 2 * pairsPerForward, longest, keepsReference, device);
 
         // Frozen weights in torch_dtype: a LoRA run's base and the reference model (the trained weights stay fp32).
@@ -191,7 +196,7 @@ public static class TrainCommand
         var stats = trainer.TrainTokenization!.Stats;
         console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
-        TrainingProgress.WriteParameters(console, model);
+        TrainingProgress.WriteParameters(console, model, ReferenceDescription(options));
 
         DeleteEarlierCheckpoints(options);
 
@@ -224,6 +229,14 @@ public static class TrainCommand
         WriteSummary(console, trainer, result, options, wall.Elapsed);
         return 0;
     }
+
+    /// <summary>What a DPO run's reference log-probs come from, for the console.</summary>
+    internal static string ReferenceDescription(DpoOptions options) =>
+        !options.Objective.NeedsReference ? "none (reference-free)"
+        : options.PrecomputeRefLogProbs ? "precomputed log-probs"
+        : options.RefModel is { } dir ? dir
+        : options.TrainsAdapters ? "adapters disabled"
+        : "a frozen copy";
 
     /// <summary>Trains with the console display (progress, metric lines, resume notice; none with report_to none).
     /// Ctrl-C (<paramref name="cancellationToken"/>) stops after the current step with a checkpoint of it.</summary>
@@ -273,13 +286,16 @@ public static class TrainCommand
         console.MarkupLine($"done: {result.GlobalStep} steps in {elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s; model saved in {Markup.Escape(Path.GetFullPath(options.OutputDir))}");
     }
 
-    private static PreferenceDataset? LoadEval(DpoOptions o)
+    /// <summary>The evaluation data of a run (preference pairs, or KTO's unpaired rows, as <paramref name="load"/> reads
+    /// them): eval_dataset, else the dataset folder's test split; none with eval_strategy no.</summary>
+    internal static T? LoadEval<T>(DpoOptions o, Func<string, DatasetOptions?, T> load)
+        where T : class
     {
         if (o.EvalDataset is { } path)
         {
             var options = o.ToDatasetOptions();
             options.Split = Directory.Exists(path) && PreferenceDatasetLoader.FindSplits(path).ContainsKey(o.DatasetTestSplit) ? o.DatasetTestSplit : null;
-            return PreferenceDatasetLoader.Load(path, options);
+            return load(path, options);
         }
 
         if (o.EvalStrategy == EvalStrategy.No)
@@ -289,7 +305,7 @@ public static class TrainCommand
 
         if (Directory.Exists(o.Dataset) && PreferenceDatasetLoader.FindSplits(o.Dataset!).ContainsKey(o.DatasetTestSplit))
         {
-            return PreferenceDatasetLoader.Load(o.Dataset!, o.ToDatasetOptions(o.DatasetTestSplit));
+            return load(o.Dataset!, o.ToDatasetOptions(o.DatasetTestSplit));
         }
 
         throw new DpoSharpException($"eval_strategy is '{OptionValues.Name(o.EvalStrategy)}' but there is no evaluation data: set eval_dataset, give a dataset folder with a '{o.DatasetTestSplit}' split, or set eval_strategy to no.");

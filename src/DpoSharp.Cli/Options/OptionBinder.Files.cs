@@ -53,6 +53,11 @@ public static partial class OptionBinder
         {
             throw new DpoSharpException($"{sourceName}: line {e.Start.Line}: invalid YAML: {e.InnerException?.Message ?? e.Message}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's representation model throws this for some malformed documents (e.g. a tag it cannot resolve).
+            throw new DpoSharpException($"{sourceName}: invalid YAML ({e.Message}); the file must be a flat mapping of option names to values.", e);
+        }
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
         {
@@ -114,7 +119,7 @@ public static partial class OptionBinder
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            doc = JsonDocument.Parse(json, DpoSharp.IO.JsonFile.DocumentOptions);
         }
         catch (JsonException e)
         {

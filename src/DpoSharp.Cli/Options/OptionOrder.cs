@@ -37,6 +37,7 @@ internal static class OptionOrder
             nameof(DpoOptions.GroupByLength),
 
             // loss
+            nameof(DpoOptions.Algorithm),
             nameof(DpoOptions.Beta),
             nameof(DpoOptions.LossType),
             nameof(DpoOptions.LossWeights),
@@ -46,7 +47,15 @@ internal static class OptionOrder
             nameof(DpoOptions.FAlphaDivergenceCoef),
             nameof(DpoOptions.DiscopopTau),
             nameof(DpoOptions.RpoAlpha),
+            nameof(DpoOptions.SimpoGamma),
+            nameof(DpoOptions.CpoAlpha),
+            nameof(DpoOptions.DesirableWeight),
+            nameof(DpoOptions.UndesirableWeight),
             nameof(DpoOptions.UseWeighting),
+            nameof(DpoOptions.LdAlpha),
+            nameof(DpoOptions.SyncRefModel),
+            nameof(DpoOptions.RefModelMixupAlpha),
+            nameof(DpoOptions.RefModelSyncSteps),
             nameof(DpoOptions.PrecomputeRefLogProbs),
             nameof(DpoOptions.PrecomputeRefBatchSize),
 
@@ -65,6 +74,7 @@ internal static class OptionOrder
             nameof(DpoOptions.AdamBeta2),
             nameof(DpoOptions.AdamEpsilon),
             nameof(DpoOptions.MaxGradNorm),
+            nameof(DpoOptions.MaxBadSteps),
             nameof(DpoOptions.Seed),
 
             // LoRA and memory
@@ -122,6 +132,7 @@ internal static class OptionOrder
             nameof(SftOptions.AdamBeta2),
             nameof(SftOptions.AdamEpsilon),
             nameof(SftOptions.MaxGradNorm),
+            nameof(SftOptions.MaxBadSteps),
             nameof(SftOptions.Seed),
 
             // LoRA and memory

@@ -19,13 +19,15 @@ public sealed record TrainingDisplay(string Name, string RateUnit, Func<TrainerL
 /// </summary>
 public static class TrainingProgress
 {
-    /// <summary>Prints the model's trainable and total parameters (and the LoRA targets when it has adapters).</summary>
-    public static void WriteParameters(IAnsiConsole console, DpoSharp.Models.ICausalLM model)
+    /// <summary>Prints the model's trainable and total parameters, the LoRA targets when it has adapters, and the
+    /// run's <paramref name="reference"/> (what the reference log-probs come from) when it has one.</summary>
+    public static void WriteParameters(IAnsiConsole console, DpoSharp.Models.ICausalLM model, string? reference = null)
     {
         ArgumentNullException.ThrowIfNull(console);
         var count = DpoSharp.Models.Lora.LoraModel.CountParameters(model);
         var targets = DpoSharp.Models.Lora.LoraModel.Targets(model);
-        var lora = targets.Count == 0 ? "" : $"; LoRA on {targets.Count} layers ({string.Join(", ", targets.Select(t => t.Path.Split('.')[^1]).Distinct())}), reference: adapters disabled";
+        var lora = targets.Count == 0 ? "" : $"; LoRA on {targets.Count} layers ({string.Join(", ", targets.Select(t => t.Path.Split('.')[^1]).Distinct())})";
+        lora += reference is null ? "" : $"; reference: {reference}";
         console.MarkupLine(Markup.Escape(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"trainable parameters: {count.Trainable:N0} of {count.Total:N0} ({count.TrainablePercent:F3}%){lora}")));
     }
@@ -63,8 +65,12 @@ public static class TrainingProgress
             meter.Report(step, examples.Advance());
         }
 
+        void OnSkipped(SkippedStep skipped) => WriteLine(console, "warning: NaN/inf at " + skipped.Describe() +
+            $" ({skipped.Consecutive} in a row; max_bad_steps {loop.Options.Optimizer.MaxBadSteps}).");
+
         loop.Resuming += OnResuming;
         loop.StepCompleted += OnStep;
+        loop.StepSkipped += OnSkipped;
         try
         {
             if (!display.Show)
@@ -81,6 +87,7 @@ public static class TrainingProgress
             meter.Finish();
             loop.Resuming -= OnResuming;
             loop.StepCompleted -= OnStep;
+            loop.StepSkipped -= OnSkipped;
         }
     }
 

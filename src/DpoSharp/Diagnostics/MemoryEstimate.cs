@@ -133,7 +133,7 @@ public static class MemoryEstimator
     /// residuals; the MLP's intermediate tensors and their activation-function temporaries); scaled-dot-product
     /// attention keeps no (T, T) probabilities for the backward. With gradient checkpointing only each layer's input stays, plus one
     /// layer's activations during its recomputation. Logits: (rows, T, V) fp32 three times (logits, the fp32 chunk
-    /// copies, their gradient), or one chunk of positions with chunked log-probs. Calibrated on measured peaks
+    /// copies, their gradient), or one chunk of positions (across rows) with chunked log-probs. Calibrated on measured peaks
     /// (full DPO: GPT-2 124M at 2 × (64 + 64) tokens 3.7 GB, at 4 × (128 + 128) 6.4 GB; Qwen2.5-0.5B at 2 × (128 + 128)
     /// 16.6 GB): within 7% of each.
     /// </remarks>
@@ -147,7 +147,8 @@ public static class MemoryEstimator
         long activations = plan.GradientCheckpointing
             ? (layers * tokens * c.HiddenSize * 4L) + (tokens * perLayerToken)
             : layers * tokens * perLayerToken;
-        long logitPositions = plan.ChunkedLogProbs ? (long)plan.Rows * Math.Min(plan.LogitChunk, plan.SequenceLength) : tokens;
+        // Chunked log-probs gather the positions of every row into one list and run the lm_head over LogitChunk of them at a time.
+        long logitPositions = plan.ChunkedLogProbs ? Math.Min(plan.LogitChunk, tokens) : tokens;
         activations += 3L * logitPositions * c.VocabSize * 4L;
 
         long adapters = plan.TrainableParameters < plan.Parameters ? plan.TrainableParameters : 0;

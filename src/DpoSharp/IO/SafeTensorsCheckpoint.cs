@@ -41,15 +41,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         var fileOf = new Dictionary<string, string>(StringComparer.Ordinal);
         if (File.Exists(index))
         {
-            JsonObject? root;
-            try
-            {
-                root = JsonNode.Parse(File.ReadAllText(index)) as JsonObject;
-            }
-            catch (JsonException e)
-            {
-                throw new DpoSharpException($"{index}: not valid JSON ({e.Message}).", e);
-            }
+            var root = JsonFile.Parse(index) as JsonObject;
 
             if (root?["weight_map"] is not JsonObject map)
             {
@@ -71,6 +63,11 @@ public sealed class SafeTensorsCheckpoint : IDisposable
             {
                 foreach (var file in fileOf.Values.Distinct())
                 {
+                    if (!File.Exists(Path.Combine(directory, file)))
+                    {
+                        throw new DpoSharpException($"{index}: weight_map names the shard {file}, which is not in {directory}; download the missing shard or fix the index.");
+                    }
+
                     var f = result.OpenFile(file);
                     foreach (var (name, shardFile) in fileOf)
                     {

@@ -44,8 +44,9 @@ public sealed class CombinedPreferenceLoss : IPreferenceLoss, IStatefulPreferenc
     /// <summary>The RPO NLL weight, or null.</summary>
     public double? RpoAlpha { get; }
 
-    /// <summary>True when the output carries <see cref="PreferenceLossOutput.NllLoss"/> (an <c>sft</c> part or <c>rpo_alpha</c>).</summary>
-    public bool UsesNll => RpoAlpha is not null || parts.Any(p => p.Loss is SftLoss);
+    /// <summary>True when the output carries <see cref="PreferenceLossOutput.NllLoss"/> (an <c>sft</c> or reference-free
+    /// part, or <c>rpo_alpha</c>).</summary>
+    public bool UsesNll => RpoAlpha is not null || parts.Any(p => p.Loss is SftLoss or ReferenceFreeLossBase);
 
     /// <inheritdoc/>
     public PreferenceLossOutput Compute(PreferenceLossInput input)
@@ -67,6 +68,7 @@ public sealed class CombinedPreferenceLoss : IPreferenceLoss, IStatefulPreferenc
         }
 
         Tensor? losses = null, chosen = null, rejected = null, nll = null;
+        IReadOnlyDictionary<string, Tensor>? statistics = null;
         foreach (var (loss, weight) in parts)
         {
             var o = loss.Compute(effective);
@@ -74,6 +76,7 @@ public sealed class CombinedPreferenceLoss : IPreferenceLoss, IStatefulPreferenc
             chosen = chosen is null ? o.ChosenRewards * weight : chosen + (o.ChosenRewards * weight);
             rejected = rejected is null ? o.RejectedRewards * weight : rejected + (o.RejectedRewards * weight);
             nll ??= o.NllLoss;
+            statistics ??= o.PairStatistics;
         }
 
         if (RpoAlpha is double alpha)
@@ -88,7 +91,7 @@ public sealed class CombinedPreferenceLoss : IPreferenceLoss, IStatefulPreferenc
             losses = losses! * input.PairWeights;
         }
 
-        return new PreferenceLossOutput(losses!, chosen!.detach(), rejected!.detach()) { NllLoss = nll };
+        return new PreferenceLossOutput(losses!, chosen!.detach(), rejected!.detach()) { NllLoss = nll, PairStatistics = statistics };
     }
 
     /// <inheritdoc/>

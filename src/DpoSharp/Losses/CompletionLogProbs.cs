@@ -37,7 +37,9 @@ public static class CompletionLogProbs
     /// <param name="model">The model.</param>
     /// <param name="batch">The batch, on the model's device.</param>
     /// <param name="statistics">Extra per-row statistics to compute in the same pass.</param>
-    public static CompletionForward Forward(ICausalLM model, SequenceBatch batch, CompletionStatistics statistics = CompletionStatistics.None)
+    /// <param name="tokenWeights">(B, T) fp32 or null: the weight of each completion token in the sums (LD-DPO:
+    /// <see cref="LengthDesensitization.TokenWeights"/>); null: plain sums.</param>
+    public static CompletionForward Forward(ICausalLM model, SequenceBatch batch, CompletionStatistics statistics = CompletionStatistics.None, Tensor? tokenWeights = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
@@ -50,12 +52,12 @@ public static class CompletionLogProbs
         {
             var hidden = lm.ForwardHidden(batch.InputIds, mask, batch.PositionIds, batch.SequenceGather, batch.SequenceScatter);   // (B, T, D)
             var r = HiddenStateLogProbs.Compute(hidden, lm.LmHead, lm.LmHeadParameters, batch.InputIds, batch.CompletionMask,
-                lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics, seq, count);
+                lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics, seq, count, tokenWeights);
             return new CompletionForward(r.LogProbs) { TokenHits = r.TokenHits, WpoTermSums = r.WpoTermSums };
         }
 
         var logits = model.Forward(batch.InputIds, mask, batch.PositionIds);   // (B, T, V)
-        var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask, sequenceIds: seq, sequenceCount: count);
+        var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask, sequenceIds: seq, sequenceCount: count, tokenWeights: tokenWeights);
         Tensor? hits = null, wpo = null;
         if (statistics.HasFlag(CompletionStatistics.TokenHits))
         {

@@ -54,8 +54,11 @@ public static class HiddenStateLogProbs
     /// <param name="sequenceIds">(B, T) int64: the output sequence of each completion token (rows holding several
     /// sequences, <see cref="Data.SequenceBatch.SegmentIds"/>), or null: one output per row.</param>
     /// <param name="sequenceCount">Output sequences with <paramref name="sequenceIds"/>.</param>
+    /// <param name="tokenWeights">(B, T) fp32 or null: the weight of the token at each position in the sums, as in
+    /// <see cref="SequenceLogProbs.Compute"/>; null: all 1.</param>
     public static HiddenStateLogProbsResult Compute(Tensor hidden, Func<Tensor, Tensor> head, IEnumerable<Tensor> headParameters, Tensor inputIds, Tensor completionMask,
-        int chunkSize = DefaultChunkSize, bool completionOnly = true, CompletionStatistics statistics = CompletionStatistics.None, Tensor? sequenceIds = null, int sequenceCount = 0)
+        int chunkSize = DefaultChunkSize, bool completionOnly = true, CompletionStatistics statistics = CompletionStatistics.None, Tensor? sequenceIds = null, int sequenceCount = 0,
+        Tensor? tokenWeights = null)
     {
         ArgumentNullException.ThrowIfNull(hidden);
         ArgumentNullException.ThrowIfNull(head);
@@ -74,6 +77,7 @@ public static class HiddenStateLogProbs
             throw new ArgumentException($"shape mismatch: hidden {string.Join('x', hidden.shape)}, input_ids {string.Join('x', inputIds.shape)}, completion_mask {string.Join('x', completionMask.shape)}");
         }
 
+        LengthDesensitization.CheckShape(tokenWeights, completionMask);
         var device = hidden.device;
         long outputs = sequenceIds is null ? b : sequenceCount;
         var (rows, flat, labels, weights) = PredictingPositions(inputIds, completionMask, completionOnly, sequenceIds);
@@ -107,7 +111,9 @@ public static class HiddenStateLogProbs
             tokenLogps = ChunkedHeadFunction.apply(new HeadCall(head, chunkSize, side), selected, labels, anchor!);
         }
 
-        var sums = Scatter(tokenLogps);                                                     // (B)
+        var sums = tokenWeights is null
+            ? Scatter(tokenLogps)                                                           // (B) or (S)
+            : Scatter(tokenLogps * tokenWeights.reshape(-1).index_select(0, flat + 1).to(ScalarType.Float32)); // (B) or (S): the weight of token p+1
         using (no_grad())
         {
             var meanLogits = Scatter(cat(side.MeanLogits, 0)) / counts.clamp_min(1);        // (B)

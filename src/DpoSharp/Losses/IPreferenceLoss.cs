@@ -38,6 +38,12 @@ public sealed record PreferenceLossOutput(Tensor Losses, Tensor ChosenRewards, T
     /// the loss uses it (<c>sft</c> or <c>rpo_alpha</c>); logged as <c>nll_loss</c>. Null otherwise.
     /// </summary>
     public Tensor? NllLoss { get; init; }
+
+    /// <summary>
+    /// Further per-pair statistics of the loss, each (P) and detached, logged under their name as a mean per pair
+    /// (ORPO's <c>log_odds_ratio</c>, <c>log_odds_chosen</c>). Null: none.
+    /// </summary>
+    public IReadOnlyDictionary<string, Tensor>? PairStatistics { get; init; }
 }
 
 /// <summary>One pairwise preference loss (TRL's <c>loss_type</c> names). One class per loss.</summary>

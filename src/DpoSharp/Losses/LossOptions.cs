@@ -52,6 +52,17 @@ public sealed class LossOptions
     /// <value>Default null.</value>
     public double? RpoAlpha { get; set; }
 
+    /// <summary>γ of <c>simpo</c>: the target reward margin, −log σ(β·(c − r) − γ). Must be finite.</summary>
+    /// <value>Default 0.5.</value>
+    public double SimpoGamma { get; set; } = 0.5;
+
+    /// <summary>
+    /// Weight of the chosen NLL (per token) added by <c>cpo</c> and <c>simpo</c> (TRL's <c>CPOConfig.cpo_alpha</c>).
+    /// The SimPO paper uses 0. Must be non-negative.
+    /// </summary>
+    /// <value>Default 1.0.</value>
+    public double CpoAlpha { get; set; } = 1.0;
+
     /// <summary>Checks every value; throws <see cref="DpoSharpException"/> naming the option.</summary>
     public void Validate()
     {
@@ -78,6 +89,16 @@ public sealed class LossOptions
         if (RpoAlpha is double a && (double.IsNaN(a) || a < 0 || double.IsInfinity(a)))
         {
             throw new DpoSharpException($"rpo_alpha must be a non-negative number (got {a}).");
+        }
+
+        if (!double.IsFinite(SimpoGamma))
+        {
+            throw new DpoSharpException($"simpo_gamma must be a finite number (got {SimpoGamma}).");
+        }
+
+        if (!double.IsFinite(CpoAlpha) || CpoAlpha < 0)
+        {
+            throw new DpoSharpException($"cpo_alpha must be a non-negative number (got {CpoAlpha}).");
         }
     }
 

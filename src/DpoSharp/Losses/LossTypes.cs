@@ -51,6 +51,21 @@ public static class LossTypes
     /// <summary>NLL of the chosen completions (the MPO/RPO term).</summary>
     public const string Sft = "sft";
 
+    /// <summary>ORPO: odds-ratio preference optimisation, reference-free (TRL's <c>ORPOTrainer</c>).</summary>
+    public const string Orpo = "orpo";
+
+    /// <summary>SimPO: length-normalised margin loss, reference-free (TRL's <c>CPOTrainer</c>, loss_type simpo).</summary>
+    public const string Simpo = "simpo";
+
+    /// <summary>CPO: DPO's logistic loss without a reference plus the chosen NLL (TRL's <c>CPOTrainer</c>, loss_type sigmoid).</summary>
+    public const string Cpo = "cpo";
+
+    /// <summary>
+    /// The losses that never look at a reference model: a run with one of them loads none (as <c>reference_free</c>)
+    /// and the loss is the only <c>loss_type</c>.
+    /// </summary>
+    public static IReadOnlyList<string> ReferenceFreeLosses { get; } = [Orpo, Simpo, Cpo];
+
     /// <summary>
     /// Names used elsewhere for a built-in loss (TRL's <c>dpo</c>, the papers' names), with the <c>loss_type</c> to
     /// give instead; used in "did you mean" hints.

@@ -21,6 +21,9 @@ public static class PreferenceLosses
         [LossTypes.ApoDown] = (o => new ApoDownLoss(o), "anchored preference optimisation: lower both, rejected more", "D'Oosterlinck et al. 2024, arXiv:2408.06266"),
         [LossTypes.Discopop] = (o => new DiscopopLoss(o), "DiscoPOP log-ratio modulated loss (discopop_tau)", "Lu et al. 2024, arXiv:2406.08414"),
         [LossTypes.SigmoidNorm] = (o => new SigmoidNormLoss(o), "DPO's logistic loss on length-normalised log-ratios", "TRL ≥ 1.4"),
+        [LossTypes.Orpo] = (o => new OrpoLoss(o), "ORPO, reference-free: chosen NLL − β·log σ(log-odds ratio) on per-token log-probs", "Hong et al. 2024, arXiv:2403.07691"),
+        [LossTypes.Simpo] = (o => new SimpoLoss(o), "SimPO, reference-free: −log σ(β·(c − r) − γ) on per-token log-probs (+ cpo_alpha·NLL)", "Meng et al. 2024, arXiv:2405.14734"),
+        [LossTypes.Cpo] = (o => new CpoLoss(o), "CPO, reference-free: −log σ(β·(c − r)) on summed log-probs + cpo_alpha·NLL", "Xu et al. 2024, arXiv:2401.08417"),
         [LossTypes.Sft] = (o => new SftLoss(o), "negative log-likelihood of the chosen completions (MPO/RPO term)", "Pang et al. 2024 (RPO), arXiv:2404.19733"),
     };
 

@@ -30,7 +30,10 @@ public static class SequenceLogProbs
     /// <param name="sequenceIds">(B, T) int64: the output sequence of each completion token (rows holding several
     /// sequences), or null: one output per row.</param>
     /// <param name="sequenceCount">Output sequences with <paramref name="sequenceIds"/>.</param>
-    public static SequenceLogProbsResult Compute(Tensor logits, Tensor inputIds, Tensor completionMask, int chunkSize = DefaultChunkSize, Tensor? sequenceIds = null, int sequenceCount = 0)
+    /// <param name="tokenWeights">(B, T) fp32 or null: the weight of the token at each position in <see cref="SequenceLogProbsResult.Sums"/>
+    /// (only completion positions count; e.g. <see cref="LengthDesensitization.TokenWeights"/>); null: all 1. Token
+    /// counts and mean logits are unweighted.</param>
+    public static SequenceLogProbsResult Compute(Tensor logits, Tensor inputIds, Tensor completionMask, int chunkSize = DefaultChunkSize, Tensor? sequenceIds = null, int sequenceCount = 0, Tensor? tokenWeights = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         long b = logits.shape[0], t = logits.shape[1];
@@ -39,9 +42,12 @@ public static class SequenceLogProbs
             throw new ArgumentException($"shape mismatch: logits {string.Join('x', logits.shape)}, input_ids {string.Join('x', inputIds.shape)}, completion_mask {string.Join('x', completionMask.shape)}");
         }
 
+        LengthDesensitization.CheckShape(tokenWeights, completionMask);
+
         // Position t-1 predicts token t: drop the last logit row and the first label.
         var labels = inputIds[.., 1..];                            // (B, T-1)
         var mask = completionMask[.., 1..].to(ScalarType.Float32); // (B, T-1)
+        var sumMask = tokenWeights is null ? mask : mask * tokenWeights[.., 1..].to(ScalarType.Float32); // (B, T-1)
         var sums = new List<Tensor>();
         var logitSums = new List<Tensor>();
         for (long start = 0; start < t - 1; start += chunkSize)
@@ -52,7 +58,7 @@ public static class SequenceLogProbs
             var picked = chunk.gather(-1, labels.narrow(1, start, end - start).unsqueeze(-1)).squeeze(-1); // (B, c)
             var m = mask.narrow(1, start, end - start);
             var seq = sequenceIds?[.., 1..].narrow(1, start, end - start);
-            sums.Add(RowSums((picked - lse) * m, seq, sequenceCount));        // (B) or (S)
+            sums.Add(RowSums((picked - lse) * sumMask.narrow(1, start, end - start), seq, sequenceCount)); // (B) or (S)
             using (no_grad())
             {
                 logitSums.Add(RowSums(chunk.mean([-1]) * m, seq, sequenceCount)); // (B) or (S)

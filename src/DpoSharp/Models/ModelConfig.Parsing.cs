@@ -6,6 +6,10 @@ namespace DpoSharp.Models;
 
 public sealed partial class ModelConfig
 {
+    /// <summary>Largest size, count or length a config.json may declare (dimensions, vocabulary, layers, positions):
+    /// a bound on what the model allocates from the file.</summary>
+    public const int MaxDimension = 1 << 24;
+
     /// <summary>The <c>model_type</c> values DpoSharp runs.</summary>
     public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "llama", "mistral", "qwen2", "phi"];
 
@@ -88,17 +92,7 @@ public sealed partial class ModelConfig
             throw new DpoSharpException($"{path}: not found. --model must be a Hugging Face model directory holding config.json and safetensors weights.");
         }
 
-        JsonObject raw;
-        try
-        {
-            raw = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new DpoSharpException($"{path}: config.json must be a JSON object.");
-        }
-        catch (JsonException e)
-        {
-            throw new DpoSharpException($"{path}: not valid JSON ({e.Message}).", e);
-        }
-
-        return Parse(raw, path);
+        return Parse(IO.JsonFile.ParseObject(path), path);
     }
 
     /// <summary>Parses a config.json object; <paramref name="source"/> names it in error messages.</summary>
@@ -106,7 +100,7 @@ public sealed partial class ModelConfig
     {
         var r = new Reader(raw, source);
         string modelType = r.String("model_type") ?? InferType(raw, source);
-        var archs = raw["architectures"] is JsonArray a ? a.Select(n => n?.GetValue<string>() ?? "").ToArray() : [];
+        var archs = raw["architectures"] is JsonArray a ? a.Select(n => IO.JsonFile.Value<string>(n, source)).ToArray() : [];
         if (!SupportedModelTypes.Contains(modelType))
         {
             throw new DpoSharpException($"{source}: model_type '{modelType}' is not supported. Supported: {string.Join(", ", SupportedModelTypes)}.");
@@ -201,7 +195,7 @@ public sealed partial class ModelConfig
 
     private static string InferType(JsonObject raw, string source)
     {
-        if (raw["architectures"] is JsonArray { Count: > 0 } a && a[0]?.GetValue<string>() is { } arch)
+        if (raw["architectures"] is JsonArray { Count: > 0 } a && IO.JsonFile.Value<string>(a[0], source) is { } arch)
         {
             var known = new Dictionary<string, string>
             {
@@ -278,6 +272,11 @@ public sealed partial class ModelConfig
             if (v <= 0)
             {
                 throw Bad(key, "a positive integer");
+            }
+
+            if (v > MaxDimension)
+            {
+                throw new DpoSharpException($"{source}: {key} = {v} is beyond any published model (at most {MaxDimension:N0}); the file is corrupt or not a model config.");
             }
 
             return v;

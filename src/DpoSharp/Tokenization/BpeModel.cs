@@ -16,6 +16,7 @@ internal sealed class BpeModel
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<long, (int Rank, int NewId)> _merges;
     private readonly int[] _byteFallbackIds;
+    private readonly string _source;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
 
     public BpeModel(
@@ -40,6 +41,7 @@ internal sealed class BpeModel
         bool ignoreMerges,
         string source)
     {
+        _source = source;
         _vocab = vocab;
         _merges = new Dictionary<long, (int, int)>(merges.Count);
         for (var index = 0; index < merges.Count; index++)
@@ -166,7 +168,7 @@ internal sealed class BpeModel
 
             if (UnkId is not int unk)
             {
-                throw new DpoSharpException($"The tokenizer cannot encode '{piece}' (U+{char.ConvertToUtf32(piece, 0):X4}): it is not in the vocabulary and the model has no unknown token or byte fallback.");
+                throw new DpoSharpException($"{_source}: the tokenizer cannot encode '{piece}' (U+{char.ConvertToUtf32(piece, 0):X4}): it is not in the vocabulary and the model has no unknown token or byte fallback.");
             }
 
             if (!(FuseUnk && unkRun))

@@ -35,6 +35,7 @@ public sealed class HfTokenizer : ITokenizer
     private readonly int[] _suffixIds;
     private readonly Dictionary<string, string> _specialTokenStrings;
     private ChatTemplate? _compiledTemplate;
+    private readonly string _chatTemplateFile;
 
     private HfTokenizer(Parts p)
     {
@@ -52,7 +53,8 @@ public sealed class HfTokenizer : ITokenizer
             _tokenToId[a.Content] = a.Id;
         }
 
-        var size = _tokenToId.Count == 0 ? 0 : _tokenToId.Values.Max() + 1;
+        // Ids are bounded by the readers (ReaderSupport.MaxVocabId); an added token may reuse a vocabulary string under another id.
+        var size = p.File.Vocab.Values.Concat(p.Added.Select(a => a.Id)).DefaultIfEmpty(-1).Max() + 1;
         _idToToken = new string[size];
         foreach (var (tok, id) in p.File.Vocab)
         {
@@ -84,6 +86,7 @@ public sealed class HfTokenizer : ITokenizer
         AddsBosToken = BosTokenId is int b && _prefixIds.Contains(b);
         AddsEosToken = EosTokenId is int e && _suffixIds.Contains(e);
         ChatTemplate = p.ChatTemplate;
+        _chatTemplateFile = p.ChatTemplateFile ?? Source;
     }
 
     /// <summary>Where the vocabulary was read from (a file path).</summary>
@@ -227,7 +230,15 @@ public sealed class HfTokenizer : ITokenizer
             throw new DpoSharpException($"The tokenizer at {Source} has no chat_template (tokenizer_config.json); conversational data needs a model with a chat template.");
         }
 
-        _compiledTemplate ??= ChatTemplates.ChatTemplate.Parse(ChatTemplate);
+        try
+        {
+            _compiledTemplate ??= ChatTemplates.ChatTemplate.Parse(ChatTemplate);
+        }
+        catch (DpoSharpException e)
+        {
+            throw new DpoSharpException($"{_chatTemplateFile}: {e.Message}", e);
+        }
+
         var vars = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (var (k, v) in _specialTokenStrings)
         {
@@ -243,7 +254,14 @@ public sealed class HfTokenizer : ITokenizer
             }
         }
 
-        return _compiledTemplate.Render(messages, addGenerationPrompt, vars);
+        try
+        {
+            return _compiledTemplate.Render(messages, addGenerationPrompt, vars);
+        }
+        catch (DpoSharpException e) when (e.Message.StartsWith("Chat template:", StringComparison.Ordinal))
+        {
+            throw new DpoSharpException($"{_chatTemplateFile}: {e.Message}", e);
+        }
     }
 
     private void EncodePlain(string text, bool isFirst, List<int> ids)
@@ -289,5 +307,8 @@ public sealed class HfTokenizer : ITokenizer
         public required int[] SuffixIds { get; init; }
 
         public string? ChatTemplate { get; init; }
+
+        /// <summary>The file the chat template came from (named in template errors).</summary>
+        public string? ChatTemplateFile { get; init; }
     }
 }

@@ -32,6 +32,16 @@ internal static class TokenizerLoader
 
         var config = ReadJsonObject(Path.Combine(modelDir, "tokenizer_config.json"));
         var specialMap = ReadJsonObject(Path.Combine(modelDir, "special_tokens_map.json"));
+        foreach (var (doc, name) in new[] { (config, "tokenizer_config.json"), (specialMap, "special_tokens_map.json") })
+        {
+            if (doc is not null && doc.RootElement.ValueKind is var kind && kind != JsonValueKind.Object)
+            {
+                config?.Dispose();
+                specialMap?.Dispose();
+                throw new DpoSharpException($"{Path.Combine(modelDir, name)}: expected a JSON object ({{ … }}) at the top level, found {kind.ToString().ToLowerInvariant()}.");
+            }
+        }
+
         try
         {
             return LoadCore(modelDir, config, specialMap);
@@ -60,7 +70,7 @@ internal static class TokenizerLoader
         }
 
         var added = files.Added;
-        AddConfiguredTokens(added, files.Vocab, cfg, specialMap?.RootElement, specialStrings);
+        AddConfiguredTokens(Path.Combine(dir, "tokenizer_config.json"), added, files.Vocab, cfg, specialMap?.RootElement, specialStrings);
         var prefix = files.PrefixIds;
         var suffix = files.SuffixIds;
         if (!files.UsePostProcessorDefaults || (tokenizerClass is not null && LlamaLikeClasses.Contains(tokenizerClass) && (addBos is not null || addEos is not null)))
@@ -83,6 +93,9 @@ internal static class TokenizerLoader
             PrefixIds = prefix,
             SuffixIds = suffix,
             ChatTemplate = chatTemplate,
+            ChatTemplateFile = File.Exists(Path.Combine(dir, "chat_template.jinja")) && !(cfg is JsonElement ce && ce.ValueKind == JsonValueKind.Object && ce.TryGetProperty("chat_template", out _))
+                ? Path.Combine(dir, "chat_template.jinja")
+                : Path.Combine(dir, "tokenizer_config.json"),
         };
     }
 
@@ -117,7 +130,7 @@ internal static class TokenizerLoader
     }
 
     /// <summary>Added tokens declared in tokenizer_config.json, and the special-token strings themselves.</summary>
-    private static void AddConfiguredTokens(List<AddedToken> added, IReadOnlyDictionary<string, int> vocab, JsonElement? cfg, JsonElement? specialMap, Dictionary<string, string> specialStrings)
+    private static void AddConfiguredTokens(string configFile, List<AddedToken> added, IReadOnlyDictionary<string, int> vocab, JsonElement? cfg, JsonElement? specialMap, Dictionary<string, string> specialStrings)
     {
         if (cfg is JsonElement cfgEl && cfgEl.TryGetProperty("added_tokens_decoder", out var atd) && atd.ValueKind == JsonValueKind.Object)
         {
@@ -125,7 +138,12 @@ internal static class TokenizerLoader
             {
                 if (int.TryParse(p.Name, out var id) && p.Value.ValueKind == JsonValueKind.Object && !added.Any(a => a.Id == id))
                 {
-                    added.Add(ReadAddedToken(id, p.Value));
+                    if (id < 0 || id > MaxVocabId)
+                    {
+                        throw new DpoSharpException($"{configFile}: added_tokens_decoder key \"{p.Name}\" is not a token id (0..{MaxVocabId}).");
+                    }
+
+                    added.Add(ReadAddedToken(id, p.Value, configFile, $"added_tokens_decoder[\"{p.Name}\"]"));
                 }
             }
         }
@@ -195,10 +213,18 @@ internal static class TokenizerLoader
             {
                 // A list of named templates: use "default" (as transformers does), else the first.
                 string? first = null;
+                var file = Path.Combine(dir, "tokenizer_config.json");
+                int i = 0;
                 foreach (var item in ct.EnumerateArray())
                 {
-                    var name = item.TryGetProperty("name", out var n) ? n.GetString() : null;
-                    var tmpl = item.TryGetProperty("template", out var t) ? t.GetString() : null;
+                    var where = $"chat_template[{i++}]";
+                    if (item.ValueKind != JsonValueKind.Object)
+                    {
+                        throw new DpoSharpException($"{file}: {where} must be an object {{\"name\": …, \"template\": …}}.");
+                    }
+
+                    var name = item.TryGetProperty("name", out var n) ? IO.JsonFile.String(n, file, where + ".name") : null;
+                    var tmpl = item.TryGetProperty("template", out var t) ? IO.JsonFile.String(t, file, where + ".template") : null;
                     if (name == "default" && tmpl is not null)
                     {
                         return tmpl;

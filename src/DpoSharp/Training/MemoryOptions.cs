@@ -45,7 +45,7 @@ public sealed class MemoryOptions
     /// On CPUs without bf16/fp16 matrix units, float32 is much faster (<see cref="Diagnostics.MatmulSpeed"/>).
     /// </summary>
     /// <value>Default <c>float32</c>.</value>
-    [Description("dtype of frozen weights (the reference model; with LoRA, the base): float32 | bfloat16 | float16")]
+    [Description("dtype of frozen weights (the reference model; with LoRA, the base): float32, bfloat16 or float16")]
     public string TorchDtype { get; set; } = "float32";
 
     /// <summary>Whether decoder layers are recomputed in the backward: <see cref="GradientCheckpointing"/>, or when it is

@@ -81,6 +81,13 @@ public abstract class TrainerBase<TBatch> : IDisposable
         remove => Loop.StepCompleted -= value;
     }
 
+    /// <summary>Raised when the non-finite guard skips a step (NaN/inf loss or gradient norm; <c>max_bad_steps</c>).</summary>
+    public event Action<SkippedStep>? StepSkipped
+    {
+        add => Loop.StepSkipped += value;
+        remove => Loop.StepSkipped -= value;
+    }
+
     /// <summary>
     /// Evaluates on the eval data (no gradients, dropout off) and returns <c>eval_</c>-prefixed metrics; empty
     /// without eval data.

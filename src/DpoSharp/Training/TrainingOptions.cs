@@ -100,6 +100,9 @@ public abstract partial class TrainingOptions
     /// <inheritdoc cref="OptimizerOptions.MaxGradNorm"/>
     public double MaxGradNorm { get => Optimizer.MaxGradNorm; set => Optimizer.MaxGradNorm = value; }
 
+    /// <inheritdoc cref="OptimizerOptions.MaxBadSteps"/>
+    public int MaxBadSteps { get => Optimizer.MaxBadSteps; set => Optimizer.MaxBadSteps = value; }
+
     // ---------------------------------------------------------------- Schedule
 
     /// <inheritdoc cref="ScheduleOptions.NumTrainEpochs"/>

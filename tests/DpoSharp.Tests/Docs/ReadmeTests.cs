@@ -18,6 +18,9 @@ public class ReadmeTests
     [InlineData("max_prompt_length", "removed")]
     [InlineData("reference_free", "removed")]
     [InlineData("loss_type", "rewards/")]
+    [InlineData("ld_alpha", "reference log-probs get the same weighting")]
+    [InlineData("simpo_gamma", "trl.experimental.cpo")]
+    [InlineData("cpo_alpha", "trl.experimental.cpo")]
     public void TheOptionTableSaysWhereTrl1Differs(string option, string difference)
     {
         var row = OptionRow(option);

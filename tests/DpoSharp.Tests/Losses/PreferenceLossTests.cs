@@ -382,6 +382,6 @@ public class PreferenceLossTests
         var mismatch = Assert.Throws<DpoSharpException>(() => PreferenceLosses.Create(["sigmoid", "ipo"], [1.0], new LossOptions()));
         Assert.Contains("loss_weights", mismatch.Message);
         Assert.Throws<DpoSharpException>(() => PreferenceLosses.Create(["sigmoid", "sigmoid"], null, new LossOptions()));
-        Assert.Equal(15, PreferenceLosses.Names.Count);
+        Assert.Equal(18, PreferenceLosses.Names.Count);
     }
 }

@@ -82,6 +82,51 @@ public class PrefixSharingTests
         }
     }
 
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void LengthDesensitizedSumsAndGradientsAreTheSameInEveryLayout(string type)
+    {
+        // LD-DPO weights count tokens per completion: in a shared or packed row the two completions of a pair (and
+        // other pairs' sequences) sit in one row, so the weights must restart at each sequence.
+        using var model = TinyModels.Create(type);
+        var pairs = TinyModels.Pairs(count: 4);
+        Assert.Contains(pairs, q => q.ChosenIds.Length != q.RejectedIds.Length);   // public length < some completion
+        (double[] Sums, Dictionary<string, float[]> Grads) Run(PreferenceBatch batch)
+        {
+            using var scope = NewDisposeScope();
+            TinyModels.ZeroGradients(model);
+            var w = LengthDesensitization.TokenWeights(batch.CompletionMask, batch.PairCount, 0.3, batch.SegmentIds);
+            var sums = CompletionLogProbs.Forward(model, batch, tokenWeights: w).LogProbs.Sums;   // (2P)
+            (sums * arange(1, sums.shape[0] + 1, ScalarType.Float32)).sum().backward();
+            return (sums.to(ScalarType.Float64).data<double>().ToArray(), TinyModels.Gradients(model));
+        }
+
+        using var plain = new PreferenceCollator(padTokenId: 0).Collate(pairs);
+        var expected = Run(plain);
+        using var unweighted = new PreferenceCollator(padTokenId: 0).Collate(pairs);
+        var plainSums = CompletionLogProbs.Forward(model, unweighted).LogProbs.Sums.to(ScalarType.Float64).data<double>().ToArray();
+        Assert.Contains(Enumerable.Range(0, plainSums.Length), i => Math.Abs(plainSums[i] - expected.Sums[i]) > 1e-3);   // the weights bite
+        foreach (var (sharing, free) in new[] { (true, false), (false, true), (true, true) })
+        {
+            using var batch = new PreferenceCollator(padTokenId: 0) { PrefixSharing = sharing, PaddingFree = free }.Collate(pairs);
+            var actual = Run(batch);
+            AssertClose(expected.Sums, actual.Sums, 2e-5, $"{type} prefix sharing {sharing} padding-free {free} sums");
+            var (diff, scale) = TinyModels.Compare(actual.Grads, expected.Grads);
+            Assert.True(diff <= 2e-5 * Math.Max(1, scale), $"{type} prefix sharing {sharing} padding-free {free}: max gradient difference {diff}");
+        }
+    }
+
+    [Fact]
+    public void LengthDesensitizationWeightsOfASharedRowRestartAtEachCompletionByHand()
+    {
+        // Row [11 12 13 | 21 22 23 | 13 | 31 32]: chosen 3 tokens, rejected 2 → ℓ = 2; the chosen's third token gets α.
+        var pair = new TokenizedPair([11, 12, 13], [21, 22, 23], [31, 32]);
+        using var b = new PreferenceCollator(padTokenId: 0) { PrefixSharing = true }.Collate([pair]);
+        var w = LengthDesensitization.TokenWeights(b.CompletionMask, 1, 0.5, b.SegmentIds).data<float>().ToArray();
+        Assert.Equal([0f, 0, 0, 1, 1, 0.5f, 0, 1, 1], w);
+    }
+
     [Fact]
     public void APrefixSharedRowIsPromptChosenLastPromptTokenRejectedWithPositionsAndSegmentsByHand()
     {

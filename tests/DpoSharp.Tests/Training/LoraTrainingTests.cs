@@ -126,7 +126,7 @@ public class LoraTrainingTests
 
         var checkpoint = Path.Combine(full, "checkpoint-3");
         Assert.Equal(
-            ["adapter_config.json", "adapter_model.safetensors", "optimizer.json", "optimizer.safetensors", "rng_state.safetensors", "scheduler.json", "trainer_state.json"],
+            ["adapter_config.json", "adapter_model.safetensors", "checkpoint_manifest.json", "optimizer.json", "optimizer.safetensors", "rng_state.safetensors", "scheduler.json", "trainer_state.json"],
             Directory.GetFiles(checkpoint).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         var names = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "optimizer.json")))!["param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
         Assert.Equal(8, names.Count); // (c_attn + mlp.c_proj) × 2 layers × (lora_A, lora_B)

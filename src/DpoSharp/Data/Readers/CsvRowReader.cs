@@ -22,6 +22,11 @@ internal static class CsvRowReader
         }
 
         var records = Parse(text, delimiter, file);
+        if (records.Count == 0)
+        {
+            throw new DpoSharpException($"{file}: no header row (the file holds only an unterminated quoted field or blank lines); it must hold a header row and at least one preference pair.");
+        }
+
         var header = records[0].Fields;
         for (var i = 0; i < header.Count; i++)
         {
@@ -72,7 +77,7 @@ internal static class CsvRowReader
         {
             try
             {
-                var node = JsonNode.Parse(value);
+                var node = JsonNode.Parse(value, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
                 if (node is JsonObject single && IsMessage(single))
                 {
                     return single;

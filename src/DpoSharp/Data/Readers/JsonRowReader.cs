@@ -6,7 +6,7 @@ namespace DpoSharp.Data.Readers;
 /// <summary>Reads JSON Lines (one object per line) and JSON (an array of objects, or an object holding one).</summary>
 internal static class JsonRowReader
 {
-    private static readonly JsonDocumentOptions DocOptions = new() { CommentHandling = JsonCommentHandling.Skip };
+    private static readonly JsonDocumentOptions DocOptions = new() { CommentHandling = JsonCommentHandling.Skip, AllowDuplicateProperties = false };
 
     /// <summary>Reads a <c>.jsonl</c> file.</summary>
     public static List<RawRow> ReadJsonLines(string file)

@@ -108,15 +108,7 @@ public static partial class PeftAdapter
             throw new DpoSharpException($"{directory}: no {ConfigFileName}, so this is not a PEFT adapter directory (a LoRA run writes {ConfigFileName} and {WeightsFileName}).");
         }
 
-        JsonObject o;
-        try
-        {
-            o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new DpoSharpException($"{path}: expected a JSON object.");
-        }
-        catch (JsonException e)
-        {
-            throw new DpoSharpException($"{path}: not valid JSON ({e.Message}).", e);
-        }
+        var o = IO.JsonFile.ParseObject(path);
 
         try
         {
@@ -156,7 +148,7 @@ public static partial class PeftAdapter
                 BaseModelNameOrPath = o["base_model_name_or_path"]?.GetValue<string>(),
                 TargetModules = o["target_modules"] switch
                 {
-                    JsonArray a => [.. a.Select(n => n!.GetValue<string>())],
+                    JsonArray a => [.. a.Select(n => JsonFile.Value<string>(n, path))],
                     JsonValue v when v.GetValue<string>() == LoraOptions.AllLinear => [LoraOptions.AllLinear],
                     _ => [], // a regular expression, or none: the weight keys say which layers are adapted
                 },

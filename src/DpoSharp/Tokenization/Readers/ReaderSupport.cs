@@ -5,6 +5,9 @@ namespace DpoSharp.Tokenization.Readers;
 /// <summary>JSON and vocabulary helpers shared by the tokenizer readers and <see cref="TokenizerLoader"/>.</summary>
 internal static class ReaderSupport
 {
+    /// <summary>Largest token id accepted (tables are sized by the largest id; the largest published vocabularies have ~260k tokens).</summary>
+    public const int MaxVocabId = 4_000_000;
+
     public static bool? GetBool(JsonElement? e, string name) =>
         e is JsonElement x && x.ValueKind == JsonValueKind.Object && x.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False)
             ? v.GetBoolean()
@@ -12,28 +15,15 @@ internal static class ReaderSupport
 
     public static JsonDocument? ReadJsonObject(string path) => File.Exists(path) ? ParseJson(path) : null;
 
-    public static JsonDocument ParseJson(string path)
-    {
-        try
-        {
-            using var stream = File.OpenRead(path);
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new DpoSharpException($"{path}: invalid JSON at line {(e.LineNumber ?? 0) + 1}, byte {(e.BytePositionInLine ?? 0) + 1}: {e.Message}", e);
-        }
-        catch (IOException e)
-        {
-            throw new DpoSharpException($"{path}: cannot be read ({e.Message}).", e);
-        }
-    }
+    public static JsonDocument ParseJson(string path) => IO.JsonFile.ParseDocument(path);
 
     /// <summary>An added token as tokenizer.json's <c>added_tokens</c> and tokenizer_config.json's
     /// <c>added_tokens_decoder</c> write it: <c>{"content": …, "special": …, "lstrip": …, …}</c>.</summary>
-    public static AddedToken ReadAddedToken(int id, JsonElement e) => new(
+    public static AddedToken ReadAddedToken(int id, JsonElement e, string file, string where) => new(
         id,
-        e.GetProperty("content").GetString() ?? string.Empty,
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty("content", out var content)
+            ? IO.JsonFile.String(content, file, where + ".content")
+            : throw new DpoSharpException($"{file}: {where} must be an object with a \"content\" string."),
         GetBool(e, "special") ?? false,
         GetBool(e, "lstrip") ?? false,
         GetBool(e, "rstrip") ?? false,
@@ -49,7 +39,13 @@ internal static class ReaderSupport
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in el.EnumerateObject())
         {
-            vocab[p.Name] = p.Value.GetInt32();
+            var id = IO.JsonFile.Int32(p.Value, file, $"vocab[\"{p.Name}\"]");
+            if (id < 0 || id > MaxVocabId)
+            {
+                throw new DpoSharpException($"{file}: vocab[\"{p.Name}\"] = {id} is not a token id (0..{MaxVocabId}).");
+            }
+
+            vocab[p.Name] = id;
         }
 
         return vocab;

@@ -7,7 +7,9 @@ namespace DpoSharp.Tokenization.Readers;
 /// decoder, post-processor).</summary>
 internal static class TokenizerJsonReader
 {
-    public static TokenizerFileContents Read(string tokJson)
+    public static TokenizerFileContents Read(string tokJson) => IO.JsonFile.Guard(tokJson, "the tokenizer", () => ReadCore(tokJson));
+
+    private static TokenizerFileContents ReadCore(string tokJson)
     {
         using var doc = ParseJson(tokJson);
         var root = doc.RootElement;
@@ -20,9 +22,22 @@ internal static class TokenizerJsonReader
         var added = new List<AddedToken>();
         if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
         {
+            int i = 0;
             foreach (var a in at.EnumerateArray())
             {
-                added.Add(ReadAddedToken(a.GetProperty("id").GetInt32(), a));
+                var where = $"added_tokens[{i++}]";
+                if (a.ValueKind != JsonValueKind.Object || !a.TryGetProperty("id", out var id))
+                {
+                    throw new DpoSharpException($"{tokJson}: {where} must be an object with \"id\" and \"content\".");
+                }
+
+                var tokenId = IO.JsonFile.Int32(id, tokJson, where + ".id");
+                if (tokenId < 0 || tokenId > MaxVocabId)
+                {
+                    throw new DpoSharpException($"{tokJson}: {where}.id = {tokenId} is not a token id (0..{MaxVocabId}).");
+                }
+
+                added.Add(ReadAddedToken(tokenId, a, tokJson, where));
             }
         }
 
@@ -86,27 +101,34 @@ internal static class TokenizerJsonReader
 
     private static List<(string, string)> ReadMerges(JsonElement el, string file)
     {
+        if (el.ValueKind != JsonValueKind.Array)
+        {
+            throw new DpoSharpException($"{file}: model.merges must be an array of merges (\"left right\" or [\"left\", \"right\"]), found {el.ValueKind.ToString().ToLowerInvariant()}.");
+        }
+
         var merges = new List<(string, string)>(el.GetArrayLength());
+        int i = 0;
         foreach (var m in el.EnumerateArray())
         {
+            var where = $"model.merges[{i++}]";
             if (m.ValueKind == JsonValueKind.String)
             {
                 var s = m.GetString()!;
-                var sp = s.IndexOf(' ', 1);
+                var sp = s.Length > 1 ? s.IndexOf(' ', 1) : -1;
                 if (sp <= 0)
                 {
-                    throw new DpoSharpException($"{file}: merge '{s}' is not 'left right'.");
+                    throw new DpoSharpException($"{file}: {where} '{s}' is not 'left right'.");
                 }
 
                 merges.Add((s[..sp], s[(sp + 1)..]));
             }
             else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
             {
-                merges.Add((m[0].GetString()!, m[1].GetString()!));
+                merges.Add((IO.JsonFile.String(m[0], file, where + "[0]"), IO.JsonFile.String(m[1], file, where + "[1]")));
             }
             else
             {
-                throw new DpoSharpException($"{file}: a merge is neither a string nor a pair of strings.");
+                throw new DpoSharpException($"{file}: {where} is neither a string \"left right\" nor a pair of strings, found {m.ValueKind.ToString().ToLowerInvariant()}.");
             }
         }
 

@@ -16,7 +16,9 @@ namespace DpoSharp.Training.Engine;
 /// Checkpoint layout (<c>output_dir/checkpoint-&lt;step&gt;/</c>, written into <c>checkpoint-&lt;step&gt;.tmp</c> and
 /// renamed when complete): the model in Hugging Face layout, <c>optimizer.safetensors</c> + <c>optimizer.json</c>
 /// (AdamW moments and step counts), <c>scheduler.json</c>, <c>rng_state.safetensors</c>, reference log-probs when
-/// precomputed, and <c>trainer_state.json</c> (step, data position, loss state, log history), written last.
+/// precomputed, <c>trainer_state.json</c> (step, data position, loss state, log history), and
+/// <c>checkpoint_manifest.json</c> (size and SHA-256 of every other file), written last; resume takes the newest
+/// checkpoint that verifies against it.
 /// The checkpointer is handed a plain <see cref="CheckpointRecord"/> and knows nothing of trainers or objectives:
 /// an objective's tensor groups are files named after the group (e.g. <c>ref_logps-train.safetensors</c>).
 /// </summary>
@@ -62,6 +64,10 @@ public static partial class Checkpointer
             {
                 passed.Add(new SkippedCheckpoint(dir, $"incomplete: it has no {TrainerStateFile}"));
             }
+            else if (Verify(dir) is { } why)
+            {
+                passed.Add(new SkippedCheckpoint(dir, "does not verify against its manifest: " + why));
+            }
             else
             {
                 return dir;
@@ -71,15 +77,26 @@ public static partial class Checkpointer
         return null;
     }
 
-    /// <summary>Deletes the oldest complete checkpoints so that at most <paramref name="limit"/> remain (save_total_limit).</summary>
+    /// <summary>
+    /// Deletes the oldest complete checkpoints so that at most <paramref name="limit"/> remain (save_total_limit), but
+    /// never the newest checkpoint that verifies (its files present with the sizes its manifest records): when none
+    /// of the newest <paramref name="limit"/> does, that one is kept too.
+    /// </summary>
     public static void Rotate(string outputDir, int limit)
     {
         var all = Directory.EnumerateDirectories(outputDir, "checkpoint-*")
             .Select(d => (Dir: d, Match: CheckpointName().Match(Path.GetFileName(d))))
             .Where(x => x.Match.Success)
             .OrderByDescending(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
-            .Skip(Math.Max(1, limit));
-        foreach (var (dir, _) in all)
+            .Select(x => x.Dir)
+            .ToList();
+        var keep = all.Take(Math.Max(1, limit)).ToHashSet(StringComparer.Ordinal);
+        if (!keep.Any(d => Verify(d, checksums: false) is null) && all.FirstOrDefault(d => !keep.Contains(d) && Verify(d, checksums: false) is null) is { } lastVerified)
+        {
+            keep.Add(lastVerified);
+        }
+
+        foreach (var dir in all.Where(d => !keep.Contains(d)))
         {
             Directory.Delete(dir, recursive: true);
         }
@@ -183,10 +200,7 @@ public static partial class Checkpointer
         var state = record.State;
         var final = Path.Combine(outputDir, $"checkpoint-{state.GlobalStep}");
         var tmp = final + ".tmp";
-        if (Directory.Exists(tmp))
-        {
-            Directory.Delete(tmp, recursive: true);
-        }
+        RemoveStaleTemporaryFolders(outputDir);
 
         Directory.CreateDirectory(tmp);
         SaveModelDirectory(record.Model, tmp, record.TokenizerFilesSource);
@@ -209,6 +223,7 @@ public static partial class Checkpointer
         }
 
         WriteTrainerState(Path.Combine(tmp, TrainerStateFile), state);
+        WriteManifest(tmp);
 
         if (Directory.Exists(final))
         {
@@ -346,7 +361,7 @@ public static partial class Checkpointer
     {
         try
         {
-            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            var o = JsonFile.ParseObject(path);
             var pos = o["data_position"]!.AsObject();
             var state = new TrainerState
             {
@@ -388,7 +403,7 @@ public static partial class Checkpointer
 
             return state;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or OverflowException or ArgumentException)
         {
             throw new DpoSharpException($"{path} is not a valid trainer state ({e.Message}); resume from another checkpoint.", e);
         }
@@ -430,9 +445,14 @@ public static partial class Checkpointer
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         var jsonPath = Path.Combine(dir, OptimizerJson);
-        var meta = JsonNode.Parse(File.ReadAllText(jsonPath))!.AsObject();
-        var names = meta["param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
-        var steps = meta["steps"]!.AsArray().Select(n => n!.GetValue<long>()).ToList();
+        var meta = JsonFile.ParseObject(jsonPath);
+        var names = JsonFile.Array(meta["param_names"], jsonPath).Select(n => JsonFile.Value<string>(n, jsonPath)).ToList();
+        var steps = JsonFile.Array(meta["steps"], jsonPath).Select(n => JsonFile.Value<long>(n, jsonPath)).ToList();
+        if (steps.Count != names.Count)
+        {
+            throw new DpoSharpException($"{jsonPath}: {names.Count} param_names but {steps.Count} steps; the optimizer state is corrupt. Resume from another checkpoint.");
+        }
+
         if (!names.SequenceEqual(optimizer.Select(o => o.Name)))
         {
             throw new DpoSharpException($"{jsonPath}: the optimizer state was saved for different parameters (the model or its trainable set changed); resume with the same model.");

@@ -88,4 +88,13 @@ public interface ITrainingObjective<in TBatch> : IDisposable
 
     /// <summary>The state to checkpoint now.</summary>
     ObjectiveState SaveState();
+
+    /// <summary>
+    /// Called after every optimizer step, once the weights have changed and before that step's logging, evaluation and
+    /// checkpoint (transformers' <c>on_step_end</c>), with the global step just completed (1 after the first step).
+    /// Default: nothing.
+    /// </summary>
+    void OptimizerStepCompleted(int globalStep)
+    {
+    }
 }

@@ -13,6 +13,7 @@ public sealed class NamedStatistics : IDisposable
     private readonly List<Entry> _entries = [];
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private readonly Dictionary<string, double> _counts = new(StringComparer.Ordinal);
+    private readonly List<(string Name, string Minuend, string Subtrahend)> _differences = [];
 
     /// <summary>Statistic names, in first-added order.</summary>
     public IEnumerable<string> Names => _entries.Select(e => e.Name);
@@ -37,6 +38,22 @@ public sealed class NamedStatistics : IDisposable
         }
 
         _entries[i].Sum.add_(sum);
+    }
+
+    /// <summary>
+    /// Declares the metric <paramref name="name"/> = metric <paramref name="minuend"/> − metric
+    /// <paramref name="subtrahend"/>, each already averaged over its own count (TRL's KTO <c>rewards/margins</c>: the
+    /// mean desirable reward minus the mean undesirable reward). Declaring it again changes nothing.
+    /// </summary>
+    public void AddDifference(string name, string minuend, string subtrahend)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(minuend);
+        ArgumentNullException.ThrowIfNull(subtrahend);
+        if (!_differences.Any(d => d.Name == name))
+        {
+            _differences.Add((name, minuend, subtrahend));
+        }
     }
 
     /// <summary>Adds <paramref name="count"/> to the host-side count <paramref name="name"/>.</summary>
@@ -64,6 +81,11 @@ public sealed class NamedStatistics : IDisposable
         foreach (var (k, v) in other._counts)
         {
             AddCount(k, v);
+        }
+
+        foreach (var (name, a, b) in other._differences)
+        {
+            AddDifference(name, a, b);
         }
     }
 
@@ -93,6 +115,14 @@ public sealed class NamedStatistics : IDisposable
         for (int i = 0; i < _entries.Count; i++)
         {
             metrics[prefix + _entries[i].Name] = values[i] / Math.Max(1, Count(_entries[i].Per));
+        }
+
+        foreach (var (name, a, b) in _differences)
+        {
+            if (metrics.TryGetValue(prefix + a, out var x) && metrics.TryGetValue(prefix + b, out var y))
+            {
+                metrics[prefix + name] = x - y;
+            }
         }
 
         alsoReadValues = values[_entries.Count..];
@@ -125,6 +155,7 @@ public sealed class NamedStatistics : IDisposable
         _entries.Clear();
         _index.Clear();
         _counts.Clear();
+        _differences.Clear();
     }
 
     /// <inheritdoc/>

@@ -39,6 +39,15 @@ public sealed class OptimizerOptions
     [Description("gradient-norm clip (0: none)")]
     public double MaxGradNorm { get; set; } = 1.0;
 
+    /// <summary>
+    /// The non-finite guard: a step whose loss or gradient norm is NaN/inf is skipped (no weight or optimizer-state
+    /// change, counted in <c>skipped_steps</c>, its pairs named in the run's warnings); after this many consecutive
+    /// skipped steps the next bad one stops the run with a diagnosis. 0: stop at the first. TRL has no such option.
+    /// </summary>
+    /// <value>Default 3.</value>
+    [Description("consecutive NaN/inf steps skipped (no weight change) before the run stops (0: stop at the first; not in TRL)")]
+    public int MaxBadSteps { get; set; } = 3;
+
     /// <summary>A copy.</summary>
     public OptimizerOptions Clone() => (OptimizerOptions)MemberwiseClone();
 
@@ -51,5 +60,6 @@ public sealed class OptimizerOptions
         Require(Finite(AdamBeta2) && AdamBeta2 is >= 0 and < 1, $"adam_beta2 must be in [0, 1) (got {AdamBeta2}).");
         Require(Finite(AdamEpsilon) && AdamEpsilon > 0, $"adam_epsilon must be a positive number (got {AdamEpsilon}).");
         Require(Finite(MaxGradNorm) && MaxGradNorm >= 0, $"max_grad_norm must be a non-negative number, 0 for no clipping (got {MaxGradNorm}).");
+        Require(MaxBadSteps >= 0, $"max_bad_steps must be 0 (stop at the first NaN/inf step) or more (got {MaxBadSteps}).");
     }
 }

@@ -27,6 +27,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     private OptimizerSetup? _optimizer;
     private IMetricSink? _activeSink;
     private StepAccounting? _accounting;
+    private NonFiniteGuard? _guard;
     private bool _disposed;
     private string? _tokenizerFilesSource;
 
@@ -108,6 +109,10 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     /// <summary>Raised after every optimizer step with the global step and the total steps (for progress bars).</summary>
     public event Action<int, int>? StepCompleted;
 
+    /// <summary>Raised when the non-finite guard skips a step (NaN/inf loss or gradient norm): the step, its rows
+    /// and values (<c>max_bad_steps</c>).</summary>
+    public event Action<SkippedStep>? StepSkipped;
+
     /// <summary>Training examples (before rank sharding).</summary>
     public int TrainCount => _train.Count;
 
@@ -144,6 +149,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     public TrainOutput Run(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        using var runLock = WritesFiles ? RunLock.Acquire(Options.Checkpointing.OutputDir) : null; // one run per folder
         var wall = Stopwatch.StartNew();
         var device = Model.Device;
         int totalSteps = TotalSteps;
@@ -180,6 +186,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         _optimizer = OptimizerFactory.CreateAdamW(_trainable, Options.Optimizer.LearningRate, Options.Optimizer.AdamBeta1, Options.Optimizer.AdamBeta2, Options.Optimizer.AdamEpsilon, Options.Optimizer.WeightDecay);
         _accounting?.Dispose();
         _accounting = new StepAccounting(device);
+        _guard = new NonFiniteGuard(Options.Optimizer.MaxBadSteps);
 
         if (resumeFromCheckpoint is not null)
         {
@@ -315,6 +322,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
             State.GlobalStep = step + 1;
             State.MicroBatch += microBatches.Count;
             State.Epoch = (double)State.GlobalStep / StepsPerEpoch;
+            _objective.OptimizerStepCompleted(State.GlobalStep);
             bool saveStep = State.GlobalStep % Options.Checkpointing.SaveSteps == 0;
             if (saveStep)
             {
@@ -376,6 +384,9 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         // equals the big batch exactly, also when the last micro-batch is smaller.
         long units = microBatches.Sum(_train.LossUnits);
         var stepLoss = zeros(1, device: device).squeeze();
+        using var stepStats = new NamedStatistics();
+        int examples = 0;
+        long tokens = 0;
         foreach (var idx in microBatches)
         {
             // One scope per micro-batch: its logits are released before the next forward.
@@ -387,7 +398,9 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
             scaled.backward();
             using (no_grad())
             {
-                _accounting!.AddMicroBatch(stats, idx.Length, batch.TokenCount);
+                stepStats.Add(stats);
+                examples += idx.Length;
+                tokens += batch.TokenCount;
                 stepLoss.add_(scaled.detach());
             }
 
@@ -398,6 +411,16 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         using (no_grad())
         {
             var norm = GradientClipping.ClipGradNorm(_trainable.Select(p => p.Param), Options.Optimizer.MaxGradNorm, device);
+
+            // The non-finite guard (one host read per step): a NaN/inf loss or gradient never reaches the weights.
+            if (_guard!.Check(stepLoss, norm, stepNumber, microBatches) is { } skipped)
+            {
+                _optimizer!.Optimizer.zero_grad();
+                StepSkipped?.Invoke(skipped);
+                return;
+            }
+
+            _accounting!.AddMicroBatch(stepStats, examples, tokens);
             _accounting!.EndStep(stepLoss, norm, stepNumber);
         }
 
@@ -420,6 +443,10 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
             m[MetricNames.LearningRate] = nextLr;
             m[MetricNames.Epoch] = State.Epoch;
             m[MetricNames.NumTokens] = State.NumTokens;
+            if (_guard!.Skipped > 0)
+            {
+                m[MetricNames.SkippedSteps] = _guard.Skipped;
+            }
         });
         AppendLog(m);
         return m;

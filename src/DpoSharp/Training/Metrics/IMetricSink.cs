@@ -31,6 +31,9 @@ public static class MetricNames
     /// <summary>Tokens (attention-mask ones) seen so far.</summary>
     public const string NumTokens = "num_tokens";
 
+    /// <summary>Steps the non-finite guard skipped so far in this run (logged once it is above 0; not in TRL).</summary>
+    public const string SkippedSteps = "skipped_steps";
+
     /// <summary>Mean chosen reward β·(log π − log π_ref).</summary>
     public const string RewardsChosen = "rewards/chosen";
 

@@ -20,6 +20,9 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
 
     private const string RefLogpsGroup = "ref_logps-";
 
+    /// <summary>The checkpoint group of the TR-DPO reference weights (<c>ref_model.safetensors</c>).</summary>
+    internal const string RefModelGroup = "ref_model";
+
     private readonly IReadOnlyList<TokenizedPair> _train;
     private readonly IReadOnlyList<TokenizedPair>? _eval;
     private readonly PreferenceCollator _collator;
@@ -29,6 +32,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
     private ICausalLM? _ownedRefModel;
     private IReferenceLogProbs? _trainRef;
     private IReferenceLogProbs? _evalRef;
+    private (string Name, Tensor Reference, Tensor Policy)[] _syncPairs = [];
 
     /// <summary>Creates the objective.</summary>
     /// <param name="policy">The model being trained.</param>
@@ -57,7 +61,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         _collator = collator;
         _ownsLoss = loss is null;
         Loss = loss ?? options.CreateLoss();
-        if (!options.ReferenceFree && refModel is not null)
+        if (options.Objective.NeedsReference && refModel is not null)
         {
             _refModel = refModel;
             FrozenModelReference.Freeze(_refModel);
@@ -98,6 +102,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         DisposeReferences();
         _trainRef = BuildReference(_train, resumed, "train");
         _evalRef = _eval is null ? null : BuildReference(_eval, resumed, "eval");
+        _syncPairs = _options.SyncRefModel ? SyncPairs(resumed) : [];
         if (Loss is IStatefulPreferenceLoss s && resumed is { Scalars.Count: > 0 })
         {
             s.LoadState(resumed.Scalars);
@@ -116,7 +121,9 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         // Reference first (no grad, eval mode, no random draws): its transient activations and logits are freed
         // before the policy's forward builds the autograd graph, so the two peaks do not add up.
         var refLogps = reference.Compute(batch, Policy.Device);
-        var forward = CompletionLogProbs.Forward(Policy, batch, _options.UseWeighting ? CompletionStatistics.WpoTerms : CompletionStatistics.None);
+        // LD-DPO weights the policy's log-probs only (TRL 0.28: not the reference's).
+        var ldWeights = _options.LdAlpha is { } ld ? LengthDesensitization.TokenWeights(batch.CompletionMask, p, ld, batch.SegmentIds) : null;   // (B, T)
+        var forward = CompletionLogProbs.Forward(Policy, batch, _options.UseWeighting ? CompletionStatistics.WpoTerms : CompletionStatistics.None, ldWeights);
         var lp = forward.LogProbs;
         var input = new PreferenceLossInput(
             lp.Sums[..p],
@@ -152,6 +159,11 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
                 Add("nll_loss", output.NllLoss.detach().to(ScalarType.Float32) * p);
             }
 
+            foreach (var (name, perPair) in output.PairStatistics ?? new Dictionary<string, Tensor>())
+            {
+                Add(name, perPair.detach().sum());
+            }
+
             stats.AddCount(Pairs, p);
         }
 
@@ -175,7 +187,31 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
             }
         }
 
+        if (_syncPairs.Length > 0)
+        {
+            // Handles onto the reference weights (no copy on CPU): the caller disposes the handles, not the weights.
+            groups[RefModelGroup] = _syncPairs.ToDictionary(x => x.Name, x => x.Reference.detach().cpu().DetachFromDisposeScope(), StringComparer.Ordinal);
+        }
+
         return new ObjectiveState(scalars, groups);
+    }
+
+    /// <summary>TR-DPO (<see cref="DpoObjectiveOptions.SyncRefModel"/>): every <c>ref_model_sync_steps</c> steps the
+    /// reference weights become α·policy + (1 − α)·reference, as TRL's <c>SyncRefModelCallback</c> does.</summary>
+    public void OptimizerStepCompleted(int globalStep)
+    {
+        if (_syncPairs.Length == 0 || globalStep % _options.RefModelSyncSteps != 0)
+        {
+            return;
+        }
+
+        double alpha = _options.RefModelMixupAlpha;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        foreach (var (_, reference, policy) in _syncPairs)
+        {
+            reference.mul_(1.0 - alpha).add_(policy, alpha: alpha);
+        }
     }
 
     /// <inheritdoc/>
@@ -197,7 +233,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
             return custom;
         }
 
-        if (_options.ReferenceFree)
+        if (!_options.Objective.NeedsReference)
         {
             return new NoReference();
         }
@@ -244,6 +280,54 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         return PrecomputedReference.Create(_refModel ?? Policy, data, _collator, batch, cacheDir, TokenizationKey + "|" + cacheName);
     }
 
+    // The reference and policy parameters TR-DPO mixes, paired by name; on resume the checkpoint's reference weights
+    // replace the starting ones.
+    private (string Name, Tensor Reference, Tensor Policy)[] SyncPairs(ObjectiveState? resumed)
+    {
+        if (ReferenceLogProbs is not null || Policy.HasAdapters() || _trainRef is not FrozenModelReference || _refModel is null)
+        {
+            throw new DpoSharpException("sync_ref_model needs a frozen reference model (the copy of the policy, or ref_model) to mix the policy into; it does not work with LoRA adapters, precomputed, custom or no reference log-probs. Remove sync_ref_model.");
+        }
+
+        var policy = Policy.Module.named_parameters().ToDictionary(x => x.name, x => (Tensor)x.parameter, StringComparer.Ordinal);
+        var pairs = new List<(string, Tensor, Tensor)>();
+        foreach (var (name, reference) in _refModel.Module.named_parameters())
+        {
+            if (!policy.TryGetValue(name, out var p) || !p.shape.SequenceEqual(reference.shape))
+            {
+                throw new DpoSharpException($"sync_ref_model: the reference model's parameter {name} ({string.Join('x', reference.shape)}) has no counterpart of that shape in the policy; the reference must have the policy's architecture and sizes. Remove sync_ref_model or pass a matching ref_model.");
+            }
+
+            pairs.Add((name, reference, p));
+        }
+
+        if (pairs.Count != policy.Count)
+        {
+            throw new DpoSharpException($"sync_ref_model: the reference model has {pairs.Count} parameters, the policy {policy.Count}; the reference must have the policy's architecture. Remove sync_ref_model or pass a matching ref_model.");
+        }
+
+        if (resumed is not null)
+        {
+            if (!resumed.TensorGroups.TryGetValue(RefModelGroup, out var saved))
+            {
+                throw new DpoSharpException($"{resumed.Source}: the checkpoint has no {RefModelGroup}.safetensors (it was saved without sync_ref_model), so the synced reference cannot be restored. Resume without sync_ref_model, or start a new run.");
+            }
+
+            using var noGrad = no_grad();
+            foreach (var (name, reference, _) in pairs)
+            {
+                if (!saved.TryGetValue(name, out var t) || !t.shape.SequenceEqual(reference.shape))
+                {
+                    throw new DpoSharpException($"{resumed.Source}: {RefModelGroup}.safetensors lacks {name} or has another shape; the checkpoint belongs to another model.");
+                }
+
+                reference.copy_(t);
+            }
+        }
+
+        return [.. pairs];
+    }
+
     private void DisposeReferences()
     {
         // A caller's ReferenceLogProbs is the caller's to dispose.
@@ -262,7 +346,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
     }
 
     // The frozen copy in torch_dtype (bf16 halves it; fp32 keeps the policy's dtype).
-    private static ICausalLM CopyModel(ICausalLM model, TorchSharp.torch.ScalarType dtype) => model is CausalLMBase
+    internal static ICausalLM CopyModel(ICausalLM model, TorchSharp.torch.ScalarType dtype) => model is CausalLMBase
         ? ModelLoader.Copy(model, dtype: dtype == TorchSharp.torch.ScalarType.Float32 ? null : dtype)
         : throw new DpoSharpException("no reference model given and this model type cannot be copied: pass a reference model (--ref-model), or set precompute_ref_log_probs or reference_free.");
 }

@@ -57,10 +57,47 @@ public sealed class DpoObjectiveOptions
     [Description("weight of the NLL term on chosen completions (RPO)")]
     public double? RpoAlpha { get; set; }
 
+    /// <summary>γ of <c>simpo</c>: the target reward margin.</summary>
+    /// <value>Default 0.5.</value>
+    [Description("target reward margin gamma of simpo")]
+    public double SimpoGamma { get; set; } = 0.5;
+
+    /// <summary>Weight of the chosen NLL term of <c>cpo</c> and <c>simpo</c> (TRL's default; the SimPO paper uses 0).</summary>
+    /// <value>Default 1.0.</value>
+    [Description("weight of the chosen NLL of cpo and simpo (SimPO paper: 0)")]
+    public double CpoAlpha { get; set; } = 1.0;
+
     /// <summary>Weight pair losses by the policy's (length-normalised) probability of both completions (WPO).</summary>
     /// <value>Default false.</value>
     [Description("WPO weighting of pair losses")]
     public bool UseWeighting { get; set; }
+
+    /// <summary>
+    /// α of LD-DPO (length desensitisation): the policy's completion log-prob is the sum over the first ℓ completion
+    /// tokens, ℓ = min(chosen, rejected tokens) of the pair, plus α × the sum over the rest; null: plain sums. As in
+    /// TRL 0.28 the reference log-probs are plain sums. Tokens are counted from the completion's start (TRL 0.28
+    /// counts positions from the start of the sequence, prompt included).
+    /// </summary>
+    /// <value>Default null (off).</value>
+    [Description("LD-DPO: weight in [0, 1] of the policy's log-probs beyond the pair's shared completion length (null: off)")]
+    public double? LdAlpha { get; set; }
+
+    /// <summary>TR-DPO: every <see cref="RefModelSyncSteps"/> optimizer steps the reference weights become
+    /// α·policy + (1 − α)·reference (α = <see cref="RefModelMixupAlpha"/>). Needs a reference model (the frozen copy
+    /// or <c>ref_model</c>): not with LoRA, <c>precompute_ref_log_probs</c> or a reference-free loss.</summary>
+    /// <value>Default false.</value>
+    [Description("TR-DPO: mix the policy into the reference model every ref_model_sync_steps steps")]
+    public bool SyncRefModel { get; set; }
+
+    /// <summary>α of TR-DPO: the policy's share in the reference after a sync (<see cref="SyncRefModel"/>).</summary>
+    /// <value>Default 0.6.</value>
+    [Description("TR-DPO: policy share alpha in [0, 1] of the synced reference")]
+    public double RefModelMixupAlpha { get; set; } = 0.6;
+
+    /// <summary>τ of TR-DPO: optimizer steps between reference syncs (<see cref="SyncRefModel"/>).</summary>
+    /// <value>Default 512.</value>
+    [Description("TR-DPO: optimizer steps between reference syncs")]
+    public int RefModelSyncSteps { get; set; } = 512;
 
     /// <summary>Compute reference log-probs once before training (cached on disk) instead of every step.</summary>
     /// <value>Default false.</value>
@@ -81,7 +118,16 @@ public sealed class DpoObjectiveOptions
         FAlphaDivergenceCoef = FAlphaDivergenceCoef,
         DiscopopTau = DiscopopTau,
         RpoAlpha = RpoAlpha,
+        SimpoGamma = SimpoGamma,
+        CpoAlpha = CpoAlpha,
     };
+
+    /// <summary>
+    /// True when the loss compares the policy with a reference model: false with <see cref="ReferenceFree"/> or a
+    /// reference-free loss type (<see cref="LossTypes.ReferenceFreeLosses"/>: <c>orpo</c>, <c>simpo</c>, <c>cpo</c>),
+    /// and then no reference model is loaded or copied.
+    /// </summary>
+    public bool NeedsReference => !ReferenceFree && !LossType.Any(LossTypes.ReferenceFreeLosses.Contains);
 
     /// <summary>The (combined) loss these options select.</summary>
     public CombinedPreferenceLoss CreateLoss() => PreferenceLosses.Create(LossType, LossWeights, ToLossOptions());
@@ -118,6 +164,31 @@ public sealed class DpoObjectiveOptions
         ToLossOptions().Validate();
         Require(!(LossType.Contains(LossTypes.Robust) && LabelSmoothing >= 0.5), $"label_smoothing must be below 0.5 for loss_type robust (got {LabelSmoothing}).");
         Require(!(ReferenceFree && PrecomputeRefLogProbs), "reference_free and precompute_ref_log_probs contradict each other; remove one.");
+        if (LossType.FirstOrDefault(LossTypes.ReferenceFreeLosses.Contains) is { } free)
+        {
+            Require(LossType.Count == 1, $"loss_type {free} is reference-free and cannot be combined with other losses ({string.Join(", ", LossType)}); give it alone.");
+            Require(!PrecomputeRefLogProbs, $"loss_type {free} uses no reference model, so precompute_ref_log_probs has nothing to compute; remove it.");
+            Require(RpoAlpha is null, $"loss_type {free} has its own NLL term (cpo_alpha for cpo and simpo; always on for orpo); remove rpo_alpha.");
+        }
+
+        if (LdAlpha is { } ld)
+        {
+            Require(Finite(ld) && ld is >= 0 and <= 1, $"ld_alpha must be in [0, 1] (got {ld}); 1 is plain DPO, null turns it off.");
+            Require(!LossType.Any(LossTypes.ReferenceFreeLosses.Contains), $"ld_alpha is a DPO option; loss_type {string.Join(",", LossType)} does not use it. Remove ld_alpha.");
+        }
+
+        Require(Finite(RefModelMixupAlpha) && RefModelMixupAlpha is >= 0 and <= 1, $"ref_model_mixup_alpha must be in [0, 1] (got {RefModelMixupAlpha}).");
+        Require(RefModelSyncSteps >= 1, $"ref_model_sync_steps must be at least 1 (got {RefModelSyncSteps}).");
+        if (SyncRefModel)
+        {
+            Require(NeedsReference, $"sync_ref_model mixes the policy into a reference model, but {(ReferenceFree ? "reference_free" : $"loss_type {string.Join(",", LossType)}")} uses none; remove sync_ref_model.");
+            Require(!PrecomputeRefLogProbs, "sync_ref_model changes the reference model during training, so precomputed reference log-probs would be stale; remove precompute_ref_log_probs or sync_ref_model.");
+        }
+        else
+        {
+            Require(RefModelMixupAlpha == 0.6 && RefModelSyncSteps == 512, "ref_model_mixup_alpha and ref_model_sync_steps are used only with sync_ref_model; set sync_ref_model: true (--sync-ref-model) or remove them.");
+        }
+
         Require(PrecomputeRefBatchSize is null or >= 1, $"precompute_ref_batch_size must be at least 1 (got {PrecomputeRefBatchSize}).");
     }
 }

@@ -1,5 +1,6 @@
 using DpoSharp.Cli.Options;
 using DpoSharp.Data;
+using DpoSharp.Models.Lora;
 using DpoSharp.Training;
 using DpoSharp.Training.Engine;
 
@@ -182,6 +183,24 @@ public class OptionBinderTests
         Assert.Equal(["sigmoid"], o.LossType);
     }
 
+    [Fact]
+    public void LoraSampleConfigIsTheSeedRunWithLora()
+    {
+        var o = OptionBinder.LoadFile<DpoOptions>(Path.Combine(TestPaths.RepoRoot, "samples", "phi2-truthy-dpo-lora.yaml"));
+        o.Validate();
+        Assert.True(o.UsePeft);
+        Assert.Equal(16, o.LoraR);
+        Assert.Equal(32, o.LoraAlpha);
+        Assert.Equal(["q_proj", "k_proj", "v_proj", "dense"], o.LoraTargetModules);
+        Assert.True(o.Memory.EffectiveGradientCheckpointing(lora: true));
+        Assert.Equal(0.1, o.Beta);
+        Assert.Equal(4, o.PerDeviceTrainBatchSize * o.GradientAccumulationSteps);
+        Assert.Equal(1024, o.MaxLength);
+        Assert.Equal(512, o.MaxPromptLength);
+        using var phi2 = DpoSharp.Models.ModelLoader.Build(DpoSharp.Models.ModelPresets.Get("phi-2"), TorchSharp.torch.META);
+        Assert.Equal(4L * 32 * 16 * (2560 + 2560), phi2.AdapterParameterCount(o.Lora));   // r·(in + out) on 4 projections × 32 layers
+    }
+
     /// <summary>Every option of <c>dposharp train</c>, in order: name, type, default and help (what <c>train --help</c>,
     /// the README table and the saved config show). Changed deliberately by issue 10: fixed-value options are enums
     /// (truncation_mode, lr_scheduler_type, eval_strategy, report_to), descriptions say "null: …" instead of a second
@@ -208,6 +227,7 @@ public class OptionBinderTests
         ("padding_free", typeof(bool), "false", "pack each batch's sequences into rows without padding (position-id resets, block-diagonal mask)"),
         ("prefix_sharing", typeof(bool), "true", "run each pair's prompt once for both completions (false: one row per completion, as TRL)"),
         ("group_by_length", typeof(bool), "false", "batch rows of similar length together"),
+        ("algorithm", typeof(TrainingAlgorithm), "dpo", "dpo (preference pairs) or kto (unpaired prompt/completion/label data)"),
         ("beta", typeof(double), "0.1", "beta: deviation from the reference model (IPO: tau)"),
         ("loss_type", typeof(List<string>), "sigmoid", "loss type(s), comma-separated: sigmoid, ipo, hinge, robust, …"),
         ("loss_weights", typeof(List<double>), "null", "weights of the loss types, comma-separated"),
@@ -217,7 +237,15 @@ public class OptionBinderTests
         ("f_alpha_divergence_coef", typeof(double), "1", "alpha of alpha_divergence"),
         ("discopop_tau", typeof(double), "0.05", "tau of the discopop loss"),
         ("rpo_alpha", typeof(double?), "null", "weight of the NLL term on chosen completions (RPO)"),
+        ("simpo_gamma", typeof(double), "0.5", "target reward margin gamma of simpo"),
+        ("cpo_alpha", typeof(double), "1", "weight of the chosen NLL of cpo and simpo (SimPO paper: 0)"),
+        ("desirable_weight", typeof(double), "1", "KTO: weight of desirable examples' losses"),
+        ("undesirable_weight", typeof(double), "1", "KTO: weight of undesirable examples' losses"),
         ("use_weighting", typeof(bool), "false", "WPO weighting of pair losses"),
+        ("ld_alpha", typeof(double?), "null", "LD-DPO: weight in [0, 1] of the policy's log-probs beyond the pair's shared completion length (null: off)"),
+        ("sync_ref_model", typeof(bool), "false", "TR-DPO: mix the policy into the reference model every ref_model_sync_steps steps"),
+        ("ref_model_mixup_alpha", typeof(double), "0.6", "TR-DPO: policy share alpha in [0, 1] of the synced reference"),
+        ("ref_model_sync_steps", typeof(int), "512", "TR-DPO: optimizer steps between reference syncs"),
         ("precompute_ref_log_probs", typeof(bool), "false", "compute reference log-probs once before training (cached)"),
         ("precompute_ref_batch_size", typeof(int?), "null", "batch size of the reference pre-computation"),
         ("learning_rate", typeof(double), "1E-06", "peak learning rate"),
@@ -234,6 +262,7 @@ public class OptionBinderTests
         ("adam_beta2", typeof(double), "0.999", "AdamW beta2"),
         ("adam_epsilon", typeof(double), "1E-08", "AdamW epsilon"),
         ("max_grad_norm", typeof(double), "1", "gradient-norm clip (0: none)"),
+        ("max_bad_steps", typeof(int), "3", "consecutive NaN/inf steps skipped (no weight change) before the run stops (0: stop at the first; not in TRL)"),
         ("seed", typeof(int), "42", "random seed"),
         ("use_peft", typeof(bool), "false", "train LoRA adapters on a frozen base model (PEFT files; the reference is the base with adapters off) (alias: --lora)"),
         ("adapter", typeof(string), "null", "PEFT LoRA adapter folder to continue training (implies use_peft)"),
@@ -244,7 +273,7 @@ public class OptionBinderTests
         ("gradient_checkpointing", typeof(bool?), "null", "recompute decoder layers in the backward instead of keeping their activations (null: on with LoRA)"),
         ("logits_chunk_size", typeof(int), "256", "positions per lm_head chunk for log-probs (0 = full logits)"),
         ("completion_only_logits", typeof(bool), "true", "compute logits only at positions predicting completion tokens"),
-        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32 | bfloat16 | float16"),
+        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32, bfloat16 or float16"),
         ("output_dir", typeof(string), "trainer_output", "output directory: final model, checkpoints, metrics"),
         ("logging_steps", typeof(int), "10", "log metrics every N steps"),
         ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),
@@ -285,6 +314,7 @@ public class OptionBinderTests
         ("adam_beta2", typeof(double), "0.999", "AdamW beta2"),
         ("adam_epsilon", typeof(double), "1E-08", "AdamW epsilon"),
         ("max_grad_norm", typeof(double), "1", "gradient-norm clip (0: none)"),
+        ("max_bad_steps", typeof(int), "3", "consecutive NaN/inf steps skipped (no weight change) before the run stops (0: stop at the first; not in TRL)"),
         ("seed", typeof(int), "42", "random seed"),
         ("use_peft", typeof(bool), "false", "train LoRA adapters on a frozen base model (PEFT files; the reference is the base with adapters off) (alias: --lora)"),
         ("adapter", typeof(string), "null", "PEFT LoRA adapter folder to continue training (implies use_peft)"),
@@ -295,7 +325,7 @@ public class OptionBinderTests
         ("gradient_checkpointing", typeof(bool?), "null", "recompute decoder layers in the backward instead of keeping their activations (null: on with LoRA)"),
         ("logits_chunk_size", typeof(int), "256", "positions per lm_head chunk for log-probs (0 = full logits)"),
         ("completion_only_logits", typeof(bool), "true", "compute logits only at positions predicting completion tokens"),
-        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32 | bfloat16 | float16"),
+        ("torch_dtype", typeof(string), "float32", "dtype of frozen weights (the reference model; with LoRA, the base): float32, bfloat16 or float16"),
         ("output_dir", typeof(string), "trainer_output", "output directory: final model, checkpoints, metrics"),
         ("logging_steps", typeof(int), "10", "log metrics every N steps"),
         ("save_steps", typeof(int), "500", "save a checkpoint every N steps"),

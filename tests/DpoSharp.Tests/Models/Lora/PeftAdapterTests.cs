@@ -142,7 +142,7 @@ public class PeftAdapterTests
     public static TheoryData<string, Action<string>, string> BadAdapters => new()
     {
         { "no config", d => File.Delete(Path.Combine(d, PeftAdapter.ConfigFileName)), "not a PEFT adapter directory" },
-        { "not json", d => File.WriteAllText(Path.Combine(d, PeftAdapter.ConfigFileName), "{r: 8"), "adapter_config.json: not valid JSON" },
+        { "not json", d => File.WriteAllText(Path.Combine(d, PeftAdapter.ConfigFileName), "{r: 8"), "adapter_config.json: invalid JSON at line 1" },
         { "other peft type", d => EditConfig(d, c => c["peft_type"] = "PREFIX_TUNING"), "peft_type is 'PREFIX_TUNING'" },
         { "dora", d => EditConfig(d, c => c["use_dora"] = true), "use_dora is true" },
         { "rank pattern", d => EditConfig(d, c => c["rank_pattern"] = new JsonObject { ["q_proj"] = 4 }), "rank_pattern is not empty" },
