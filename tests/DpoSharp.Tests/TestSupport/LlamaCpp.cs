@@ -77,10 +77,13 @@ internal static class LlamaCpp
     }
 
     /// <summary>llama.cpp's tokenization of <paramref name="text"/> (no BOS, special tokens not parsed).</summary>
-    public static int[] Tokenize(string gguf, string text)
+    public static int[] Tokenize(string gguf, string text) => Tokenize(gguf, [text])[0];
+
+    /// <summary>llama.cpp's tokenization of each of <paramref name="texts"/> (the model loaded once).</summary>
+    public static int[][] Tokenize(string gguf, IReadOnlyList<string> texts)
     {
         using var weights = Load(gguf, out _);
-        return [.. weights.Tokenize(text, false, false, Encoding.UTF8).Select(t => (int)t)];
+        return [.. texts.Select(text => weights.Tokenize(text, false, false, Encoding.UTF8).Select(t => (int)t).ToArray())];
     }
 
     private static LLamaWeights Load(string gguf, out ModelParams parameters)

@@ -1,8 +1,9 @@
 using System.Globalization;
+using DpoSharp.IO.Gguf;
 using DpoSharp.Models;
 using static TorchSharp.torch;
 
-namespace DpoSharp.IO.Gguf;
+namespace DpoSharp.Export;
 
 /// <summary>A tensor ready for GGUF: its GGUF name, its shape (outermost first, after any transpose) and its values
 /// (fp32, row-major, after any permutation), read when the file is written.</summary>

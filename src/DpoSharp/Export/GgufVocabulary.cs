@@ -1,8 +1,9 @@
 using System.Text.Json;
+using DpoSharp.IO.Gguf;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
 
-namespace DpoSharp.IO.Gguf;
+namespace DpoSharp.Export;
 
 /// <summary>
 /// The <c>tokenizer.*</c> metadata of a GGUF file, from a Hugging Face model directory's tokenizer files, as llama.cpp's

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
+using DpoSharp.IO.Gguf;
 
-namespace DpoSharp.IO.Gguf;
+namespace DpoSharp.Export;
 
 /// <summary>How one Hugging Face tensor becomes a GGUF tensor.</summary>
 /// <param name="GgufName">The GGUF name, e.g. <c>blk.0.attn_q.weight</c>.</param>
