@@ -66,7 +66,7 @@ public partial class ReaderFuzzTests
     public static TheoryData<string> Readers => new(All.Select(r => r.Name));
 
     /// <summary>Hand-made hostile contents for any JSON file (besides the mutations).</summary>
-    private static IEnumerable<(string, byte[])> HostileJson =>
+    internal static IEnumerable<(string, byte[])> HostileJson =>
         new[]
         {
             ("empty", string.Empty),
