@@ -128,7 +128,10 @@ internal readonly record struct JsonAt(JsonElement Element, string File, string 
     private static string Child(string path, string name) =>
         name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') && !char.IsAsciiDigit(name[0])
             ? path + "." + name
-            : path + "[" + JsonSerializer.Serialize(name) + "]";
+            : path + "[" + JsonSerializer.Serialize(name, KeyOptions) + "]";
+
+    /// <summary>Keys quoted as JSON, but readable: <c>["&lt;s&gt;"]</c>, not <c>["\u003Cs\u003E"]</c>.</summary>
+    private static readonly JsonSerializerOptions KeyOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private static string Describe(JsonElement e) => e.ValueKind switch
     {

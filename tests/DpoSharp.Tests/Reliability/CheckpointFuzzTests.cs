@@ -51,6 +51,34 @@ public class CheckpointFuzzTests
         }
     }
 
+    /// <summary>Two faults the fuzz found: a one-element AdamW moment was broadcast into the parameter's shape by
+    /// <c>copy_</c> (silently wrong optimizer state), and a generator state with its Mersenne Twister position out of
+    /// range aborted the process inside libtorch (TorchSharp does not catch that error). Both are now named errors.</summary>
+    [Fact]
+    public void ABroadcastableMomentAndAnInvalidGeneratorStateAreNamedErrors()
+    {
+        using var saved = torch.random.get_rng_state();
+        using var dir = TestPaths.CreateTempDir();
+        try
+        {
+            var optimizer = Seed(dir.Path, "optimizer.safetensors");
+            var hostile = HostileTensors(dir.Path, "optimizer.safetensors").ToDictionary(x => x.Item1, x => x.Item2);
+            File.WriteAllBytes(optimizer, hostile["exp_avg.0 one element"]);
+            var e = Assert.Throws<DpoSharpException>(() => ReadCheckpoint(dir.Path));
+            Assert.Contains(optimizer + ": 'exp_avg.0' has shape [1],", e.Message);
+
+            using var again = TestPaths.CreateTempDir();
+            var rng = Seed(again.Path, "rng_state.safetensors");
+            File.WriteAllBytes(rng, HostileTensors(again.Path, "rng_state.safetensors").Single(x => x.Item1 == "generator state out of range").Item2);
+            e = Assert.Throws<DpoSharpException>(() => ReadCheckpoint(again.Path));
+            Assert.Contains(rng + ": 'torch_cpu' is not a valid generator state (position 'left'", e.Message);
+        }
+        finally
+        {
+            torch.random.set_rng_state(saved);
+        }
+    }
+
     /// <summary>A real checkpoint of a one-step DPO run with precomputed reference log-probs (so it carries a
     /// ref_logps group); returns the file <paramref name="name"/> in it.</summary>
     private static string Seed(string dir, string name)

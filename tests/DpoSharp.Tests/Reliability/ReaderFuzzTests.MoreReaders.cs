@@ -315,4 +315,53 @@ public partial class ReaderFuzzTests
             yield return x;
         }
     }
+
+    /// <summary>Dataset folder layouts that are not a downloaded Hugging Face dataset, or are damaged: empty, metadata
+    /// only, datasets' save_to_disk Arrow files, shards of different shapes, an empty shard, a symlink loop, no train
+    /// split. Each ends in success or a <see cref="DpoSharpException"/> naming the folder or a file in it; never a hang.</summary>
+    [Fact]
+    public void HostileDatasetFoldersEndInSuccessOrANamedError()
+    {
+        const string Row = "{\"prompt\": \"Q?\", \"chosen\": \"yes\", \"rejected\": \"no\"}";
+        var layouts = new (string Name, Action<string> Build, string? Expected)[]
+        {
+            ("empty folder", _ => { }, "holds no data files"),
+            ("metadata only", d => { File.WriteAllText(Path.Combine(d, "dataset_info.json"), "{}"); File.WriteAllText(Path.Combine(d, "state.json"), "{}"); }, "holds no data files"),
+            ("save_to_disk", d => { File.WriteAllBytes(Path.Combine(d, "data-00000-of-00001.arrow"), [0xFF, 0xFF, 0xFF, 0xFF]); File.WriteAllText(Path.Combine(d, "state.json"), "{}"); }, "Arrow files"),
+            ("save_to_disk with splits", d => { File.WriteAllText(Path.Combine(d, "dataset_dict.json"), "{\"splits\": [\"train\"]}"); Directory.CreateDirectory(Path.Combine(d, "train")); File.WriteAllBytes(Path.Combine(d, "train", "data-00000-of-00001.arrow"), [1, 2, 3]); }, "Arrow files"),
+            ("shards of different shapes", d => { File.WriteAllText(Path.Combine(d, "train-00000-of-00002.jsonl"), Row + "\n"); File.WriteAllText(Path.Combine(d, "train-00001-of-00002.jsonl"), "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n"); }, null),
+            ("an empty shard", d => { File.WriteAllText(Path.Combine(d, "train-00000-of-00002.jsonl"), Row + "\n"); File.WriteAllText(Path.Combine(d, "train-00001-of-00002.jsonl"), string.Empty); }, null),
+            ("a shard that is a folder", d => { File.WriteAllText(Path.Combine(d, "train-00000-of-00002.jsonl"), Row + "\n"); Directory.CreateDirectory(Path.Combine(d, "train-00001-of-00002.jsonl")); }, null),
+            ("data only in a hidden folder", d => { Directory.CreateDirectory(Path.Combine(d, ".cache")); File.WriteAllText(Path.Combine(d, ".cache", "train.jsonl"), Row + "\n"); }, "holds no data files"),
+            ("a symlink loop", d => { File.WriteAllText(Path.Combine(d, "train.jsonl"), Row + "\n"); Directory.CreateDirectory(Path.Combine(d, "sub")); Directory.CreateSymbolicLink(Path.Combine(d, "sub", "loop"), d); }, null),
+            ("two splits, none train", d => { File.WriteAllText(Path.Combine(d, "test.jsonl"), Row + "\n"); File.WriteAllText(Path.Combine(d, "validation.jsonl"), Row + "\n"); }, "pass --split"),
+            ("a split with formats mixed", d => { File.WriteAllText(Path.Combine(d, "train.jsonl"), Row + "\n"); File.WriteAllText(Path.Combine(d, "train.csv"), "\"prompt,chosen\n"); }, null),
+        };
+
+        var failures = new List<string>();
+        foreach (var (name, build, expected) in layouts)
+        {
+            using var dir = TestPaths.CreateTempDir();
+            var folder = Directory.CreateDirectory(Path.Combine(dir.Path, "ds")).FullName;
+            build(folder);
+            var outcome = RunCase(() => PreferenceDatasetLoader.Load(folder), AllocationSlack);
+            if (outcome is DpoSharpException e && e.Message.Contains(folder, StringComparison.Ordinal))
+            {
+                if (expected is not null && !e.Message.Contains(expected, StringComparison.Ordinal))
+                {
+                    failures.Add($"{name}: expected '{expected}' in: {e.Message}");
+                }
+            }
+            else if (outcome is not null)
+            {
+                failures.Add($"{name}: {outcome.GetType().Name}: {outcome.Message}");
+            }
+            else if (expected is not null)
+            {
+                failures.Add($"{name}: loaded, expected an error with '{expected}'");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
 }
