@@ -108,6 +108,11 @@ public static partial class ResumeMessages
             sb.Append($"; skipped {Name(s.Directory, outputDir)}: {s.Reason}");
         }
 
+        if (info.Warning is { } warning)
+        {
+            sb.Append("; warning: ").Append(warning);
+        }
+
         return sb.ToString();
     }
 

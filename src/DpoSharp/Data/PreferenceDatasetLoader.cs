@@ -64,6 +64,13 @@ public static partial class PreferenceDatasetLoader
         }
 
         var splits = FindSplits(path);
+        if (splits.Count == 0 && Directory.EnumerateFiles(path, "*.arrow", SearchOption.AllDirectories).Any())
+        {
+            throw new DpoSharpException(
+                $"{path}: the folder holds Arrow files (a dataset written by datasets' save_to_disk), which are not read. " +
+                "Export it as Parquet or JSON Lines (in Python: `ds.to_parquet(\"train.parquet\")` per split) and pass that file or folder.");
+        }
+
         if (splits.Count == 0)
         {
             throw new DpoSharpException(

@@ -200,13 +200,21 @@ internal sealed class SentencePieceModel
             throw new InvalidDataException("varint too long");
         }
 
+        /// <summary>A length prefix that fits in what is left of the message (checked before any cast or allocation).</summary>
+        private int Length(string what)
+        {
+            var len = Varint();
+            if (len > (ulong)(end - _pos))
+            {
+                throw new InvalidDataException($"{what} of {len} bytes runs past its message ({end - _pos} bytes left)");
+            }
+
+            return (int)len;
+        }
+
         public ReadOnlySpan<byte> Bytes()
         {
-            var len = checked((int)Varint());
-            if (len < 0 || _pos + len > end)
-            {
-                throw new InvalidDataException("length-delimited field runs past its message");
-            }
+            var len = Length("length-delimited field");
 
             var span = data.AsSpan(_pos, len);
             _pos += len;
@@ -217,11 +225,7 @@ internal sealed class SentencePieceModel
 
         public ProtoReader Sub()
         {
-            var len = checked((int)Varint());
-            if (len < 0 || _pos + len > end)
-            {
-                throw new InvalidDataException("sub-message runs past its parent");
-            }
+            var len = Length("sub-message");
 
             var sub = new ProtoReader(data, _pos, _pos + len);
             _pos += len;

@@ -12,6 +12,9 @@ namespace DpoSharp.Tokenization;
 /// </summary>
 internal static class TokenizerLoader
 {
+    /// <summary>Largest chat_template.jinja read (published templates have a few kilobytes).</summary>
+    private const long MaxChatTemplateBytes = 1 << 20;
+
     private static readonly string[] SpecialKeys =
         ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"];
 
@@ -143,7 +146,7 @@ internal static class TokenizerLoader
                         throw new DpoSharpException($"{configFile}: added_tokens_decoder key \"{p.Name}\" is not a token id (0..{MaxVocabId}).");
                     }
 
-                    added.Add(ReadAddedToken(id, p.Value, configFile, $"added_tokens_decoder[\"{p.Name}\"]"));
+                    added.Add(ReadAddedToken(id, new IO.JsonAt(p.Value, configFile, $"$.added_tokens_decoder[\"{p.Name}\"]")));
                 }
             }
         }
@@ -238,6 +241,17 @@ internal static class TokenizerLoader
         }
 
         var jinja = Path.Combine(dir, "chat_template.jinja");
-        return File.Exists(jinja) ? File.ReadAllText(jinja) : null;
+        if (!File.Exists(jinja))
+        {
+            return null;
+        }
+
+        // Read as the JSON files are: bounded and valid UTF-8 (a template is a few kilobytes).
+        if (new FileInfo(jinja).Length > MaxChatTemplateBytes)
+        {
+            throw new DpoSharpException($"{jinja}: {new FileInfo(jinja).Length:N0} bytes, more than the {MaxChatTemplateBytes:N0} a chat template may have; is this the right file?");
+        }
+
+        return System.Text.Encoding.UTF8.GetString(IO.JsonFile.ReadBytes(jinja));
     }
 }

@@ -32,6 +32,34 @@ public sealed class PrecomputedReference : IReferenceLogProbs
         _rejected = rejected;
     }
 
+    /// <summary>
+    /// The values a checkpoint carries (its <c>ref_logps-*.safetensors</c> group: <c>chosen</c> and <c>rejected</c>,
+    /// one finite float per pair of the <paramref name="count"/> pairs).
+    /// </summary>
+    /// <exception cref="DpoSharpException">A tensor is missing, of another type or length, or not finite; the
+    /// message names <paramref name="source"/> and the tensor.</exception>
+    public static PrecomputedReference FromCheckpoint(IReadOnlyDictionary<string, Tensor> group, int count, string source)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        float[] Values(string name)
+        {
+            if (!group.TryGetValue(name, out var t))
+            {
+                throw new DpoSharpException($"{source}: no tensor '{name}' (reference log-probs); resume from another checkpoint.");
+            }
+
+            if (t.dtype != ScalarType.Float32 || t.dim() != 1 || t.shape[0] != count)
+            {
+                throw new DpoSharpException($"{source}: '{name}' is {t.dtype} [{string.Join(", ", t.shape)}], expected Float32 [{count}] (one value per training pair); resume with the same data, or from another checkpoint.");
+            }
+
+            var values = t.data<float>().ToArray();
+            return values.All(float.IsFinite) ? values : throw new DpoSharpException($"{source}: '{name}' holds NaN or infinite values; resume from another checkpoint.");
+        }
+
+        return new PrecomputedReference(Values("chosen"), Values("rejected"));
+    }
+
     /// <inheritdoc/>
     public string Kind => "precomputed";
 

@@ -59,4 +59,32 @@ public class ReadmeTests
         int end = Readme.IndexOf("\n## ", start + heading.Length, StringComparison.Ordinal);
         return Readme[start..(end < 0 ? Readme.Length : end)];
     }
+
+    /// <summary>Every test "What happens when things go wrong" names (<c>Folder/Class</c>, <c>Folder/Class.Method</c>,
+    /// and the methods listed in parentheses after a class) exists in this test assembly.</summary>
+    [Fact]
+    public void EveryTestTheGuaranteesNameExists()
+    {
+        var section = Readme[Readme.IndexOf("## What happens when things go wrong", StringComparison.Ordinal)..];
+        section = section[..section.IndexOf("\n## ", 5, StringComparison.Ordinal)];
+        var types = typeof(ReadmeTests).Assembly.GetTypes().ToDictionary(t => t.FullName!, StringComparer.Ordinal);
+        var named = System.Text.RegularExpressions.Regex.Matches(section, @"`(?<folder>[A-Z][A-Za-z]*(?:/[A-Z][A-Za-z]*)*)/(?<type>[A-Z][A-Za-z]*Tests)(?:\.(?<method>[A-Za-z]+))?`(?: \((?<more>[^)]*)\))?");
+        Assert.True(named.Count >= 10, $"only {named.Count} tests named");
+        foreach (System.Text.RegularExpressions.Match m in named)
+        {
+            var fullName = "DpoSharp.Tests." + m.Groups["folder"].Value.Replace('/', '.') + "." + m.Groups["type"].Value;
+            Assert.True(types.TryGetValue(fullName, out var type), $"README names {fullName}, which does not exist");
+            var methods = new List<string>();
+            if (m.Groups["method"].Success)
+            {
+                methods.Add(m.Groups["method"].Value);
+            }
+
+            methods.AddRange(System.Text.RegularExpressions.Regex.Matches(m.Groups["more"].Value, "`([A-Za-z]+)`").Select(x => x.Groups[1].Value));
+            foreach (var method in methods)
+            {
+                Assert.True(type.GetMethod(method) is not null, $"README names {fullName}.{method}, which does not exist");
+            }
+        }
+    }
 }

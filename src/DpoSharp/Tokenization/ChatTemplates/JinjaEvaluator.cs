@@ -5,7 +5,21 @@ namespace DpoSharp.Tokenization.ChatTemplates;
 /// <summary>Executes a parsed template against a context (Jinja scoping: loop bodies and macros get their own scope).</summary>
 internal sealed class JinjaEvaluator
 {
+    /// <summary>Longest text a template may render or build (characters): a rendered prompt is far shorter.</summary>
+    public const int MaxText = 1 << 23;
+
+    /// <summary>Most statements and expressions one render may evaluate (a real chat template needs thousands).</summary>
+    public const long MaxSteps = 1_000_000;
+
+    /// <summary>Most items a template may build into one list (<c>range</c>, list repetition and concatenation).</summary>
+    public const int MaxItems = 1_000_000;
+
+    /// <summary>Deepest nesting of evaluation (expressions, blocks, macro calls) before the render stops.</summary>
+    public const int MaxDepth = 400;
+
     private readonly string _src;
+    private long _steps;
+    private int _depth;
 
     public JinjaEvaluator(string src) => _src = src;
 
@@ -53,14 +67,57 @@ internal sealed class JinjaEvaluator
 
     private Flow Exec(Node node, Scope scope, StringBuilder sb)
     {
+        Enter(node.Pos);
+        try
+        {
+            return ExecCore(node, scope, sb);
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    /// <summary>Counts one evaluation step and one level of nesting; throws past <see cref="MaxSteps"/> or <see cref="MaxDepth"/>.</summary>
+    private void Enter(int pos)
+    {
+        if (++_steps > MaxSteps)
+        {
+            throw Fail($"the template ran for more than {MaxSteps:N0} steps (an endless or huge loop?); rendering stopped", pos);
+        }
+
+        if (++_depth > MaxDepth)
+        {
+            _depth--;
+            throw Fail($"the template nests more than {MaxDepth} levels deep (runaway recursion?); rendering stopped", pos);
+        }
+    }
+
+    /// <summary>Throws when a text of <paramref name="length"/> characters would exceed <see cref="MaxText"/>.</summary>
+    internal void CheckLength(long length, int pos)
+    {
+        if (length > MaxText)
+        {
+            throw Fail($"the template builds a text of {length:N0} characters, more than the {MaxText:N0} allowed", pos);
+        }
+    }
+
+    private Flow ExecCore(Node node, Scope scope, StringBuilder sb)
+    {
         switch (node)
         {
             case TextNode t:
+                CheckLength((long)sb.Length + t.Text.Length, node.Pos);
                 sb.Append(t.Text);
                 return Flow.Normal;
             case OutputNode o:
-                sb.Append(Py.Str(Eval(o.Expr, scope)));
-                return Flow.Normal;
+                {
+                    var text = Py.Str(Eval(o.Expr, scope));
+                    CheckLength((long)sb.Length + text.Length, node.Pos);
+                    sb.Append(text);
+                    return Flow.Normal;
+                }
+
             case IfNode i:
                 foreach (var (cond, body) in i.Branches)
                 {
@@ -110,6 +167,11 @@ internal sealed class JinjaEvaluator
         var loop = new LoopInfo(items);
         for (var i = 0; i < items.Count; i++)
         {
+            if (++_steps > MaxSteps)
+            {
+                throw Fail($"the template ran for more than {MaxSteps:N0} steps (an endless or huge loop?); rendering stopped", f.Pos);
+            }
+
             loop.Index0 = i;
             var s = new Scope(scope);
             s.Vars["loop"] = loop;
@@ -186,6 +248,20 @@ internal sealed class JinjaEvaluator
         return sb.ToString();
     });
 
+    /// <summary>The size of <paramref name="count"/> repetitions of something of <paramref name="size"/> (saturating).</summary>
+    private static long Repeated(long size, long count) => count <= 0 || size == 0 ? 0 : count > MaxText ? long.MaxValue : size * count;
+
+    /// <summary><paramref name="build"/>() when a result of <paramref name="size"/> characters or items is within <see cref="MaxText"/>.</summary>
+    private T Checked<T>(long size, int pos, Func<T> build)
+    {
+        CheckLength(size, pos);
+        return build();
+    }
+
+    /// <summary><paramref name="build"/>() when a list of <paramref name="count"/> items is within <see cref="MaxItems"/>.</summary>
+    private T CheckedItems<T>(long count, int pos, Func<T> build) =>
+        count <= MaxItems ? build() : throw Fail($"the template builds a list of {count:N0} items, more than the {MaxItems:N0} allowed", pos);
+
     internal List<object?> Iterate(object? v, int pos) => v switch
     {
         List<object?> l => l,
@@ -198,6 +274,19 @@ internal sealed class JinjaEvaluator
     // ---- expressions ----
 
     private object? Eval(Expr e, Scope scope)
+    {
+        Enter(e.Pos);
+        try
+        {
+            return EvalCore(e, scope);
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private object? EvalCore(Expr e, Scope scope)
     {
         switch (e)
         {
@@ -300,12 +389,17 @@ internal sealed class JinjaEvaluator
         switch (b.Op)
         {
             case "~":
-                return Py.Str(left) + Py.Str(right);
+                {
+                    string x = Py.Str(left), y = Py.Str(right);
+                    CheckLength((long)x.Length + y.Length, b.Pos);
+                    return x + y;
+                }
+
             case "+":
                 return (left, right) switch
                 {
-                    (string x, string y) => x + y,
-                    (List<object?> x, List<object?> y) => x.Concat(y).ToList(),
+                    (string x, string y) => Checked(x.Length + (long)y.Length, b.Pos, () => x + y),
+                    (List<object?> x, List<object?> y) => CheckedItems(x.Count + (long)y.Count, b.Pos, () => x.Concat(y).ToList()),
                     (long x, long y) => x + y,
                     _ when Py.IsNumber(left) && Py.IsNumber(right) => Py.Arith(left, right, (x, y) => x + y, (x, y) => x + y),
                     _ => throw Fail($"cannot add {Py.TypeName(left)} and {Py.TypeName(right)} with '+' (use '~' to join as text)", b.Pos),
@@ -315,9 +409,9 @@ internal sealed class JinjaEvaluator
             case "*":
                 return (left, right) switch
                 {
-                    (string s, long n) => string.Concat(Enumerable.Repeat(s, (int)Math.Max(0, n))),
-                    (long n, string s) => string.Concat(Enumerable.Repeat(s, (int)Math.Max(0, n))),
-                    (List<object?> l, long n) => Enumerable.Repeat(l, (int)Math.Max(0, n)).SelectMany(x => x).ToList(),
+                    (string s, long n) => Checked(Repeated(s.Length, n), b.Pos, () => string.Concat(Enumerable.Repeat(s, (int)Math.Max(0, n)))),
+                    (long n, string s) => Checked(Repeated(s.Length, n), b.Pos, () => string.Concat(Enumerable.Repeat(s, (int)Math.Max(0, n)))),
+                    (List<object?> l, long n) => CheckedItems(Repeated(l.Count, n), b.Pos, () => Enumerable.Repeat(l, (int)Math.Max(0, n)).SelectMany(x => x).ToList()),
                     _ when Py.IsNumber(left) && Py.IsNumber(right) => Py.Arith(left, right, (x, y) => x * y, (x, y) => x * y),
                     _ => throw Fail($"cannot multiply {Py.TypeName(left)} and {Py.TypeName(right)}", b.Pos),
                 };

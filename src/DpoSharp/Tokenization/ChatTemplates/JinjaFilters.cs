@@ -92,7 +92,7 @@ internal static class JinjaFilters
 
     private static object? ToJson(FilterCall c)
     {
-        var indent = c.Arg(0, "indent", null) is long n ? (int?)n : null;
+        var indent = c.Arg(0, "indent", null) is long n ? (int?)Indentation(c, n) : null;
         string? itemSep = null, keySep = null;
         if (c.Kwargs.TryGetValue("separators", out var seps) && seps is List<object?> { Count: 2 } sl)
         {
@@ -114,7 +114,7 @@ internal static class JinjaFilters
         var sep = Py.Str(c.Arg(0, "d", string.Empty));
         var attribute = c.Arg(1, "attribute", null);
         var items = c.Iterate(c.Value);
-        return string.Join(sep, items.Select(x => Py.Str(attribute is null ? x : c.GetItem(x, attribute))));
+        return Py.JoinBounded(sep, items.Select(x => Py.Str(attribute is null ? x : c.GetItem(x, attribute))));
     }
 
     private static object? Int(FilterCall c) => c.Value switch
@@ -146,7 +146,7 @@ internal static class JinjaFilters
         var s = Py.Str(c.Value);
         var old = Py.Str(c.Arg(0, "old", string.Empty));
         var @new = Py.Str(c.Arg(1, "new", string.Empty));
-        return c.Arg(2, "count", null) is long n ? Py.ReplaceCount(s, old, @new, n) : old.Length == 0 ? s : s.Replace(old, @new, StringComparison.Ordinal);
+        return c.Arg(2, "count", null) is long n ? Py.ReplaceCount(s, old, @new, n) : old.Length == 0 ? s : Py.ReplaceCount(s, old, @new, long.MaxValue);
     }
 
     private static object? Items(FilterCall c) => c.Value switch
@@ -253,9 +253,15 @@ internal static class JinjaFilters
         return Math.Round(Py.ToDouble(c.Value), precision, MidpointRounding.ToEven);
     }
 
+    /// <summary>An indentation width of 0..<see cref="MaxIndent"/> (a wider one is a damaged template, not a layout).</summary>
+    private static int Indentation(FilterCall c, long width) =>
+        width is >= 0 and <= MaxIndent ? (int)width : throw c.Fail($"an indent of {width} (0..{MaxIndent} supported)");
+
+    private const int MaxIndent = 1000;
+
     private static object? Indent(FilterCall c)
     {
-        var width = c.Arg(0, "width", 4L) is long w ? (int)w : 4;
+        var width = c.Arg(0, "width", 4L) is long w ? Indentation(c, w) : 4;
         var first = Py.Truthy(c.Arg(1, "first", false));
         var pad = new string(' ', width);
         var lines = Py.Str(c.Value).Split('\n');

@@ -52,6 +52,12 @@ internal static class JinjaGlobals
             throw new DpoSharpException("Chat template: range() step must not be zero.");
         }
 
+        var count = step > 0 ? (stop > start ? ((double)stop - start) / step : 0) : (start > stop ? ((double)start - stop) / -step : 0);
+        if (count > JinjaEvaluator.MaxItems)
+        {
+            throw new DpoSharpException($"Chat template: range() of {Math.Ceiling(count):N0} numbers, more than the {JinjaEvaluator.MaxItems:N0} allowed.");
+        }
+
         var list = new List<object?>();
         for (var i = start; step > 0 ? i < stop : i > stop; i += step)
         {

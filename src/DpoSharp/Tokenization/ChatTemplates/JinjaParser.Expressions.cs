@@ -8,6 +8,23 @@ internal sealed partial class JinjaParser
 {
     private Expr ParseExpr(bool allowCond = true)
     {
+        if (++_exprDepth > MaxNesting)
+        {
+            throw Error($"an expression nested more than {MaxNesting} deep", Peek().Pos);
+        }
+
+        try
+        {
+            return ParseExprCore(allowCond);
+        }
+        finally
+        {
+            _exprDepth--;
+        }
+    }
+
+    private Expr ParseExprCore(bool allowCond)
+    {
         var e = ParseOr();
         if (allowCond && IsName("if"))
         {
@@ -24,6 +41,24 @@ internal sealed partial class JinjaParser
         }
 
         return e;
+    }
+
+    /// <summary>Runs a recursive parse one level deeper (bounded by <see cref="MaxNesting"/>).</summary>
+    private Expr Nested(Func<Expr> parse)
+    {
+        if (++_exprDepth > MaxNesting)
+        {
+            throw Error($"an expression nested more than {MaxNesting} deep", Peek().Pos);
+        }
+
+        try
+        {
+            return parse();
+        }
+        finally
+        {
+            _exprDepth--;
+        }
     }
 
     private Expr ParseOr()
@@ -55,7 +90,7 @@ internal sealed partial class JinjaParser
         if (IsName("not"))
         {
             var pos = Next().Pos;
-            return new UnaryExpr("not", ParseNot(), pos);
+            return new UnaryExpr("not", Nested(ParseNot), pos);
         }
 
         return ParseCompare();
@@ -147,7 +182,7 @@ internal sealed partial class JinjaParser
         if (IsOp("-") || IsOp("+"))
         {
             var t = Next();
-            node = new UnaryExpr(t.Value, ParseUnary(false), t.Pos);
+            node = new UnaryExpr(t.Value, Nested(() => ParseUnary(false)), t.Pos);
         }
         else
         {
@@ -182,7 +217,9 @@ internal sealed partial class JinjaParser
                 }
 
             case TokenKind.Integer:
-                return new LiteralExpr(long.Parse(t.Value, CultureInfo.InvariantCulture), t.Pos);
+                return long.TryParse(t.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var integer)
+                    ? new LiteralExpr(integer, t.Pos)
+                    : throw Error($"the integer {(t.Value.Length > 30 ? t.Value[..30] + "…" : t.Value)} does not fit in 64 bits", t.Pos);
             case TokenKind.Float:
                 return new LiteralExpr(double.Parse(t.Value, CultureInfo.InvariantCulture), t.Pos);
             case TokenKind.Operator when t.Value == "(":

@@ -12,6 +12,10 @@ internal sealed partial class JinjaParser
     private readonly Stack<(string Opener, int Pos, string Closer)> _open = new();
     private int _i;
     private int _blockStart;
+    private int _exprDepth;
+
+    /// <summary>Deepest nesting of blocks or of expressions a template may have (real templates nest a handful).</summary>
+    private const int MaxNesting = 100;
 
     private JinjaParser(string src, List<JinjaToken> tokens)
     {
@@ -84,6 +88,11 @@ internal sealed partial class JinjaParser
         if (opener is null)
         {
             return ParseBodyCore(opener, openerPos, terminators);
+        }
+
+        if (_open.Count >= MaxNesting)
+        {
+            throw Error($"blocks nested more than {MaxNesting} deep", openerPos);
         }
 
         _open.Push((opener, openerPos, terminators[^1]));

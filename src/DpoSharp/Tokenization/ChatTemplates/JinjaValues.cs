@@ -258,9 +258,49 @@ internal static class Py
     }
 
     /// <summary>Python's <c>str.replace(old, new, count)</c>.</summary>
+    /// <summary><paramref name="parts"/> joined by <paramref name="separator"/>, refused beyond <see cref="JinjaEvaluator.MaxText"/> characters.</summary>
+    public static string JoinBounded(string separator, IEnumerable<string> parts)
+    {
+        var list = parts.ToList();
+        long length = list.Sum(p => (long)p.Length) + (Math.Max(0, list.Count - 1) * (long)separator.Length);
+        if (length > JinjaEvaluator.MaxText)
+        {
+            throw new DpoSharpException($"Chat template: join would build a text of {length:N0} characters, more than the {JinjaEvaluator.MaxText:N0} allowed.");
+        }
+
+        return string.Join(separator, list);
+    }
+
     public static string ReplaceCount(string s, string old, string @new, long count)
     {
+        // The most characters the result can have: every occurrence (or, for an empty old, every gap) replaced.
+        long gaps = old.Length == 0 ? s.Length + 1L : s.Length / old.Length;
+        long bound = s.Length + (Math.Min(gaps, Math.Max(0, count)) * Math.Max(0, @new.Length - old.Length));
+        if (bound > JinjaEvaluator.MaxText)
+        {
+            throw new DpoSharpException($"Chat template: replace() could build a text of {bound:N0} characters, more than the {JinjaEvaluator.MaxText:N0} allowed.");
+        }
+
         var sb = new StringBuilder();
+        if (old.Length == 0)
+        {
+            // Python: the new text goes into every gap ("ab".replace("", "-") == "-a-b-"), at most count times.
+            for (var i = 0; i <= s.Length; i++)
+            {
+                if (count-- > 0)
+                {
+                    sb.Append(@new);
+                }
+
+                if (i < s.Length)
+                {
+                    sb.Append(s[i]);
+                }
+            }
+
+            return sb.ToString();
+        }
+
         var pos = 0;
         while (count-- > 0)
         {

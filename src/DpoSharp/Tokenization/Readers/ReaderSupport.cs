@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DpoSharp.IO;
 
 namespace DpoSharp.Tokenization.Readers;
 
@@ -19,33 +20,26 @@ internal static class ReaderSupport
 
     /// <summary>An added token as tokenizer.json's <c>added_tokens</c> and tokenizer_config.json's
     /// <c>added_tokens_decoder</c> write it: <c>{"content": …, "special": …, "lstrip": …, …}</c>.</summary>
-    public static AddedToken ReadAddedToken(int id, JsonElement e, string file, string where) => new(
+    public static AddedToken ReadAddedToken(int id, JsonAt e) => new(
         id,
-        e.ValueKind == JsonValueKind.Object && e.TryGetProperty("content", out var content)
-            ? IO.JsonFile.String(content, file, where + ".content")
-            : throw new DpoSharpException($"{file}: {where} must be an object with a \"content\" string."),
-        GetBool(e, "special") ?? false,
-        GetBool(e, "lstrip") ?? false,
-        GetBool(e, "rstrip") ?? false,
-        GetBool(e, "single_word") ?? false);
+        e.Object().Get("content").String(),
+        GetBool(e.Element, "special") ?? false,
+        GetBool(e.Element, "lstrip") ?? false,
+        GetBool(e.Element, "rstrip") ?? false,
+        GetBool(e.Element, "single_word") ?? false);
 
-    public static Dictionary<string, int> ReadVocab(JsonElement el, string file)
+    /// <summary>A vocabulary object of token → id (ids in 0..<see cref="MaxVocabId"/>).</summary>
+    public static Dictionary<string, int> ReadVocab(JsonAt el)
     {
-        if (el.ValueKind != JsonValueKind.Object)
+        if (el.Kind != JsonValueKind.Object)
         {
-            throw new DpoSharpException($"{file}: the vocabulary is not a JSON object of token → id.");
+            throw el.WrongType("an object of token → id (the vocabulary)");
         }
 
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var p in el.EnumerateObject())
+        foreach (var (name, value) in el.Members())
         {
-            var id = IO.JsonFile.Int32(p.Value, file, $"vocab[\"{p.Name}\"]");
-            if (id < 0 || id > MaxVocabId)
-            {
-                throw new DpoSharpException($"{file}: vocab[\"{p.Name}\"] = {id} is not a token id (0..{MaxVocabId}).");
-            }
-
-            vocab[p.Name] = id;
+            vocab[name] = TokenizerJsonComponents.TokenId(value);
         }
 
         return vocab;

@@ -1,136 +1,187 @@
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using static DpoSharp.Tokenization.Readers.ReaderSupport;
+using DpoSharp.IO;
 
 namespace DpoSharp.Tokenization.Readers;
 
-/// <summary>The pipeline components of a <c>tokenizer.json</c>: normalizer, pre-tokenizer, decoder and post-processor.</summary>
+/// <summary>The pipeline components of a <c>tokenizer.json</c>: normalizer, pre-tokenizer, decoder and post-processor.
+/// Read with <see cref="JsonAt"/>: a missing field or one of the wrong type names the file and its JSON path
+/// (<c>tokenizer.json: $.pre_tokenizer.pretokenizers[1].pattern: expected an object …</c>).</summary>
 internal static class TokenizerJsonComponents
 {
-    public static TextNormalizer? ParseNormalizer(JsonElement n, string file)
+    /// <summary>Longest regex pattern accepted (published tokenizers use a few hundred characters).</summary>
+    private const int MaxPatternLength = 10_000;
+
+    /// <summary>Deepest nesting of Sequence components accepted (published tokenizers nest one level).</summary>
+    private const int MaxSequenceDepth = 16;
+
+    private static readonly string[] SplitBehaviors = ["isolated", "removed", "merged_with_previous", "merged_with_next", "contiguous"];
+
+    public static TextNormalizer? ParseNormalizer(JsonAt n, int depth = 0)
     {
-        if (n.ValueKind == JsonValueKind.Null)
+        if (n.IsNull)
         {
             return null;
         }
 
-        var type = n.GetProperty("type").GetString();
+        CheckDepth(n, depth);
+        var type = n.Object().Get("type").String();
         return type switch
         {
-            "Sequence" => new SequenceNormalizer(n.GetProperty("normalizers").EnumerateArray().Select(x => ParseNormalizer(x, file)).OfType<TextNormalizer>().ToList()),
-            "Prepend" => new PrependNormalizer(n.GetProperty("prepend").GetString() ?? string.Empty),
-            "Replace" => new ReplaceNormalizer(ParsePattern(n.GetProperty("pattern")), n.GetProperty("content").GetString() ?? string.Empty),
+            "Sequence" => new SequenceNormalizer(n.Get("normalizers").Items().Select(x => ParseNormalizer(x, depth + 1)).OfType<TextNormalizer>().ToList()),
+            "Prepend" => new PrependNormalizer(n.Get("prepend").String()),
+            "Replace" => new ReplaceNormalizer(ParsePattern(n.Get("pattern")), n.Get("content").String()),
             "NFC" => new UnicodeNormalizer(NormalizationForm.FormC),
             "NFD" => new UnicodeNormalizer(NormalizationForm.FormD),
             "NFKC" => new UnicodeNormalizer(NormalizationForm.FormKC),
             "NFKD" => new UnicodeNormalizer(NormalizationForm.FormKD),
             "Lowercase" => new LowercaseNormalizer(),
-            _ => throw new DpoSharpException($"{file}: normalizer '{type}' is not supported (supported: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Lowercase)."),
+            _ => throw n.Error($"normalizer '{type}' is not supported (supported: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Lowercase)."),
         };
     }
 
-    public static PreTokenizerStep? ParsePreTokenizer(JsonElement p, string file)
+    public static PreTokenizerStep? ParsePreTokenizer(JsonAt p, int depth = 0)
     {
-        if (p.ValueKind == JsonValueKind.Null)
+        if (p.IsNull)
         {
             return null;
         }
 
-        var type = p.GetProperty("type").GetString();
+        CheckDepth(p, depth);
+        var type = p.Object().Get("type").String();
         return type switch
         {
-            "Sequence" => new SequencePreTokenizer(p.GetProperty("pretokenizers").EnumerateArray().Select(x => ParsePreTokenizer(x, file)).OfType<PreTokenizerStep>().ToList()),
-            "ByteLevel" => new ByteLevelPreTokenizer(GetBool(p, "add_prefix_space") ?? false, GetBool(p, "use_regex") ?? true),
-            "Split" => new SplitPreTokenizer(
-                ParsePattern(p.GetProperty("pattern")),
-                (p.TryGetProperty("behavior", out var b) ? b.GetString() ?? "Isolated" : "Isolated").ToLowerInvariant() switch
-                {
-                    "mergedwithprevious" => "merged_with_previous",
-                    "mergedwithnext" => "merged_with_next",
-                    var x => x,
-                },
-                GetBool(p, "invert") ?? false),
-            "Metaspace" => new MetaspacePreTokenizer(
-                ReplacementChar(p),
-                PrependScheme(p),
-                GetBool(p, "split") ?? true),
-            "Digits" => new DigitsPreTokenizer(GetBool(p, "individual_digits") ?? false),
+            "Sequence" => new SequencePreTokenizer(p.Get("pretokenizers").Items().Select(x => ParsePreTokenizer(x, depth + 1)).OfType<PreTokenizerStep>().ToList()),
+            "ByteLevel" => new ByteLevelPreTokenizer(p.Bool("add_prefix_space", false), p.Bool("use_regex", true)),
+            "Split" => new SplitPreTokenizer(ParsePattern(p.Get("pattern")), SplitBehavior(p), p.Bool("invert", false)),
+            "Metaspace" => new MetaspacePreTokenizer(ReplacementChar(p), PrependScheme(p), p.Bool("split", true)),
+            "Digits" => new DigitsPreTokenizer(p.Bool("individual_digits", false)),
             "Whitespace" => new WhitespacePreTokenizer(),
-            _ => throw new DpoSharpException($"{file}: pre-tokenizer '{type}' is not supported (supported: Sequence, ByteLevel, Split, Metaspace, Digits, Whitespace)."),
+            _ => throw p.Error($"pre-tokenizer '{type}' is not supported (supported: Sequence, ByteLevel, Split, Metaspace, Digits, Whitespace)."),
         };
     }
 
-    public static TokenDecoder? ParseDecoder(JsonElement d, string file)
+    public static TokenDecoder? ParseDecoder(JsonAt d, int depth = 0)
     {
-        if (d.ValueKind == JsonValueKind.Null)
+        if (d.IsNull)
         {
             return null;
         }
 
-        var type = d.GetProperty("type").GetString();
+        CheckDepth(d, depth);
+        var type = d.Object().Get("type").String();
         return type switch
         {
-            "Sequence" => new SequenceDecoder(d.GetProperty("decoders").EnumerateArray().Select(x => ParseDecoder(x, file)).OfType<TokenDecoder>().ToList()),
+            "Sequence" => new SequenceDecoder(d.Get("decoders").Items().Select(x => ParseDecoder(x, depth + 1)).OfType<TokenDecoder>().ToList()),
             "ByteLevel" => new ByteLevelDecoder(),
-            "Replace" => new ReplaceDecoder(d.GetProperty("pattern").TryGetProperty("String", out var s) ? s.GetString()! : throw new DpoSharpException($"{file}: Replace decoder with a regex pattern is not supported."), d.GetProperty("content").GetString() ?? string.Empty),
+            "Replace" => ReplaceDecoder(d),
             "ByteFallback" => new ByteFallbackDecoder(),
             "Fuse" => new FuseDecoder(),
-            "Strip" => new StripDecoder((d.GetProperty("content").GetString() ?? " ")[0], d.TryGetProperty("start", out var st) ? st.GetInt32() : 0, d.TryGetProperty("stop", out var sp) ? sp.GetInt32() : 0),
+            "Strip" => StripDecoder(d),
             "Metaspace" => new MetaspaceDecoder(ReplacementChar(d), PrependScheme(d) != "never"),
-            _ => throw new DpoSharpException($"{file}: decoder '{type}' is not supported (supported: Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace)."),
+            _ => throw d.Error($"decoder '{type}' is not supported (supported: Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace)."),
         };
     }
 
-    private static char ReplacementChar(JsonElement e) =>
-        e.TryGetProperty("replacement", out var r) && r.GetString() is { Length: > 0 } s ? s[0] : '▁';
-
-    private static string PrependScheme(JsonElement e)
+    private static ReplaceDecoder ReplaceDecoder(JsonAt d)
     {
-        if (e.TryGetProperty("prepend_scheme", out var ps) && ps.ValueKind == JsonValueKind.String)
+        var pattern = d.Get("pattern").Object();
+        if (pattern.Find("String") is not { } s)
         {
-            return ps.GetString()!;
+            throw pattern.Error("a Replace decoder with a regex pattern is not supported; expected {\"String\": …}.");
         }
 
-        return (GetBool(e, "add_prefix_space") ?? true) ? "always" : "never";
+        var text = s.String();
+        if (text.Length == 0)
+        {
+            throw s.Error("the pattern is empty; a Replace decoder needs the text to replace.");
+        }
+
+        return new ReplaceDecoder(text, d.Get("content").String());
     }
 
-    public static (int[] Prefix, int[] Suffix) ParsePostProcessor(JsonElement pp, Dictionary<string, int> vocab, List<AddedToken> added, string file)
+    private static StripDecoder StripDecoder(JsonAt d)
     {
-        if (pp.ValueKind == JsonValueKind.Null)
+        var content = d.Get("content");
+        var text = content.String();
+        if (text.Length != 1)
+        {
+            throw content.Error($"expected one character, found {text.Length}.");
+        }
+
+        int Count(string name)
+        {
+            var n = d.Int32(name, 0);
+            return n >= 0 ? n : throw d.Get(name).Error($"expected a count ≥ 0, found {n}.");
+        }
+
+        return new StripDecoder(text[0], Count("start"), Count("stop"));
+    }
+
+    private static string SplitBehavior(JsonAt p)
+    {
+        var behavior = p.String("behavior", "Isolated").ToLowerInvariant() switch
+        {
+            "mergedwithprevious" => "merged_with_previous",
+            "mergedwithnext" => "merged_with_next",
+            var x => x,
+        };
+        return SplitBehaviors.Contains(behavior)
+            ? behavior
+            : throw p.Get("behavior").Error($"Split behavior '{behavior}' is not supported (supported: Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous).");
+    }
+
+    private static char ReplacementChar(JsonAt e) => e.String("replacement", "▁") is { Length: > 0 } s ? s[0] : '▁';
+
+    private static string PrependScheme(JsonAt e)
+    {
+        if (e.Find("prepend_scheme") is { } ps)
+        {
+            var scheme = ps.String();
+            return scheme is "always" or "never" or "first" ? scheme : throw ps.Error($"prepend_scheme '{scheme}' is not one of always, never, first.");
+        }
+
+        return e.Bool("add_prefix_space", true) ? "always" : "never";
+    }
+
+    public static (int[] Prefix, int[] Suffix) ParsePostProcessor(JsonAt pp, Dictionary<string, int> vocab, List<AddedToken> added, int depth = 0)
+    {
+        if (pp.IsNull)
         {
             return ([], []);
         }
 
-        int Lookup(string tok) => added.FirstOrDefault(a => a.Content == tok)?.Id
-            ?? (vocab.TryGetValue(tok, out var i) ? i : throw new DpoSharpException($"{file}: post-processor token '{tok}' is not in the vocabulary."));
+        CheckDepth(pp, depth);
+        int Lookup(JsonAt where, string tok) => added.FirstOrDefault(a => a.Content == tok)?.Id
+            ?? (vocab.TryGetValue(tok, out var i) ? i : throw where.Error($"post-processor token '{tok}' is not in the vocabulary."));
 
-        switch (pp.GetProperty("type").GetString())
+        switch (pp.Object().Get("type").String())
         {
             case "TemplateProcessing":
                 {
                     var special = new Dictionary<string, int[]>(StringComparer.Ordinal);
-                    if (pp.TryGetProperty("special_tokens", out var st) && st.ValueKind == JsonValueKind.Object)
+                    if (pp.Find("special_tokens") is { } st)
                     {
-                        foreach (var s in st.EnumerateObject())
+                        foreach (var (name, s) in st.Members())
                         {
-                            special[s.Name] = s.Value.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+                            special[name] = s.Get("ids").Items().Select(x => TokenId(x)).ToArray();
                         }
                     }
 
                     var prefix = new List<int>();
                     var suffix = new List<int>();
                     var seenSequence = false;
-                    foreach (var item in pp.GetProperty("single").EnumerateArray())
+                    foreach (var item in pp.Get("single").Items())
                     {
-                        if (item.TryGetProperty("Sequence", out _))
+                        if (item.Object().Find("Sequence") is not null)
                         {
                             seenSequence = true;
                         }
-                        else if (item.TryGetProperty("SpecialToken", out var tok))
+                        else if (item.Find("SpecialToken") is { } tok)
                         {
-                            var name = tok.GetProperty("id").GetString()!;
-                            var ids = special.TryGetValue(name, out var x) ? x : [Lookup(name)];
+                            var id = tok.Get("id");
+                            var name = id.String();
+                            var ids = special.TryGetValue(name, out var x) ? x : [Lookup(id, name)];
                             (seenSequence ? suffix : prefix).AddRange(ids);
                         }
                     }
@@ -140,14 +191,19 @@ internal static class TokenizerJsonComponents
 
             case "RobertaProcessing":
             case "BertProcessing":
-                return ([Lookup(pp.GetProperty("cls")[0].GetString()!)], [Lookup(pp.GetProperty("sep")[0].GetString()!)]);
+                {
+                    var cls = pp.Get("cls").At(0);
+                    var sep = pp.Get("sep").At(0);
+                    return ([Lookup(cls, cls.String())], [Lookup(sep, sep.String())]);
+                }
+
             case "Sequence":
                 {
                     var prefix = new List<int>();
                     var suffix = new List<int>();
-                    foreach (var p in pp.GetProperty("processors").EnumerateArray())
+                    foreach (var p in pp.Get("processors").Items())
                     {
-                        var (a, b) = ParsePostProcessor(p, vocab, added, file);
+                        var (a, b) = ParsePostProcessor(p, vocab, added, depth + 1);
                         prefix.AddRange(a);
                         suffix.AddRange(b);
                     }
@@ -160,18 +216,47 @@ internal static class TokenizerJsonComponents
         }
     }
 
-    private static Regex ParsePattern(JsonElement pattern)
+    /// <summary>A token id: an integer in 0..<see cref="ReaderSupport.MaxVocabId"/>.</summary>
+    public static int TokenId(JsonAt e)
     {
-        if (pattern.TryGetProperty("String", out var s))
+        var id = e.Int32();
+        return id is >= 0 and <= ReaderSupport.MaxVocabId ? id : throw e.Error($"{id} is not a token id (0..{ReaderSupport.MaxVocabId}).");
+    }
+
+    private static void CheckDepth(JsonAt e, int depth)
+    {
+        if (depth > MaxSequenceDepth)
         {
-            return new Regex(Regex.Escape(s.GetString() ?? string.Empty), RegexOptions.CultureInvariant);
+            throw e.Error($"Sequence components nested more than {MaxSequenceDepth} deep; is the file damaged?");
+        }
+    }
+
+    private static Regex ParsePattern(JsonAt pattern)
+    {
+        pattern.Object();
+        if (pattern.Find("String") is { } s)
+        {
+            return new Regex(Regex.Escape(s.String()), RegexOptions.CultureInvariant);
         }
 
-        if (pattern.TryGetProperty("Regex", out var r))
+        if (pattern.Find("Regex") is { } r)
         {
-            return new Regex(r.GetString() ?? string.Empty, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+            var text = r.String();
+            if (text.Length > MaxPatternLength)
+            {
+                throw r.Error($"a regex of {text.Length:N0} characters (at most {MaxPatternLength:N0}); is the file damaged?");
+            }
+
+            try
+            {
+                return new Regex(text, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+            }
+            catch (ArgumentException e)
+            {
+                throw r.Error($"not a regular expression .NET can read ({e.Message}).");
+            }
         }
 
-        throw new DpoSharpException("tokenizer.json: a pattern is neither {\"String\": …} nor {\"Regex\": …}.");
+        throw pattern.Error("expected {\"String\": …} or {\"Regex\": …}.");
     }
 }

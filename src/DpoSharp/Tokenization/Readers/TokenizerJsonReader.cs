@@ -1,60 +1,49 @@
 using System.Text.Json;
+using DpoSharp.IO;
 using static DpoSharp.Tokenization.Readers.ReaderSupport;
 
 namespace DpoSharp.Tokenization.Readers;
 
 /// <summary>Reads a Hugging Face <c>tokenizer.json</c> (BPE model, added tokens, normalizer, pre-tokenizer,
-/// decoder, post-processor).</summary>
+/// decoder, post-processor) through <see cref="JsonAt"/>: errors name the file and the JSON path.</summary>
 internal static class TokenizerJsonReader
 {
-    public static TokenizerFileContents Read(string tokJson) => IO.JsonFile.Guard(tokJson, "the tokenizer", () => ReadCore(tokJson));
+    /// <summary>Reads <paramref name="tokJson"/>; <see cref="JsonFile.Guard{T}"/> stays the last line of defence.</summary>
+    public static TokenizerFileContents Read(string tokJson) => JsonFile.Guard(tokJson, "the tokenizer", () => ReadCore(tokJson));
 
     private static TokenizerFileContents ReadCore(string tokJson)
     {
         using var doc = ParseJson(tokJson);
-        var root = doc.RootElement;
-        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+        var root = JsonAt.Root(doc, tokJson);
+        if (root.Kind != JsonValueKind.Object || root.Find("model") is not { Kind: JsonValueKind.Object } model)
         {
             throw new DpoSharpException($"{tokJson}: no \"model\" object; this is not a Hugging Face tokenizer.json.");
         }
 
         var (bpe, vocab, byteFallback) = ReadBpeModel(model, tokJson);
         var added = new List<AddedToken>();
-        if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
+        if (root.Find("added_tokens") is { } at)
         {
-            int i = 0;
-            foreach (var a in at.EnumerateArray())
+            foreach (var a in at.Items())
             {
-                var where = $"added_tokens[{i++}]";
-                if (a.ValueKind != JsonValueKind.Object || !a.TryGetProperty("id", out var id))
-                {
-                    throw new DpoSharpException($"{tokJson}: {where} must be an object with \"id\" and \"content\".");
-                }
-
-                var tokenId = IO.JsonFile.Int32(id, tokJson, where + ".id");
-                if (tokenId < 0 || tokenId > MaxVocabId)
-                {
-                    throw new DpoSharpException($"{tokJson}: {where}.id = {tokenId} is not a token id (0..{MaxVocabId}).");
-                }
-
-                added.Add(ReadAddedToken(tokenId, a, tokJson, where));
+                added.Add(ReadAddedToken(TokenizerJsonComponents.TokenId(a.Object().Get("id")), a));
             }
         }
 
-        var normalizer = root.TryGetProperty("normalizer", out var n) ? TokenizerJsonComponents.ParseNormalizer(n, tokJson) : null;
-        var preTokenizer = root.TryGetProperty("pre_tokenizer", out var pt) ? TokenizerJsonComponents.ParsePreTokenizer(pt, tokJson) : null;
+        var normalizer = root.Find("normalizer") is { } n ? TokenizerJsonComponents.ParseNormalizer(n) : null;
+        var preTokenizer = root.Find("pre_tokenizer") is { } pt ? TokenizerJsonComponents.ParsePreTokenizer(pt) : null;
         if (preTokenizer is null && byteFallback && IsMetaspaceSplitSafe(vocab))
         {
             // SentencePiece-style: the whole text is one word; split it where no merge can cross, for the cache.
             preTokenizer = new MetaspaceBoundarySplitter('▁');
         }
 
-        var decoder = root.TryGetProperty("decoder", out var d) ? TokenizerJsonComponents.ParseDecoder(d, tokJson) ?? new JoinDecoder() : new JoinDecoder();
+        var decoder = root.Find("decoder") is { } d ? TokenizerJsonComponents.ParseDecoder(d) ?? new JoinDecoder() : new JoinDecoder();
         int[] prefix = [];
         int[] suffix = [];
-        if (root.TryGetProperty("post_processor", out var pp))
+        if (root.Find("post_processor") is { } pp)
         {
-            (prefix, suffix) = TokenizerJsonComponents.ParsePostProcessor(pp, vocab, added, tokJson);
+            (prefix, suffix) = TokenizerJsonComponents.ParsePostProcessor(pp, vocab, added);
         }
 
         return new TokenizerFileContents
@@ -72,63 +61,61 @@ internal static class TokenizerJsonReader
         };
     }
 
-    private static (BpeModel Bpe, Dictionary<string, int> Vocab, bool ByteFallback) ReadBpeModel(JsonElement model, string tokJson)
+    private static (BpeModel Bpe, Dictionary<string, int> Vocab, bool ByteFallback) ReadBpeModel(JsonAt model, string tokJson)
     {
-        var type = model.TryGetProperty("type", out var t) ? t.GetString() : (model.TryGetProperty("merges", out _) ? "BPE" : null);
+        var type = model.Find("type") is { } t ? t.String() : (model.Find("merges") is not null ? "BPE" : null);
         if (type != "BPE")
         {
-            throw new DpoSharpException($"{tokJson}: model type '{type ?? "(none)"}' is not supported; DpoSharp reads BPE tokenizers (GPT-2, Phi-2, Qwen2, Llama, Mistral).");
+            throw new DpoSharpException($"{tokJson}: $.model.type '{type ?? "(none)"}' is not supported; DpoSharp reads BPE tokenizers (GPT-2, Phi-2, Qwen2, Llama, Mistral).");
         }
 
-        var vocab = ReadVocab(model.GetProperty("vocab"), tokJson);
-        var merges = ReadMerges(model.GetProperty("merges"), tokJson);
-        var byteFallback = GetBool(model, "byte_fallback") ?? false;
+        var vocab = ReadVocab(model.Get("vocab"));
+        var merges = ReadMerges(model.Get("merges"));
+        var byteFallback = model.Bool("byte_fallback", false);
+        if (model.Find("continuing_subword_prefix") is { } csp && csp.String().Length > 0)
+        {
+            throw csp.Error("BPE with continuing_subword_prefix is not supported.");
+        }
+
         var bpe = new BpeModel(
             vocab,
             merges,
-            model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String ? unk.GetString() : null,
+            model.Find("unk_token") is { Kind: JsonValueKind.String } unk ? unk.String() : null,
             byteFallback,
-            GetBool(model, "fuse_unk") ?? false,
-            GetBool(model, "ignore_merges") ?? false,
+            model.Bool("fuse_unk", false),
+            model.Bool("ignore_merges", false),
             tokJson);
-        if (model.TryGetProperty("continuing_subword_prefix", out var csp) && csp.ValueKind == JsonValueKind.String && csp.GetString()!.Length > 0)
-        {
-            throw new DpoSharpException($"{tokJson}: BPE with continuing_subword_prefix is not supported.");
-        }
-
         return (bpe, vocab, byteFallback);
     }
 
-    private static List<(string, string)> ReadMerges(JsonElement el, string file)
+    private static List<(string, string)> ReadMerges(JsonAt el)
     {
-        if (el.ValueKind != JsonValueKind.Array)
+        if (el.Kind != JsonValueKind.Array)
         {
-            throw new DpoSharpException($"{file}: model.merges must be an array of merges (\"left right\" or [\"left\", \"right\"]), found {el.ValueKind.ToString().ToLowerInvariant()}.");
+            throw el.WrongType("an array of merges (\"left right\" or [\"left\", \"right\"])");
         }
 
-        var merges = new List<(string, string)>(el.GetArrayLength());
-        int i = 0;
-        foreach (var m in el.EnumerateArray())
+        var merges = new List<(string, string)>(el.Element.GetArrayLength());
+        foreach (var m in el.Items())
         {
-            var where = $"model.merges[{i++}]";
-            if (m.ValueKind == JsonValueKind.String)
+            if (m.Kind == JsonValueKind.String)
             {
-                var s = m.GetString()!;
+                var s = m.String();
                 var sp = s.Length > 1 ? s.IndexOf(' ', 1) : -1;
                 if (sp <= 0)
                 {
-                    throw new DpoSharpException($"{file}: {where} '{s}' is not 'left right'.");
+                    throw m.Error($"'{s}' is not 'left right'.");
                 }
 
                 merges.Add((s[..sp], s[(sp + 1)..]));
             }
-            else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
+            else if (m.Kind == JsonValueKind.Array && m.Element.GetArrayLength() == 2)
             {
-                merges.Add((IO.JsonFile.String(m[0], file, where + "[0]"), IO.JsonFile.String(m[1], file, where + "[1]")));
+                merges.Add((m.At(0).String(), m.At(1).String()));
             }
             else
             {
-                throw new DpoSharpException($"{file}: {where} is neither a string \"left right\" nor a pair of strings, found {m.ValueKind.ToString().ToLowerInvariant()}.");
+                throw new DpoSharpException($"{m.File}: {m.Path} is neither a string \"left right\" nor a pair of strings, found {m.Kind.ToString().ToLowerInvariant()}.");
             }
         }
 

@@ -44,7 +44,7 @@ internal static class VocabMergesReader
     private static (BpeModel Bpe, Dictionary<string, int> Vocab) LoadByteLevelFiles(string vocabPath, string mergesPath)
     {
         using var doc = ParseJson(vocabPath);
-        var vocab = ReadVocab(doc.RootElement, vocabPath);
+        var vocab = ReadVocab(IO.JsonAt.Root(doc, vocabPath));
         var merges = new List<(string, string)>();
         var lineNo = 0;
         foreach (var line in File.ReadLines(mergesPath, Encoding.UTF8))
@@ -64,6 +64,7 @@ internal static class VocabMergesReader
             merges.Add((line[..sp], line[(sp + 1)..]));
         }
 
-        return (new BpeModel(vocab, merges, null, false, false, false, mergesPath), vocab);
+        // Both files are named: a merge whose tokens are missing may be a damaged vocabulary as well as damaged merges.
+        return (new BpeModel(vocab, merges, null, false, false, false, $"{mergesPath} (with {vocabPath})"), vocab);
     }
 }

@@ -40,4 +40,8 @@ public sealed record SkippedCheckpoint(string Directory, string Reason);
 /// <param name="Checkpoint">The checkpoint directory.</param>
 /// <param name="Step">Its optimizer step.</param>
 /// <param name="Skipped">Newer checkpoint folders passed over, and why.</param>
-public sealed record ResumeInfo(string Checkpoint, int Step, IReadOnlyList<SkippedCheckpoint> Skipped);
+public sealed record ResumeInfo(string Checkpoint, int Step, IReadOnlyList<SkippedCheckpoint> Skipped)
+{
+    /// <summary>A warning about the checkpoint (one without a manifest, whose files could not be verified), or null.</summary>
+    public string? Warning { get; init; }
+}

@@ -94,6 +94,61 @@ public static partial class Checkpointer
         return null;
     }
 
+    /// <summary>
+    /// Checks checkpoint <paramref name="dir"/> named by <c>resume_from_checkpoint</c> as the automatic resume checks
+    /// the newest one: it must exist, hold a trainer state and verify against its manifest (sizes and SHA-256).
+    /// Returns null, or a warning for a checkpoint written before manifests existed (no manifest: its files cannot be
+    /// verified, and it is used as it is).
+    /// </summary>
+    /// <exception cref="DpoSharpException">No such folder, an incomplete checkpoint, or a file that differs from the
+    /// manifest; the message names the file and suggests the newest earlier checkpoint that verifies.</exception>
+    public static string? CheckResumable(string dir)
+    {
+        ArgumentNullException.ThrowIfNull(dir);
+        if (!Directory.Exists(dir))
+        {
+            throw new DpoSharpException($"resume_from_checkpoint: {dir} does not exist.{Suggestion(dir)}");
+        }
+
+        if (!File.Exists(Path.Combine(dir, TrainerStateFile)))
+        {
+            throw new DpoSharpException($"resume_from_checkpoint: {dir} is not a complete checkpoint ({TrainerStateFile} is missing: the run stopped while writing it).{Suggestion(dir)}");
+        }
+
+        if (!File.Exists(Path.Combine(dir, ManifestFile)))
+        {
+            return $"{dir} has no {ManifestFile} (written before checkpoints carried one): its files cannot be verified; resuming from it as it is.";
+        }
+
+        if (Verify(dir) is { } why)
+        {
+            throw new DpoSharpException($"resume_from_checkpoint: {dir} does not verify against its {ManifestFile}: {why}.{Suggestion(dir)}");
+        }
+
+        return null;
+    }
+
+    /// <summary>" Resume from …" naming the newest checkpoint next to <paramref name="dir"/> with a smaller step that
+    /// verifies, or what to do when there is none.</summary>
+    private static string Suggestion(string dir)
+    {
+        var full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
+        var parent = Path.GetDirectoryName(full);
+        var m = CheckpointName().Match(Path.GetFileName(full));
+        long step = m.Success ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : long.MaxValue;
+        var previous = parent is null || !Directory.Exists(parent) ? null : Directory.EnumerateDirectories(parent, "checkpoint-*")
+            .Select(d => (Dir: d, Match: CheckpointName().Match(Path.GetFileName(d))))
+            .Where(x => x.Match.Success)
+            .Select(x => (x.Dir, Step: long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture)))
+            .Where(x => x.Step < step && !string.Equals(Path.GetFullPath(x.Dir), full, StringComparison.Ordinal))
+            .OrderByDescending(x => x.Step)
+            .Select(x => x.Dir)
+            .FirstOrDefault(d => File.Exists(Path.Combine(d, TrainerStateFile)) && Verify(d) is null);
+        return previous is null
+            ? " No earlier checkpoint next to it verifies; start a fresh run (or restore the checkpoint's files)."
+            : $" Resume from the previous checkpoint instead: --resume-from-checkpoint {previous}";
+    }
+
     /// <summary>Deletes the <c>checkpoint-*.tmp</c> folders under <paramref name="outputDir"/>: what a run that
     /// stopped while writing a checkpoint left (one run per folder, so none is being written).</summary>
     public static void RemoveStaleTemporaryFolders(string outputDir)

@@ -303,12 +303,30 @@ public static partial class Checkpointer
     }
 
     /// <summary>Restores the torch random generator saved in checkpoint <paramref name="dir"/>.</summary>
+    /// <exception cref="DpoSharpException">The file lacks the generator state, or holds one of another size or type.</exception>
     public static void LoadRngState(string dir)
     {
-        var rng = ReadAllTensors(Path.Combine(dir, RngFile));
+        var path = Path.Combine(dir, RngFile);
+        var rng = ReadAllTensors(path);
         try
         {
-            torch.random.set_rng_state(rng["torch_cpu"]);
+            using var current = torch.random.get_rng_state();
+            if (!rng.TryGetValue("torch_cpu", out var saved))
+            {
+                throw new DpoSharpException($"{path}: no tensor 'torch_cpu' (the CPU generator state); resume from another checkpoint.");
+            }
+
+            if (saved.dtype != current.dtype || !saved.shape.SequenceEqual(current.shape))
+            {
+                throw new DpoSharpException($"{path}: 'torch_cpu' is {saved.dtype} [{string.Join(", ", saved.shape)}], a generator state is {current.dtype} [{string.Join(", ", current.shape)}]; resume from another checkpoint.");
+            }
+
+            if (InvalidGeneratorState(saved.data<byte>().ToArray()) is { } why)
+            {
+                throw new DpoSharpException($"{path}: 'torch_cpu' is not a valid generator state ({why}); resume from another checkpoint.");
+            }
+
+            torch.random.set_rng_state(saved);
         }
         finally
         {
@@ -317,6 +335,29 @@ public static partial class Checkpointer
                 t.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// Why libtorch would refuse <paramref name="state"/> (a CPU generator state, <c>CPUGeneratorImplState</c>), or
+    /// null. libtorch checks the Mersenne Twister position in <c>set_state</c> but TorchSharp does not catch that
+    /// error: an invalid state aborts the process, so the same checks run here first. Layout of the state's legacy
+    /// part: initial seed (int64), <c>left</c> (int32), <c>seeded</c> (int32), <c>next</c> (uint64), 624 words.
+    /// </summary>
+    internal static string? InvalidGeneratorState(byte[] state)
+    {
+        const int MersenneStateN = 624;
+        if (state.Length < 24)
+        {
+            return $"{state.Length} bytes";
+        }
+
+        int left = BitConverter.ToInt32(state, 8);
+        int seeded = BitConverter.ToInt32(state, 12);
+        uint next = (uint)BitConverter.ToUInt64(state, 16);
+        return seeded == 0 ? "not seeded"
+            : left is <= 0 or > MersenneStateN ? $"position 'left' {left} outside 1..{MersenneStateN}"
+            : next > MersenneStateN ? $"position 'next' {next} outside 0..{MersenneStateN}"
+            : null;
     }
 
     /// <summary>Writes <paramref name="state"/> as JSON.</summary>
@@ -356,57 +397,62 @@ public static partial class Checkpointer
         File.WriteAllText(path, ToIndentedJson(o), Encoding.UTF8);
     }
 
-    /// <summary>Reads a <c>trainer_state.json</c>.</summary>
+    /// <summary>Reads a <c>trainer_state.json</c>; a missing field, a wrong type or a negative position names the
+    /// file and the JSON path.</summary>
     public static TrainerState ReadTrainerState(string path)
     {
-        try
+        var o = JsonFile.ParseObject(path);
+        var pos = JsonFile.Object(o["data_position"], path, "$.data_position");
+        int Count(JsonNode? node, string at, bool optional = false)
         {
-            var o = JsonFile.ParseObject(path);
-            var pos = o["data_position"]!.AsObject();
-            var state = new TrainerState
+            if (optional && node is null)
             {
-                GlobalStep = o["global_step"]!.GetValue<int>(),
-                Epoch = o["epoch"]!.GetValue<double>(),
-                TotalSteps = o["max_steps"]!.GetValue<int>(),
-                NumTokens = o["num_tokens"]!.GetValue<long>(),
-                DataEpoch = pos["epoch"]!.GetValue<int>(),
-                MicroBatch = pos["micro_batch"]!.GetValue<int>(),
-                Seed = pos["seed"]!.GetValue<int>(),
-                PerDeviceTrainBatchSize = pos["per_device_train_batch_size"]?.GetValue<int>() ?? 0,
-                GradientAccumulationSteps = pos["gradient_accumulation_steps"]?.GetValue<int>() ?? 0,
-                NumTrainPairs = pos["num_train_pairs"]?.GetValue<int>() ?? 0,
-                WorldSize = pos["world_size"]?.GetValue<int>() ?? 0,
-            };
-            foreach (var (k, v) in o["loss_state"]!.AsObject())
-            {
-                state.LossState[k] = v!.GetValue<double>();
+                return 0; // a checkpoint from before this was recorded
             }
 
-            foreach (var e in o["log_history"]!.AsArray())
+            var v = JsonFile.Value<int>(node, path, at);
+            return v >= 0 ? v : throw new DpoSharpException($"{path}: {at} is {v}, expected a count ≥ 0; resume from another checkpoint.");
+        }
+
+        var state = new TrainerState
+        {
+            GlobalStep = Count(o["global_step"], "$.global_step"),
+            Epoch = JsonFile.Value<double>(o["epoch"], path, "$.epoch"),
+            TotalSteps = Count(o["max_steps"], "$.max_steps"),
+            NumTokens = JsonFile.Value<long>(o["num_tokens"], path, "$.num_tokens"),
+            DataEpoch = Count(pos["epoch"], "$.data_position.epoch"),
+            MicroBatch = Count(pos["micro_batch"], "$.data_position.micro_batch"),
+            Seed = JsonFile.Value<int>(pos["seed"], path, "$.data_position.seed"),
+            PerDeviceTrainBatchSize = Count(pos["per_device_train_batch_size"], "$.data_position.per_device_train_batch_size", optional: true),
+            GradientAccumulationSteps = Count(pos["gradient_accumulation_steps"], "$.data_position.gradient_accumulation_steps", optional: true),
+            NumTrainPairs = Count(pos["num_train_pairs"], "$.data_position.num_train_pairs", optional: true),
+            WorldSize = Count(pos["world_size"], "$.data_position.world_size", optional: true),
+        };
+        foreach (var (k, v) in JsonFile.Object(o["loss_state"], path, "$.loss_state"))
+        {
+            state.LossState[k] = JsonFile.Value<double>(v, path);
+        }
+
+        foreach (var e in JsonFile.Array(o["log_history"], path, "$.log_history"))
+        {
+            var m = new Dictionary<string, double>();
+            int step = 0;
+            foreach (var (k, v) in JsonFile.Object(e, path))
             {
-                var m = new Dictionary<string, double>();
-                int step = 0;
-                foreach (var (k, v) in e!.AsObject())
+                if (k == "step")
                 {
-                    if (k == "step")
-                    {
-                        step = v!.GetValue<int>();
-                    }
-                    else
-                    {
-                        m[k] = v is null ? double.NaN : v.GetValue<double>();
-                    }
+                    step = JsonFile.Value<int>(v, path);
                 }
-
-                state.LogHistory.Add(new TrainerLogEntry(step, m));
+                else
+                {
+                    m[k] = v is null ? double.NaN : JsonFile.Value<double>(v, path);
+                }
             }
 
-            return state;
+            state.LogHistory.Add(new TrainerLogEntry(step, m));
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or OverflowException or ArgumentException)
-        {
-            throw new DpoSharpException($"{path} is not a valid trainer state ({e.Message}); resume from another checkpoint.", e);
-        }
+
+        return state;
     }
 
     private static void SaveOptimizer(IReadOnlyList<(string Name, AdamW.State State)> optimizer, string dir)
@@ -447,7 +493,8 @@ public static partial class Checkpointer
         var jsonPath = Path.Combine(dir, OptimizerJson);
         var meta = JsonFile.ParseObject(jsonPath);
         var names = JsonFile.Array(meta["param_names"], jsonPath).Select(n => JsonFile.Value<string>(n, jsonPath)).ToList();
-        var steps = JsonFile.Array(meta["steps"], jsonPath).Select(n => JsonFile.Value<long>(n, jsonPath)).ToList();
+        var steps = JsonFile.Array(meta["steps"], jsonPath).Select(n => JsonFile.Value<long>(n, jsonPath) is var v && v >= 0 ? v
+            : throw new DpoSharpException($"{jsonPath}: {n!.GetPath()} is {v}, expected a step count ≥ 0; the optimizer state is corrupt. Resume from another checkpoint.")).ToList();
         if (steps.Count != names.Count)
         {
             throw new DpoSharpException($"{jsonPath}: {names.Count} param_names but {steps.Count} steps; the optimizer state is corrupt. Resume from another checkpoint.");
@@ -458,19 +505,28 @@ public static partial class Checkpointer
             throw new DpoSharpException($"{jsonPath}: the optimizer state was saved for different parameters (the model or its trainable set changed); resume with the same model.");
         }
 
-        var tensors = ReadAllTensors(Path.Combine(dir, OptimizerTensors));
+        var tensorsPath = Path.Combine(dir, OptimizerTensors);
+        var tensors = ReadAllTensors(tensorsPath);
         try
         {
+            // Every moment present with its parameter's exact shape (copy_ would broadcast a smaller one silently).
+            Tensor Saved(string key, Tensor like, string param) =>
+                !tensors.TryGetValue(key, out var t) ? throw new DpoSharpException($"{tensorsPath}: no tensor '{key}' (the AdamW state of {param}); the optimizer state is incomplete. Resume from another checkpoint.")
+                : !t.shape.SequenceEqual(like.shape) ? throw new DpoSharpException($"{tensorsPath}: '{key}' has shape [{string.Join(", ", t.shape)}], {param} has [{string.Join(", ", like.shape)}]; resume with the same model, or from another checkpoint.")
+                : t;
+
             using var _ = no_grad();
             for (int i = 0; i < optimizer.Count; i++)
             {
                 var s = optimizer[i].State;
+                var expAvg = Saved($"exp_avg.{i}", s.exp_avg, names[i]);
+                var expAvgSq = Saved($"exp_avg_sq.{i}", s.exp_avg_sq, names[i]);
                 s.step = steps[i];
-                s.exp_avg.copy_(tensors[$"exp_avg.{i}"]);
-                s.exp_avg_sq.copy_(tensors[$"exp_avg_sq.{i}"]);
-                if (s.max_exp_avg_sq is not null && tensors.TryGetValue($"max_exp_avg_sq.{i}", out var m))
+                s.exp_avg.copy_(expAvg);
+                s.exp_avg_sq.copy_(expAvgSq);
+                if (s.max_exp_avg_sq is not null && tensors.ContainsKey($"max_exp_avg_sq.{i}"))
                 {
-                    s.max_exp_avg_sq.copy_(m);
+                    s.max_exp_avg_sq.copy_(Saved($"max_exp_avg_sq.{i}", s.max_exp_avg_sq, names[i]));
                 }
             }
         }

@@ -23,11 +23,17 @@ public sealed partial class TrainingLoop<TBatch>
         return new TrainingInterruptedException(State.GlobalStep, checkpoint, cancellationToken);
     }
 
-    private string? ResolveResumeCheckpoint(out IReadOnlyList<SkippedCheckpoint> skipped)
+    /// <summary>The checkpoint to resume from: <paramref name="explicitCheckpoint"/> (<see cref="Run"/>'s argument) or
+    /// <c>resume_from_checkpoint</c>, checked against its manifest (<see cref="Checkpointer.CheckResumable"/>;
+    /// <paramref name="warning"/> for one without a manifest), else with <c>resume</c> the newest checkpoint that
+    /// verifies (<paramref name="skipped"/>: newer ones passed over), else null.</summary>
+    private string? ResolveResumeCheckpoint(string? explicitCheckpoint, out IReadOnlyList<SkippedCheckpoint> skipped, out string? warning)
     {
         skipped = [];
-        if (Options.Checkpointing.ResumeFromCheckpoint is { } dir)
+        warning = null;
+        if ((explicitCheckpoint ?? Options.Checkpointing.ResumeFromCheckpoint) is { } dir)
         {
+            warning = Checkpointer.CheckResumable(dir);
             return dir;
         }
 

@@ -154,8 +154,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         var device = Model.Device;
         int totalSteps = TotalSteps;
         var schedule = LrSchedule.FromOptions(Options, totalSteps);
-        IReadOnlyList<SkippedCheckpoint> skipped = [];
-        resumeFromCheckpoint ??= ResolveResumeCheckpoint(out skipped);
+        resumeFromCheckpoint = ResolveResumeCheckpoint(resumeFromCheckpoint, out var skipped, out var resumeWarning);
         var resumedState = resumeFromCheckpoint is null ? null : ReadCheckpointState(resumeFromCheckpoint);
 
         // The objective prepares (e.g. its reference) before any checkpoint weights are loaded into the policy: the
@@ -195,7 +194,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
             Checkpointer.LoadRngState(resumeFromCheckpoint);
             resumedState!.TotalSteps = totalSteps;
             State = resumedState;
-            Resuming?.Invoke(new ResumeInfo(resumeFromCheckpoint, State.GlobalStep, skipped));
+            Resuming?.Invoke(new ResumeInfo(resumeFromCheckpoint, State.GlobalStep, skipped) { Warning = resumeWarning });
         }
 
         IMetricSink? ownedSink = null;

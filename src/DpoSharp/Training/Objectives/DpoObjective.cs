@@ -263,7 +263,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         {
             if (resumed.TensorGroups.TryGetValue(RefLogpsGroup + cacheName, out var t))
             {
-                return new PrecomputedReference(t["chosen"].data<float>().ToArray(), t["rejected"].data<float>().ToArray());
+                return PrecomputedReference.FromCheckpoint(t, data.Count, Path.Combine(resumed.Source ?? "checkpoint", RefLogpsGroup + cacheName + ".safetensors"));
             }
 
             throw new DpoSharpException($"{resumed.Source}: the checkpoint has no {RefLogpsGroup}{cacheName}.safetensors; precomputed reference log-probs cannot be recomputed from a trained policy. Pass the starting model as the reference model.");
