@@ -14,6 +14,7 @@ namespace DpoSharp.Tests.Export;
 /// shapes and layouts llama.cpp's converter writes for each architecture (tensor lists from llama.cpp's
 /// <c>llama-model.cpp</c> loaders), the tokenizer, the stored types per --outtype, adapters, and refusals.
 /// </summary>
+[Collection(LlamaCpp.Collection)]
 public sealed class GgufExporterTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("dposharp-gguf-export-").FullName;

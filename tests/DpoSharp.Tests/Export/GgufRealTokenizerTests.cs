@@ -10,6 +10,7 @@ namespace DpoSharp.Tests.Export;
 /// tokens, Llama-2's SentencePiece tokenizer.json) exported with a tiny model of their vocabulary size: llama.cpp loads
 /// the file and tokenizes llama.cpp's own test strings into the ids its test vectors list, and into DpoSharp's ids.
 /// </summary>
+[Collection(LlamaCpp.Collection)]
 public sealed class GgufRealTokenizerTests(ITestOutputHelper output)
 {
     [SkippableTheory]

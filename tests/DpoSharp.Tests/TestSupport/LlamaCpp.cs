@@ -6,11 +6,24 @@ using LLama.Native;
 namespace DpoSharp.Tests.TestSupport;
 
 /// <summary>
+/// The test classes that run llama.cpp: run alone, not beside other tests, so that llama.cpp's threads and its
+/// allocations (returned to the system at once under <c>NativeAllocator</c>'s settings) do not disturb tests that
+/// measure the process (RSS), and other tests' thread settings do not change the reference forward passes.
+/// </summary>
+[CollectionDefinition(LlamaCpp.Collection, DisableParallelization = true)]
+public sealed class LlamaCppCollection
+{
+}
+
+/// <summary>
 /// llama.cpp itself (LLamaSharp 0.30.0 and its CPU backend from NuGet) running a GGUF file: next-token log-probs at
 /// every position of a sequence, and greedy continuations. llama.cpp's log lines are kept for failure messages.
 /// </summary>
 internal static class LlamaCpp
 {
+    /// <summary>The test collection of the classes that use llama.cpp.</summary>
+    public const string Collection = "llama.cpp";
+
     private static readonly object Gate = new();
     private static readonly StringBuilder Log = new();
     private static bool _configured;

@@ -1,6 +1,7 @@
 namespace DpoSharp.Tests.Cli.Commands;
 
 /// <summary><c>dposharp export</c>: a GGUF file, exit 0; bad input exits 2 naming the problem and writes nothing.</summary>
+[Collection(LlamaCpp.Collection)]
 public sealed class ExportCommandTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("dposharp-export-cli-").FullName;
