@@ -34,10 +34,12 @@ public static class BenchCommand
         var chunk = new Option<int>("--logits-chunk-size") { Description = "Positions per lm_head chunk for log-probs (0 = full logits).", DefaultValueFactory = _ => new DpoSharp.Training.MemoryOptions().LogitsChunkSize };
         var dtype = new Option<string>("--torch-dtype") { Description = "dtype of frozen weights (the reference copy; with --lora the base): float32, bfloat16, float16.", DefaultValueFactory = _ => "float32" };
         var matmul = new Option<bool>("--matmul") { Description = "Measure matmul GFLOP/s per dtype (float32, bfloat16, float16) on this machine instead of a DPO step." };
+        var mpi = new Option<bool>("--mpi") { Description = "Data-parallel scaling: run under `mpirun -np N` (and once alone) for global pairs/s, the gradient all-reduce bandwidth and a projection to N machines." };
+        var networkGbps = new Option<double>("--network-gbps") { Description = "With --mpi: link bandwidth (Gbit/s) the N-machine projection assumes.", DefaultValueFactory = _ => 10 };
         var device = DeviceOption.Create();
         var cmd = new Command("bench", "Time DPO steps on a published model shape with random weights (nothing downloaded): s/step, pairs/s, tokens/s, peak memory.")
         {
-            preset, pairs, promptLen, completionLen, steps, threads, cached, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul,
+            preset, pairs, promptLen, completionLen, steps, threads, cached, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul, mpi, networkGbps,
         };
         cmd.SetAction(parse =>
         {
@@ -72,6 +74,11 @@ public static class BenchCommand
                 Device = DeviceOption.Resolve(parse.GetValue(device)).ToString(),
             };
             options.Validate();
+            if (parse.GetValue(mpi))
+            {
+                return MpiBenchCommand.Run(options, parse.GetValue(networkGbps), parse.GetValue(json), parse.InvocationConfiguration.Output);
+            }
+
             var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
             bool asJson = parse.GetValue(json);
             var result = DpoStepBenchmark.Run(options, (step, total) =>

@@ -145,9 +145,11 @@ public static class DpoStepBenchmark
             reference: !options.CachedReference && !options.UsePeft);
     }
 
-    /// <summary>Runs the benchmark; <paramref name="progress"/> receives each finished step (1 = warm-up).</summary>
+    /// <summary>Runs the benchmark; <paramref name="progress"/> receives each finished step (1 = warm-up). With a
+    /// <paramref name="group"/> of several processes every rank runs <see cref="BenchmarkOptions.Pairs"/> pairs per step
+    /// and the gradients are all-reduced (<see cref="MpiBenchmark"/>).</summary>
     /// <exception cref="DpoSharpException">Bad options, or the run would not fit in the available memory.</exception>
-    public static BenchmarkResult Run(BenchmarkOptions options, Action<int, int>? progress = null)
+    public static BenchmarkResult Run(BenchmarkOptions options, Action<int, int>? progress = null, IProcessGroup? group = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -162,7 +164,7 @@ public static class DpoStepBenchmark
         var rng = new Random(0);
         int vocab = plan.Config.VocabSize;
         int[] Tokens(int n) => [.. Enumerable.Range(0, n).Select(_ => rng.Next(vocab))];
-        var pairs = Enumerable.Range(0, options.Pairs * (options.Steps + 1))
+        var pairs = Enumerable.Range(0, options.Pairs * (group?.WorldSize ?? 1) * (options.Steps + 1))
             .Select(i => new TokenizedPair(Tokens(options.PromptLength), Tokens(options.CompletionLength), Tokens(options.CompletionLength)) { SourceIndex = i })
             .ToList();
 
@@ -174,6 +176,11 @@ public static class DpoStepBenchmark
             using var model = ModelLoader.Create(plan.Config, new torch.Device(options.Device), seed: 0, dtype);
             var args = options.ToDpoOptions(output);
             using var trainer = new DpoTrainer(model, refModel: null, args, pairs, padTokenId: 0);
+            if (group is not null)
+            {
+                trainer.ProcessGroup = group;
+            }
+
             var times = new List<double>();
             var sw = Stopwatch.StartNew();
             trainer.StepCompleted += (step, total) =>
