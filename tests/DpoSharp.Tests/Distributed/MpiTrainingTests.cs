@@ -29,7 +29,7 @@ public class MpiTrainingTests(ITestOutputHelper output)
         var eval = WriteDpoEval(dir.Path);
         string[] Args(string outDir, int batch) => ["train", "--model", model, "--dataset", dataset, "--output-dir", outDir, "--max-steps", "6", "--save-steps", "3",
             "--per-device-train-batch-size", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), "--per-device-eval-batch-size", "2",
-            "--eval-dataset", eval, "--eval-strategy", "steps", "--eval-steps", "3", "--learning-rate", "1e-3", .. Common];
+            "--eval-dataset", eval, "--eval-strategy", "steps", "--eval-steps", "3", "--learning-rate", "5e-4", .. Common];
 
         var one = Path.Combine(dir.Path, "one");
         var two = Path.Combine(dir.Path, "two");
