@@ -22,7 +22,7 @@ public static class BenchCommand
         var promptLen = new Option<int>("--prompt-len") { Description = "Prompt tokens per pair.", DefaultValueFactory = _ => 128 };
         var completionLen = new Option<int>("--completion-len") { Description = "Tokens per completion.", DefaultValueFactory = _ => 128 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (after one warm-up step).", DefaultValueFactory = _ => 3 };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: libtorch's default).", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0: the physical cores).", DefaultValueFactory = _ => 0 };
         var cached = new Option<bool>("--cached-reference") { Description = "Precompute the reference log-probs once instead of keeping a frozen copy." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var lora = new Option<bool>("--lora", "--use-peft") { Description = "Train LoRA adapters on the frozen base; the reference is the base with adapters disabled (no copy)." };
@@ -33,13 +33,18 @@ public static class BenchCommand
         var checkpointing = new Option<bool?>("--gradient-checkpointing") { Description = "Recompute decoder layers in the backward (default: on with --lora, off otherwise)." };
         var chunk = new Option<int>("--logits-chunk-size") { Description = "Positions per lm_head chunk for log-probs (0 = full logits).", DefaultValueFactory = _ => new DpoSharp.Training.MemoryOptions().LogitsChunkSize };
         var dtype = new Option<string>("--torch-dtype") { Description = "dtype of frozen weights (the reference copy; with --lora the base): float32, bfloat16, float16.", DefaultValueFactory = _ => "float32" };
+        var baseline = new Option<string>("--baseline") { Description = "Also time, interleaved in the same process, a baseline step: naive (the seed article's four full-logits passes), no-prefix-sharing, or padded (with --padding-free); adds baseline_pairs_per_second and speedup.", DefaultValueFactory = _ => "none" };
+        baseline.AcceptOnlyFromAmong("none", "naive", "no-prefix-sharing", "padded");
+        var paddingFree = new Option<bool>("--padding-free") { Description = "Pack each batch's sequences into rows without padding." };
+        var variable = new Option<bool>("--variable-lengths") { Description = "Draw prompt and completion lengths uniformly from [L/4, L] instead of all equal." };
+        var noSharing = new Option<bool>("--no-prefix-sharing") { Description = "Run one row per completion (the prompt twice) instead of sharing each pair's prompt." };
         var matmul = new Option<bool>("--matmul") { Description = "Measure matmul GFLOP/s per dtype (float32, bfloat16, float16) on this machine instead of a DPO step." };
         var mpi = new Option<bool>("--mpi") { Description = "Data-parallel scaling: run under `mpirun -np N` (and once alone) for global pairs/s, the gradient all-reduce bandwidth and a projection to N machines." };
         var networkGbps = new Option<double>("--network-gbps") { Description = "With --mpi: link bandwidth (Gbit/s) the N-machine projection assumes.", DefaultValueFactory = _ => 10 };
         var device = DeviceOption.Create();
         var cmd = new Command("bench", "Time DPO steps on a published model shape with random weights (nothing downloaded): s/step, pairs/s, tokens/s, peak memory.")
         {
-            preset, pairs, promptLen, completionLen, steps, threads, cached, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul, mpi, networkGbps,
+            preset, pairs, promptLen, completionLen, steps, threads, cached, baseline, noSharing, paddingFree, variable, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul, mpi, networkGbps,
         };
         cmd.SetAction(parse =>
         {
@@ -57,6 +62,16 @@ public static class BenchCommand
                 Steps = parse.GetValue(steps),
                 Threads = parse.GetValue(threads),
                 CachedReference = parse.GetValue(cached),
+                PrefixSharing = !parse.GetValue(noSharing),
+                PaddingFree = parse.GetValue(paddingFree),
+                VariableLengths = parse.GetValue(variable),
+                Baseline = parse.GetValue(baseline) switch
+                {
+                    "naive" => BenchmarkBaseline.Naive,
+                    "no-prefix-sharing" => BenchmarkBaseline.NoPrefixSharing,
+                    "padded" => BenchmarkBaseline.Padded,
+                    _ => BenchmarkBaseline.None,
+                },
                 UsePeft = parse.GetValue(lora),
                 Lora = new LoraOptions
                 {
@@ -160,11 +175,38 @@ public static class BenchCommand
             ["warmup_seconds"] = r.WarmupSeconds,
             ["pairs_per_second"] = r.PairsPerSecond,
             ["tokens_per_second"] = r.TokensPerSecond,
+            ["prefix_sharing"] = r.Options.PrefixSharing,
+            ["padding_free"] = r.Options.PaddingFree,
+            ["variable_lengths"] = r.Options.VariableLengths,
+            ["reference_forward_seconds"] = r.Split?.ReferenceForward,
+            ["policy_forward_seconds"] = r.Split?.PolicyForward,
+            ["backward_seconds"] = r.Split?.Backward,
+            ["optimizer_seconds"] = r.Split?.Optimizer,
+            ["needed_gflop_per_step"] = r.NeededFlopsPerStep / 1e9,
+            ["gemm_peak_gflops"] = r.GemmPeakGflops,
+            ["achieved_gflops"] = r.AchievedGflops,
+            ["mfu"] = r.Mfu,
+            ["baseline"] = BaselineName(r.Options.Baseline),
+            ["baseline_seconds_per_step"] = r.BaselineSecondsPerStep,
+            ["baseline_pairs_per_second"] = r.BaselinePairsPerSecond,
+            ["baseline_reference_forward_seconds"] = r.BaselineSplit?.ReferenceForward,
+            ["baseline_policy_forward_seconds"] = r.BaselineSplit?.PolicyForward,
+            ["baseline_backward_seconds"] = r.BaselineSplit?.Backward,
+            ["baseline_optimizer_seconds"] = r.BaselineSplit?.Optimizer,
+            ["speedup"] = r.Speedup,
             ["peak_rss_bytes"] = r.PeakRssBytes,
             ["memory_estimate_bytes"] = r.Estimate.Total,
             ["memory_estimate"] = estimate,
         };
     }
+
+    private static string BaselineName(BenchmarkBaseline b) => b switch
+    {
+        BenchmarkBaseline.Naive => "naive",
+        BenchmarkBaseline.NoPrefixSharing => "no-prefix-sharing",
+        BenchmarkBaseline.Padded => "padded",
+        _ => "none",
+    };
 
     private static Table ToTable(BenchmarkResult r)
     {
@@ -176,6 +218,19 @@ public static class BenchCommand
         table.AddRow("seconds per step", $"{F(r.SecondsPerStep, "F2")} (warm-up {F(r.WarmupSeconds, "F2")})");
         table.AddRow("pairs per second", F(r.PairsPerSecond, "F3"));
         table.AddRow("tokens per second", F(r.TokensPerSecond, "F0"));
+        if (r.Split is { } t)
+        {
+            table.AddRow("time split (s)", $"reference {F(t.ReferenceForward, "F2")}, policy forward {F(t.PolicyForward, "F2")}, backward {F(t.Backward, "F2")}, optimizer {F(t.Optimizer, "F2")}");
+        }
+
+        table.AddRow("prefix sharing", r.Options.PrefixSharing ? "on" : "off");
+        table.AddRow("GFLOP/s needed work / fp32 GEMM peak", $"{F(r.AchievedGflops, "F1")} / {F(r.GemmPeakGflops, "F1")} (MFU {F(r.Mfu, "P0")})");
+        if (r.BaselineSecondsPerStep is double bs && r.BaselineSplit is { } bt)
+        {
+            table.AddRow($"baseline {BaselineName(r.Options.Baseline)}", $"{F(bs, "F2")} s/step, {F(r.BaselinePairsPerSecond ?? 0, "F3")} pairs/s (reference {F(bt.ReferenceForward, "F2")}, policy forward {F(bt.PolicyForward, "F2")}, backward {F(bt.Backward, "F2")}, optimizer {F(bt.Optimizer, "F2")})");
+            table.AddRow("speedup", F(r.Speedup ?? 0, "F2") + "×");
+        }
+
         table.AddRow("peak RSS (VmHWM)", r.PeakRssBytes is long p ? MemoryEstimate.Gb(p) : "unknown");
         table.AddRow("memory estimate", MemoryEstimate.Gb(r.Estimate.Total));
         foreach (var (name, bytes) in r.Estimate.Parts)

@@ -25,8 +25,9 @@ internal sealed class DataParallelLaunch : IDisposable
     /// <summary>True on the rank that prints and writes files.</summary>
     public bool IsRank0 => Rank == 0;
 
-    /// <summary>Detects the launcher, initialises MPI when needed and sets the intra-op threads (<paramref name="threads"/>
-    /// when given, see <see cref="TrainCommand.SetThreads"/>).</summary>
+    /// <summary>Detects the launcher, initialises MPI when needed and sets the intra-op threads: <paramref name="threads"/>
+    /// when positive, else the physical cores ÷ processes on this machine (<see cref="LaunchEnvironment.DefaultThreads"/>;
+    /// alone: all physical cores, as <see cref="TrainCommand.SetThreads"/>).</summary>
     public static DataParallelLaunch Start(int? threads)
     {
         if (threads is < 0)
@@ -36,15 +37,7 @@ internal sealed class DataParallelLaunch : IDisposable
 
         var launch = LaunchEnvironment.Current();
         var world = MpiWorld.Initialize(launch);
-        if (threads is not null)
-        {
-            TrainCommand.SetThreads(threads);
-        }
-        else if (launch.DefaultThreads() is int n)
-        {
-            torch.set_num_threads(n);
-        }
-
+        torch.set_num_threads(threads is > 0 and int n ? n : launch.DefaultThreads());
         return new DataParallelLaunch(world);
     }
 

@@ -27,7 +27,7 @@ public static class SftCommand
         var cmd = new Command("sft",
             "Supervised fine-tuning on prompt/completion data (completion-only loss) or text; TRL SFTConfig options (snake_case spellings such as " +
             "--learning_rate accepted too); writes an HF model, metrics.jsonl, TensorBoard events and charts.");
-        var threads = new Option<int?>("--threads") { Description = "intra-op CPU threads (default: TorchSharp's, or physical cores ÷ processes per machine under mpirun)", HelpName = "int" };
+        var threads = new Option<int?>("--threads") { Description = "intra-op CPU threads (default: the physical cores, ÷ processes per machine under mpirun)", HelpName = "int" };
         var flags = new TrainingOptionFlags<SftOptions>(cmd, "YAML or JSON file of options (TRL SFTConfig names: learning_rate, max_length, …); flags override it.", threads);
 
         cmd.SetAction((parse, ct) =>

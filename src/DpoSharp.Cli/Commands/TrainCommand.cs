@@ -30,7 +30,7 @@ public static class TrainCommand
         var cmd = new Command("train",
             "Train a causal LM with DPO (or another preference loss) from a config file and/or flags (TRL's snake_case spellings such as " +
             "--learning_rate are accepted too). With no options, or only --output-dir/--seed/--device/--threads, runs the built-in demo.");
-        var threads = new Option<int?>("--threads") { Description = "intra-op CPU threads (default: TorchSharp's, or physical cores ÷ processes per machine under mpirun; the demo: 1)", HelpName = "int" };
+        var threads = new Option<int?>("--threads") { Description = "intra-op CPU threads (default: the physical cores, ÷ processes per machine under mpirun; the demo: 1)", HelpName = "int" };
         var flags = new TrainingOptionFlags<DpoOptions>(cmd, "YAML or JSON file of options (TRL names: beta, learning_rate, …); flags override it.", threads);
 
         cmd.SetAction((parse, cancellationToken) =>
@@ -106,21 +106,16 @@ public static class TrainCommand
         return DemoCommand.Run(demo, console, cancellationToken);
     }
 
-    /// <summary><c>--threads N</c> (N ≥ 1) for a training run: torch's intra-op CPU threads.</summary>
+    /// <summary><c>--threads N</c> (N ≥ 1) for a run: torch's intra-op CPU threads; not given or 0: the physical
+    /// cores (<see cref="DpoSharp.Diagnostics.CpuTopology.PhysicalCores"/>).</summary>
     internal static void SetThreads(int? threads)
     {
-        if (threads is int n)
+        if (threads is < 0)
         {
-            if (n < 0)
-            {
-                throw new DpoSharpException($"--threads must be 0 (TorchSharp's default) or positive (got {n}).");
-            }
-
-            if (n > 0)
-            {
-                torch.set_num_threads(n);
-            }
+            throw new DpoSharpException($"--threads must be 0 (the physical cores) or positive (got {threads}).");
         }
+
+        torch.set_num_threads(threads is > 0 and int n ? n : DpoSharp.Diagnostics.CpuTopology.PhysicalCores());
     }
 
     /// <summary>

@@ -33,6 +33,7 @@ internal static class OptionOrder
             nameof(DpoOptions.TruncationMode),
             nameof(DpoOptions.PadToMultipleOf),
             nameof(DpoOptions.PaddingFree),
+            nameof(DpoOptions.PrefixSharing),
             nameof(DpoOptions.GroupByLength),
 
             // loss

@@ -5,12 +5,15 @@ namespace DpoSharp.Data;
 /// <summary>
 /// A collated batch of preference pairs for one forward pass: rows 0..P-1 are the chosen sequences
 /// (prompt + chosen completion), rows P..2P-1 the rejected ones, in the same pair order.
-/// All tensors are (2P, T), right-padded; position ids are 0..len-1 per row.
+/// All tensors are (2P, T), right-padded; position ids are 0..len-1 per row. Prefix-shared and padding-free batches
+/// (<see cref="PreferenceCollator.PrefixSharing"/>, <see cref="PreferenceCollator.PaddingFree"/>) hold the same 2P
+/// sequences in fewer rows (<see cref="SequenceBatch.SegmentIds"/>): sequence i &lt; P is pair i's chosen completion,
+/// P + i its rejected one.
 /// </summary>
 public sealed class PreferenceBatch : SequenceBatch
 {
     /// <summary>Number of pairs P.</summary>
-    public int PairCount => (int)(InputIds.shape[0] / 2);
+    public int PairCount => SequenceCount / 2;
 
     /// <inheritdoc/>
     public override int ExampleCount => PairCount;
@@ -25,6 +28,11 @@ public sealed class PreferenceBatch : SequenceBatch
         AttentionMask = AttentionMask.to(device),
         CompletionMask = CompletionMask.to(device),
         PositionIds = PositionIds.to(device),
+        SegmentIds = SegmentIds?.to(device),
+        ParentSegmentIds = ParentSegmentIds?.to(device),
+        SequenceGather = SequenceGather?.to(device),
+        SequenceScatter = SequenceScatter?.to(device),
+        SequenceCount = SequenceCount,
         TokenCount = TokenCount,
         PairIndices = PairIndices,
     };

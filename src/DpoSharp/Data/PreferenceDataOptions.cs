@@ -55,12 +55,27 @@ public sealed class PreferenceDataOptions : DataSourceOptions
     [Description("pad sequence length to a multiple of N")]
     public int? PadToMultipleOf { get; set; }
 
-    /// <summary>Padding-free (packed) batches. Not supported yet: must stay false (and is not listed as an option
-    /// until it works).</summary>
+    /// <summary>
+    /// Padding-free batches (TRL's <c>padding_free</c>): the batch's sequences are packed one after another into rows
+    /// (first-fit by decreasing length, each row as long as the longest sequence), position ids restarting at each
+    /// sequence and a block-diagonal attention mask, so padding is only left at the rows' ends. Same log-probs as
+    /// padded batches (fp32 rounding aside). Models built by <c>ModelLoader</c> only.
+    /// </summary>
     /// <value>Default false.</value>
-    [Description("packed batches without padding (not supported yet)")]
-    [Browsable(false)]
+    [Description("pack each batch's sequences into rows without padding (position-id resets, block-diagonal mask)")]
     public bool PaddingFree { get; set; }
+
+    /// <summary>
+    /// Prefix sharing: each pair runs as one sequence <c>[prompt | chosen | rejected]</c> (position ids of the rejected
+    /// branch continue from the prompt's end, an attention mask hides the chosen branch from it), so the prompt's
+    /// forward and backward run once instead of twice — in training, the reference forward and precomputed reference
+    /// log-probs. Same losses and gradients as one row per completion (fp32 rounding aside). TRL has no such option
+    /// (it always concatenates); false restores TRL's layout. Models built by <c>ModelLoader</c> only (others always
+    /// get one row per completion).
+    /// </summary>
+    /// <value>Default true.</value>
+    [Description("run each pair's prompt once for both completions (false: one row per completion, as TRL)")]
+    public bool PrefixSharing { get; set; } = true;
 
     /// <summary>How to read the training (or, with <paramref name="split"/>, another) split of <see cref="DataSourceOptions.Dataset"/>.</summary>
     public DatasetOptions ToDatasetOptions(string? split = null) => new()
@@ -97,6 +112,5 @@ public sealed class PreferenceDataOptions : DataSourceOptions
         OptionValues.RequireDefined(TruncationMode, "truncation_mode");
         Require(PadToMultipleOf is null or >= 1, $"pad_to_multiple_of must be at least 1 (got {PadToMultipleOf}).");
         ToDatasetOptions().Validate();
-        Require(!PaddingFree, "padding_free is not supported yet; remove it or set it to false.");
     }
 }

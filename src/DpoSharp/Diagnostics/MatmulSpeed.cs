@@ -44,6 +44,43 @@ public static class MatmulSpeed
         return new MatmulSpeedResult(dtype, n, done, seconds, 2.0 * n * n * n * done / seconds / 1e9);
     }
 
+    /// <summary>
+    /// The best fp32 throughput over (M, K) × (K, N) matmuls of the given shapes (a model's own linear layers over
+    /// a batch's tokens): each shape once to warm up, then timed for about <paramref name="secondsPerShape"/>.
+    /// Returns the fastest shape's measurement (<see cref="MatmulSpeedResult.Size"/> = its M).
+    /// </summary>
+    public static MatmulSpeedResult PeakOnShapes(IEnumerable<(long M, long K, long N)> shapes, Device? device = null, double secondsPerShape = 1.0)
+    {
+        ArgumentNullException.ThrowIfNull(shapes);
+        TorchSharpRuntime.EnsureLoadable();
+        device ??= CPU;
+        MatmulSpeedResult? best = null;
+        foreach (var (m, k, n) in shapes)
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var a = randn(m, k).to(device);   // (M, K)
+            var w = randn(n, k).to(device);   // (N, K): a linear layer's weight, used as x · wᵀ
+            Sync(a.mm(w.t()), device);
+            var sw = Stopwatch.StartNew();
+            int done = 0;
+            while (done < 2 || sw.Elapsed.TotalSeconds < secondsPerShape)
+            {
+                Sync(a.mm(w.t()), device);
+                done++;
+            }
+
+            double seconds = sw.Elapsed.TotalSeconds;
+            var r = new MatmulSpeedResult(ScalarType.Float32, (int)m, done, seconds, 2.0 * m * k * n * done / seconds / 1e9);
+            if (best is null || r.GigaFlops > best.GigaFlops)
+            {
+                best = r;
+            }
+        }
+
+        return best ?? throw new ArgumentException("no matmul shapes given", nameof(shapes));
+    }
+
     private static void Sync(Tensor t, Device device)
     {
         if (device.type == DeviceType.CUDA)

@@ -1,5 +1,9 @@
 using System.Diagnostics;
+using DpoSharp.Data;
+using DpoSharp.Models;
+using DpoSharp.Training;
 using DpoSharp.Training.Engine;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DpoSharp.Diagnostics;
@@ -61,7 +65,7 @@ public static class MpiBenchmark
             throw new DpoSharpException($"--network-gbps must be positive, got {networkBytesPerSecond / 1.25e8}.");
         }
 
-        var step = DpoStepBenchmark.Run(options, progress, group.WorldSize > 1 ? group : null);
+        var step = TrainerSteps(options, group, progress);
         long bytes = 4 * step.TrainableParameters;
         double? seconds = null;
         if (group.WorldSize > 1)
@@ -82,5 +86,49 @@ public static class MpiBenchmark
         }
 
         return new MpiBenchmarkResult(group.WorldSize, step, bytes, seconds, networkBytesPerSecond);
+    }
+
+    /// <summary>Times <see cref="BenchmarkOptions.Steps"/> optimizer steps (after a warm-up) of a
+    /// <see cref="DpoTrainer"/> that is one rank of <paramref name="group"/>: the whole data-parallel step, gradient
+    /// all-reduce included. Every rank trains on its <see cref="BenchmarkOptions.Pairs"/> of the same synthetic pairs.</summary>
+    private static BenchmarkResult TrainerSteps(BenchmarkOptions options, IProcessGroup group, Action<int, int>? progress)
+    {
+        options.Validate();
+        var plan = DpoStepBenchmark.Plan(options);
+        var estimate = MemoryEstimator.Estimate(plan);
+        MemoryEstimator.ThrowIfTooLarge(estimate, ProcMemory.AvailableBytes(), MemoryEstimator.Fixes(plan, "--pairs", "--prompt-len / --completion-len", "--cached-reference", "--lora"));
+        var rng = new Random(0);
+        int vocab = plan.Config.VocabSize;
+        int[] Tokens(int n) => [.. Enumerable.Range(0, n).Select(_ => rng.Next(vocab))];
+        var pairs = Enumerable.Range(0, options.Pairs * group.WorldSize * (options.Steps + 1))
+            .Select(i => new TokenizedPair(Tokens(options.PromptLength), Tokens(options.CompletionLength), Tokens(options.CompletionLength)) { SourceIndex = i })
+            .ToList();
+        var output = Directory.CreateTempSubdirectory("dposharp-bench-mpi-").FullName;
+        try
+        {
+            var dtype = options.UsePeft ? options.Memory.TorchScalarType : ScalarType.Float32;
+            using var model = ModelLoader.Create(plan.Config, new Device(options.Device), seed: 0, dtype);
+            using var trainer = new DpoTrainer(model, refModel: null, options.ToDpoOptions(output), pairs, padTokenId: 0);
+            if (group.WorldSize > 1)
+            {
+                trainer.ProcessGroup = group;
+            }
+
+            var times = new List<double>();
+            var sw = Stopwatch.StartNew();
+            trainer.StepCompleted += (step, total) =>
+            {
+                times.Add(sw.Elapsed.TotalSeconds);
+                progress?.Invoke(step, total);
+                sw.Restart();
+            };
+            trainer.Train();
+            long trainable = model.Module.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+            return new BenchmarkResult(options, plan.Parameters, trainable, torch.get_num_threads(), times.Skip(1).Average(), times[0], ProcMemory.PeakRssBytes(), estimate, plan.GradientCheckpointing);
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
     }
 }

@@ -61,11 +61,8 @@ public sealed record LaunchEnvironment(bool Launched, int? Size, int Rank, int L
     }
 
     /// <summary>
-    /// The default intra-op thread count of one process: the machine's physical cores shared by the processes
-    /// running on it (at least 1); null when this process is alone on the machine (libtorch's own default).
+    /// The default intra-op thread count of one process: the machine's physical cores
+    /// (<see cref="Diagnostics.CpuTopology.PhysicalCores"/>) shared by the processes running on it, at least 1.
     /// </summary>
-    public int? DefaultThreads() => LocalSize > 1 ? Math.Max(1, PhysicalCores() / LocalSize) : null;
-
-    /// <summary>Physical cores of this machine (the one place to count them for the thread default).</summary>
-    public static int PhysicalCores() => Environment.ProcessorCount;
+    public int DefaultThreads() => Math.Max(1, Diagnostics.CpuTopology.PhysicalCores() / LocalSize);
 }

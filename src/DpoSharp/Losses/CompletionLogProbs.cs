@@ -1,5 +1,6 @@
 using DpoSharp.Data;
 using DpoSharp.Models;
+using DpoSharp.Modules;
 using static TorchSharp.torch;
 
 namespace DpoSharp.Losses;
@@ -42,28 +43,33 @@ public static class CompletionLogProbs
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
+        // Rows holding several sequences (prefix sharing, padding-free): a full mask from the segments, and sums per
+        // output sequence instead of per row.
+        var seq = batch.SegmentIds;
+        int count = batch.SequenceCount;
+        var mask = seq is null ? batch.AttentionMask : AttentionContext.SegmentMask(seq, batch.ParentSegmentIds ?? seq); // (B, T) or (B, 1, T, T)
         if (model is CausalLMBase lm && lm.LogitsChunkSize > 0)
         {
-            var hidden = lm.ForwardHidden(batch.InputIds, batch.AttentionMask, batch.PositionIds);   // (B, T, D)
+            var hidden = lm.ForwardHidden(batch.InputIds, mask, batch.PositionIds, batch.SequenceGather, batch.SequenceScatter);   // (B, T, D)
             var r = HiddenStateLogProbs.Compute(hidden, lm.LmHead, lm.LmHeadParameters, batch.InputIds, batch.CompletionMask,
-                lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics, tokenWeights);
+                lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics, seq, count, tokenWeights);
             return new CompletionForward(r.LogProbs) { TokenHits = r.TokenHits, WpoTermSums = r.WpoTermSums };
         }
 
-        var logits = model.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds);   // (B, T, V)
-        var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask, tokenWeights: tokenWeights);
+        var logits = model.Forward(batch.InputIds, mask, batch.PositionIds);   // (B, T, V)
+        var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask, sequenceIds: seq, sequenceCount: count, tokenWeights: tokenWeights);
         Tensor? hits = null, wpo = null;
         if (statistics.HasFlag(CompletionStatistics.TokenHits))
         {
             using var noGrad = no_grad();
             var pred = logits[.., ..^1].argmax(-1);                                              // (B, T-1)
             var hit = pred.eq(batch.InputIds[.., 1..]).logical_and(batch.CompletionMask[.., 1..].to(ScalarType.Bool));
-            hits = hit.to(ScalarType.Float32).sum(1);                                            // (B)
+            hits = SequenceLogProbs.RowSums(hit.to(ScalarType.Float32), seq?[.., 1..], count);   // (B) or (S)
         }
 
         if (statistics.HasFlag(CompletionStatistics.WpoTerms))
         {
-            wpo = WpoWeights.TermSums(logits, batch.InputIds, batch.CompletionMask);            // (B)
+            wpo = WpoWeights.TermSums(logits, batch.InputIds, batch.CompletionMask, sequenceIds: seq, sequenceCount: count); // (B) or (S)
         }
 
         return new CompletionForward(lp) { Logits = logits, TokenHits = hits, WpoTermSums = wpo };

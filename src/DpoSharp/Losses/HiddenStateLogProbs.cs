@@ -51,10 +51,14 @@ public static class HiddenStateLogProbs
     /// <param name="completionOnly">Compute logits only at positions that predict a completion token; otherwise at
     /// every position but the last (masked positions then count zero).</param>
     /// <param name="statistics">Extra detached per-row statistics to compute in the same pass.</param>
+    /// <param name="sequenceIds">(B, T) int64: the output sequence of each completion token (rows holding several
+    /// sequences, <see cref="Data.SequenceBatch.SegmentIds"/>), or null: one output per row.</param>
+    /// <param name="sequenceCount">Output sequences with <paramref name="sequenceIds"/>.</param>
     /// <param name="tokenWeights">(B, T) fp32 or null: the weight of the token at each position in the sums, as in
     /// <see cref="SequenceLogProbs.Compute"/>; null: all 1.</param>
     public static HiddenStateLogProbsResult Compute(Tensor hidden, Func<Tensor, Tensor> head, IEnumerable<Tensor> headParameters, Tensor inputIds, Tensor completionMask,
-        int chunkSize = DefaultChunkSize, bool completionOnly = true, CompletionStatistics statistics = CompletionStatistics.None, Tensor? tokenWeights = null)
+        int chunkSize = DefaultChunkSize, bool completionOnly = true, CompletionStatistics statistics = CompletionStatistics.None, Tensor? sequenceIds = null, int sequenceCount = 0,
+        Tensor? tokenWeights = null)
     {
         ArgumentNullException.ThrowIfNull(hidden);
         ArgumentNullException.ThrowIfNull(head);
@@ -75,17 +79,20 @@ public static class HiddenStateLogProbs
 
         LengthDesensitization.CheckShape(tokenWeights, completionMask);
         var device = hidden.device;
-        var counts = completionMask[.., 1..].to(ScalarType.Float32).sum(1);               // (B)
-        var (rows, flat, labels, weights) = PredictingPositions(inputIds, completionMask, completionOnly);
+        long outputs = sequenceIds is null ? b : sequenceCount;
+        var (rows, flat, labels, weights) = PredictingPositions(inputIds, completionMask, completionOnly, sequenceIds);
         var selected = hidden.reshape(b * t, d).index_select(0, flat);                      // (N, D)
-        Tensor Scatter(Tensor perToken) =>                                                  // (N) → (B)
-            zeros(b, ScalarType.Float32, device).index_add(0, rows, perToken * weights, 1.0);
+        Tensor Scatter(Tensor perToken) =>                                                  // (N) → (S)
+            zeros(outputs, ScalarType.Float32, device).index_add(0, rows, perToken * weights, 1.0);
+        var counts = sequenceIds is null
+            ? completionMask[.., 1..].to(ScalarType.Float32).sum(1)                         // (B)
+            : zeros(outputs, ScalarType.Float32, device).index_add(0, rows, weights, 1.0);  // (S)
 
         if (selected.shape[0] == 0)
         {
             // No completion token at all: zero sums that still reach the graph (backward must not fail).
-            var zero = zeros(b, ScalarType.Float32, device) + (selected.sum().to(ScalarType.Float32) * 0);
-            var none = zeros(b, ScalarType.Float32, device);
+            var zero = zeros(outputs, ScalarType.Float32, device) + (selected.sum().to(ScalarType.Float32) * 0);
+            var none = zeros(outputs, ScalarType.Float32, device);
             return new HiddenStateLogProbsResult(new SequenceLogProbsResult(zero, counts, none),
                 statistics.HasFlag(CompletionStatistics.TokenHits) ? none : null,
                 statistics.HasFlag(CompletionStatistics.WpoTerms) ? none : null);
@@ -105,8 +112,8 @@ public static class HiddenStateLogProbs
         }
 
         var sums = tokenWeights is null
-            ? Scatter(tokenLogps)                                                           // (B)
-            : Scatter(tokenLogps * tokenWeights.reshape(-1).index_select(0, flat + 1).to(ScalarType.Float32)); // (B): the weight of token p+1
+            ? Scatter(tokenLogps)                                                           // (B) or (S)
+            : Scatter(tokenLogps * tokenWeights.reshape(-1).index_select(0, flat + 1).to(ScalarType.Float32)); // (B) or (S): the weight of token p+1
         using (no_grad())
         {
             var meanLogits = Scatter(cat(side.MeanLogits, 0)) / counts.clamp_min(1);        // (B)
@@ -119,10 +126,11 @@ public static class HiddenStateLogProbs
     /// <summary>
     /// The positions whose logits are needed: position p of row r predicts token p+1, so for completion token p+1
     /// (or, without <paramref name="completionOnly"/>, every token but the first) the hidden state at (r, p).
-    /// Returns (N) rows, (N) flat indices r·T + p into the (B·T) hidden rows, (N) labels and (N) fp32 weights
+    /// Returns (N) output indices (the row, or with <paramref name="sequenceIds"/> the predicted token's sequence; 0
+    /// where the weight is 0), (N) flat indices r·T + p into the (B·T) hidden rows, (N) labels and (N) fp32 weights
     /// (the completion mask of the predicted token: all ones with <paramref name="completionOnly"/>).
     /// </summary>
-    internal static (Tensor Rows, Tensor Flat, Tensor Labels, Tensor Weights) PredictingPositions(Tensor inputIds, Tensor completionMask, bool completionOnly)
+    internal static (Tensor Rows, Tensor Flat, Tensor Labels, Tensor Weights) PredictingPositions(Tensor inputIds, Tensor completionMask, bool completionOnly, Tensor? sequenceIds = null)
     {
         long t = inputIds.shape[1];
         var target = completionMask[.., 1..].to(ScalarType.Bool);                             // (B, T-1)
@@ -132,7 +140,14 @@ public static class HiddenStateLogProbs
         var pos = idx[.., 1];                                                               // (N)
         var flat = (rows * t) + pos;                                                        // (N)
         var labels = inputIds.reshape(-1).index_select(0, flat + 1);                        // (N)
-        var weights = target.reshape(-1).index_select(0, (rows * (t - 1)) + pos).to(ScalarType.Float32); // (N)
+        var hit = target.reshape(-1).index_select(0, (rows * (t - 1)) + pos);               // (N) bool
+        var weights = hit.to(ScalarType.Float32);                                           // (N)
+        if (sequenceIds is not null)
+        {
+            var seq = sequenceIds.reshape(-1).index_select(0, flat + 1);                    // (N)
+            rows = where(hit, seq, zeros_like(seq));                                        // (N)
+        }
+
         return (rows, flat, labels, weights);
     }
 

@@ -27,10 +27,13 @@ public static class SequenceLogProbs
     /// <param name="inputIds">(B, T) int64 token ids.</param>
     /// <param name="completionMask">(B, T): 1 where the token at that position is a completion token.</param>
     /// <param name="chunkSize">Positions per chunk.</param>
+    /// <param name="sequenceIds">(B, T) int64: the output sequence of each completion token (rows holding several
+    /// sequences), or null: one output per row.</param>
+    /// <param name="sequenceCount">Output sequences with <paramref name="sequenceIds"/>.</param>
     /// <param name="tokenWeights">(B, T) fp32 or null: the weight of the token at each position in <see cref="SequenceLogProbsResult.Sums"/>
     /// (only completion positions count; e.g. <see cref="LengthDesensitization.TokenWeights"/>); null: all 1. Token
     /// counts and mean logits are unweighted.</param>
-    public static SequenceLogProbsResult Compute(Tensor logits, Tensor inputIds, Tensor completionMask, int chunkSize = DefaultChunkSize, Tensor? tokenWeights = null)
+    public static SequenceLogProbsResult Compute(Tensor logits, Tensor inputIds, Tensor completionMask, int chunkSize = DefaultChunkSize, Tensor? sequenceIds = null, int sequenceCount = 0, Tensor? tokenWeights = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         long b = logits.shape[0], t = logits.shape[1];
@@ -54,18 +57,35 @@ public static class SequenceLogProbs
             var lse = chunk.logsumexp(-1);                                    // (B, c)
             var picked = chunk.gather(-1, labels.narrow(1, start, end - start).unsqueeze(-1)).squeeze(-1); // (B, c)
             var m = mask.narrow(1, start, end - start);
-            sums.Add(((picked - lse) * sumMask.narrow(1, start, end - start)).sum(1)); // (B)
+            var seq = sequenceIds?[.., 1..].narrow(1, start, end - start);
+            sums.Add(RowSums((picked - lse) * sumMask.narrow(1, start, end - start), seq, sequenceCount)); // (B) or (S)
             using (no_grad())
             {
-                logitSums.Add((chunk.mean([-1]) * m).sum(1));                 // (B)
+                logitSums.Add(RowSums(chunk.mean([-1]) * m, seq, sequenceCount)); // (B) or (S)
             }
         }
 
-        var counts = mask.sum(1);                                             // (B)
-        var total = sums.Count == 0 ? zeros(b, device: logits.device) : stack(sums, 0).sum(0L);                    // 0L: a literal 0 would bind to sum(ScalarType?)
+        long outputs = sequenceIds is null ? b : sequenceCount;
+        var counts = RowSums(mask, sequenceIds?[.., 1..], sequenceCount);     // (B) or (S)
+        var total = sums.Count == 0 ? zeros(outputs, device: logits.device) : stack(sums, 0).sum(0L);                    // 0L: a literal 0 would bind to sum(ScalarType?)
         var meanLogits = logitSums.Count == 0
-            ? zeros(b, device: logits.device)
+            ? zeros(outputs, device: logits.device)
             : stack(logitSums, 0).sum(0L).detach() / counts.clamp_min(1);
         return new SequenceLogProbsResult(total, counts, meanLogits);
+    }
+
+    /// <summary>
+    /// Sums masked per-token values (B, c) per row (B), or with <paramref name="sequenceIds"/> (B, c) per output
+    /// sequence (<paramref name="sequenceCount"/>); entries whose value is masked to 0 may carry any sequence id.
+    /// </summary>
+    internal static Tensor RowSums(Tensor masked, Tensor? sequenceIds, int sequenceCount)
+    {
+        if (sequenceIds is null)
+        {
+            return masked.sum(1);                                                        // (B)
+        }
+
+        var index = sequenceIds.reshape(-1).clamp(0, Math.Max(0, sequenceCount - 1));   // (B·c): masked entries add 0
+        return zeros(sequenceCount, masked.dtype, masked.device).index_add(0, index, masked.reshape(-1), 1.0); // (S)
     }
 }

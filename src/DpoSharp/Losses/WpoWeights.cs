@@ -34,7 +34,9 @@ public static class WpoWeights
     /// <param name="inputIds">(B, T) token ids.</param>
     /// <param name="completionMask">(B, T): 1 on completion tokens.</param>
     /// <param name="chunkSize">Positions per chunk.</param>
-    public static Tensor TermSums(Tensor logits, Tensor inputIds, Tensor completionMask, int chunkSize = SequenceLogProbs.DefaultChunkSize)
+    /// <param name="sequenceIds">(B, T) output sequence of each completion token, or null: one output per row.</param>
+    /// <param name="sequenceCount">Output sequences with <paramref name="sequenceIds"/>.</param>
+    public static Tensor TermSums(Tensor logits, Tensor inputIds, Tensor completionMask, int chunkSize = SequenceLogProbs.DefaultChunkSize, Tensor? sequenceIds = null, int sequenceCount = 0)
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(inputIds);
@@ -44,7 +46,7 @@ public static class WpoWeights
         using var noGrad = no_grad();
         var labels = inputIds[.., 1..];                             // (B, T-1)
         var mask = completionMask[.., 1..].to(ScalarType.Float32);  // (B, T-1)
-        var total = zeros(rows, device: logits.device);
+        var total = zeros(sequenceIds is null ? rows : sequenceCount, device: logits.device);
         for (long start = 0; start < t - 1; start += chunkSize)
         {
             long len = Math.Min(chunkSize, t - 1 - start);
@@ -53,7 +55,7 @@ public static class WpoWeights
             var lse2 = (chunk * 2).logsumexp(-1);                                        // (B, c)
             var picked = chunk.gather(-1, labels.narrow(1, start, len).unsqueeze(-1)).squeeze(-1);
             // log p(y) − log Σ p² = (picked − lse) − (lse2 − 2·lse)
-            total += ((picked + lse - lse2) * mask.narrow(1, start, len)).sum(1);
+            total += SequenceLogProbs.RowSums((picked + lse - lse2) * mask.narrow(1, start, len), sequenceIds?[.., 1..].narrow(1, start, len), sequenceCount);
         }
 
         return total.detach();

@@ -133,10 +133,18 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// The final hidden states (B, T, D), after the final norm, in the model's dtype: <see cref="Forward"/> without the
     /// <c>lm_head</c> (arguments as there, no KV cache). <c>Forward(x) == LmHead(ForwardHidden(x))</c>.
     /// </summary>
-    public Tensor ForwardHidden(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null)
+    /// <param name="inputIds">(B, T) token ids.</param>
+    /// <param name="attentionMask">(B, T) padding mask or (B, 1, T, T) full mask, or null.</param>
+    /// <param name="positionIds">(B, T) position ids, or null.</param>
+    /// <param name="sequenceGather">Rows holding several sequences: (S, Tv) flat token indices of each sequence's
+    /// attention row (<c>SequenceBatch.SequenceGather</c>); attention then runs per sequence on the causal fast path
+    /// instead of with the full <paramref name="attentionMask"/> (which stays the fallback where a sliding window
+    /// applies).</param>
+    /// <param name="sequenceScatter">(B·T) flat indices into the (S·Tv) attention outputs, with <paramref name="sequenceGather"/>.</param>
+    public Tensor ForwardHidden(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, Tensor? sequenceGather = null, Tensor? sequenceScatter = null)
     {
         using var scope = NewDisposeScope();
-        return Backbone(inputIds, attentionMask, positionIds, cache: null).MoveToOuterDisposeScope();
+        return Backbone(inputIds, attentionMask, positionIds, cache: null, sequenceGather, sequenceScatter).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -146,7 +154,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     public Tensor LmHead(Tensor hidden) =>
         _lmHead is null ? nn.functional.linear(hidden, InputEmbeddingWeight) : _lmHead.call(hidden);
 
-    private Tensor Backbone(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache)
+    private Tensor Backbone(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache, Tensor? sequenceGather = null, Tensor? sequenceScatter = null)
     {
         if (inputIds.dim() != 2)
         {
@@ -155,24 +163,49 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
         long b = inputIds.shape[0], t = inputIds.shape[1];
         long past = cache?.Length ?? 0;
-        if (MaxSequenceLength is int max && past + t > max)
+        bool fullMask = attentionMask is not null && attentionMask.dim() == 4;
+        if (fullMask && cache is not null)
+        {
+            throw new ArgumentException("a (B, 1, T, T) attention mask cannot be combined with a KV cache");
+        }
+
+        // Rows holding several segments (a full mask) are longer than their sequences: check the positions.
+        long needed = fullMask && positionIds is not null ? positionIds.max().item<long>() + 1 : past + t;
+        if (MaxSequenceLength is int max && needed > max)
         {
             // Learned position embeddings (GPT-2) have no row for later positions: libtorch would abort on the lookup.
             throw new DpoSharpException(
-                $"a sequence of {past + t} tokens is longer than this {Config.ModelType} model's {Config.MaxPositionEmbeddings} positions (n_positions in config.json). " +
+                $"a sequence of {needed} tokens is longer than this {Config.ModelType} model's {Config.MaxPositionEmbeddings} positions (n_positions in config.json). " +
                 $"Lower max_length (--max-length {Config.MaxPositionEmbeddings} or less), or shorten the prompt / --max-new-tokens.");
         }
 
         var device = inputIds.device;
         positionIds ??= arange(past, past + t, ScalarType.Int64, device).unsqueeze(0).expand(b, t); // (B, T)
-        var (mask, isCausal) = AttentionContext.BuildMask(attentionMask, b, t, past, Config.SlidingWindow, device);
+        // Per-sequence attention rows are causal only: not where a sliding window cuts them.
+        bool perSequence = sequenceGather is not null && sequenceScatter is not null && cache is null &&
+            (Config.SlidingWindow is not int window || sequenceGather.shape[1] <= window);
+        var (mask, isCausal) = perSequence
+            ? (null, false)
+            : fullMask
+            ? (AttentionContext.WithSlidingWindow(attentionMask!.to(ScalarType.Bool), positionIds, Config.SlidingWindow), false)
+            : AttentionContext.BuildMask(attentionMask, b, t, past, Config.SlidingWindow, device);
         Tensor? cos = null, sin = null;
         if (_rope is not null)
         {
             (cos, sin) = _rope.CosSin(positionIds, DType);
         }
 
-        var ctx = new AttentionContext { Mask = mask, IsCausal = isCausal, Cos = cos, Sin = sin, Cache = cache, CheckpointLayers = GradientCheckpointing };
+        var ctx = new AttentionContext
+        {
+            Mask = mask,
+            IsCausal = isCausal,
+            Cos = cos,
+            Sin = sin,
+            Cache = cache,
+            CheckpointLayers = GradientCheckpointing,
+            SequenceGather = perSequence ? sequenceGather : null,
+            SequenceScatter = perSequence ? sequenceScatter : null,
+        };
         return HiddenStatesCore(inputIds, positionIds, ctx);      // (B, T, D)
     }
 

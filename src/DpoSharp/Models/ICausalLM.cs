@@ -28,7 +28,9 @@ public interface ICausalLM : IDisposable
 
     /// <summary>
     /// Runs the model. <paramref name="inputIds"/> is (B, T) int64. <paramref name="attentionMask"/> (B, T) is 1 for real
-    /// tokens and 0 for padding (null: all real); the model adds the causal mask itself. <paramref name="positionIds"/>
+    /// tokens and 0 for padding (null: all real); the model adds the causal mask itself. Models built by
+    /// <see cref="ModelLoader"/> also take a full boolean mask (B, 1, T, T), true = attend (rows holding several
+    /// sequences: <c>AttentionContext.SegmentMask</c>), used as given (no cache). <paramref name="positionIds"/>
     /// (B, T) defaults to 0..T-1 per row (shifted by the cache length when <paramref name="cache"/> holds tokens).
     /// With a <paramref name="cache"/> the keys/values of this call are appended to it (generation).
     /// Returns fp32 logits (B, T, V).

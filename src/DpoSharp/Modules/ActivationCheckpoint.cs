@@ -57,9 +57,11 @@ public static class ActivationCheckpoint
             Cos = c[1],
             Sin = c[2],
             Cache = ctx.Cache,
+            SequenceGather = c[3],
+            SequenceScatter = c[4],
         });
 
-        return Run(Block, h, [ctx.Mask, ctx.Cos, ctx.Sin], layer.parameters());
+        return Run(Block, h, [ctx.Mask, ctx.Cos, ctx.Sin, ctx.SequenceGather, ctx.SequenceScatter], layer.parameters());
     }
 
     /// <summary>A 0-element leaf that requires grad (its gradient stays undefined).</summary>

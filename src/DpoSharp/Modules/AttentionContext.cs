@@ -14,6 +14,16 @@ public sealed class AttentionContext
     /// <summary>Use SDPA's built-in causal mask (no cache, no padding).</summary>
     public bool IsCausal { get; init; }
 
+    /// <summary>
+    /// (S, Tv) int64 flat indices into the (B·T) tokens: run attention on these rows instead of the batch's rows (rows
+    /// holding several sequences; <c>SequenceBatch.SequenceGather</c>), causally, with <see cref="SequenceScatter"/>
+    /// mapping the outputs back. Null: attention on the batch's rows with <see cref="Mask"/> / <see cref="IsCausal"/>.
+    /// </summary>
+    public Tensor? SequenceGather { get; init; }
+
+    /// <summary>(B·T) int64 flat indices into the (S·Tv) attention outputs of <see cref="SequenceGather"/>.</summary>
+    public Tensor? SequenceScatter { get; init; }
+
     /// <summary>RoPE cos (B, 1, T, rotary_dim), or null (gpt2).</summary>
     public Tensor? Cos { get; init; }
 
@@ -28,6 +38,43 @@ public sealed class AttentionContext
     /// <see cref="DecoderStack.Run"/>). Ignored with a <see cref="Cache"/> or when gradients are off.
     /// </summary>
     public bool CheckpointLayers { get; init; }
+
+    /// <summary>
+    /// The (B, 1, T, T) boolean mask of rows holding several segments (prefix-shared or packed sequences): query i
+    /// attends key j ≤ i when j is in i's segment or in i's parent segment (a shared prompt); a query always attends
+    /// itself, so padding rows (segment −1) stay finite.
+    /// </summary>
+    /// <param name="segmentIds">(B, T) int64 segment of each token, −1 on padding.</param>
+    /// <param name="parentSegmentIds">(B, T) int64 segment each token may attend besides its own.</param>
+    public static Tensor SegmentMask(Tensor segmentIds, Tensor parentSegmentIds)
+    {
+        ArgumentNullException.ThrowIfNull(segmentIds);
+        ArgumentNullException.ThrowIfNull(parentSegmentIds);
+        long t = segmentIds.shape[1];
+        var keys = segmentIds.unsqueeze(1);                                             // (B, 1, T): key j
+        var same = keys.eq(segmentIds.unsqueeze(2)).logical_or(keys.eq(parentSegmentIds.unsqueeze(2))); // (B, T, T)
+        var causal = ones(t, t, ScalarType.Bool, segmentIds.device).tril();            // (T, T)
+        var allowed = same.logical_and(keys.ge(0)).logical_and(causal);               // (B, T, T)
+        allowed = allowed.logical_or(eye(t, t, ScalarType.Bool, segmentIds.device));    // queries always see themselves
+        return allowed.unsqueeze(1);                                                    // (B, 1, T, T)
+    }
+
+    /// <summary>
+    /// A full (B, 1, T, T) boolean mask (<see cref="SegmentMask"/>) with the sliding window applied by position:
+    /// key j is dropped when position(i) − position(j) ≥ window.
+    /// </summary>
+    public static Tensor WithSlidingWindow(Tensor mask, Tensor positionIds, int? slidingWindow)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        ArgumentNullException.ThrowIfNull(positionIds);
+        if (slidingWindow is not int w || positionIds.shape[1] <= w)
+        {
+            return mask;
+        }
+
+        var distance = positionIds.unsqueeze(2) - positionIds.unsqueeze(1);            // (B, T, T)
+        return mask.logical_and(distance.lt(w).unsqueeze(1));                          // (B, 1, T, T)
+    }
 
     /// <summary>
     /// Builds the mask for <paramref name="queryLength"/> new tokens after <paramref name="past"/> cached ones.

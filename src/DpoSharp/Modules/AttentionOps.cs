@@ -26,6 +26,28 @@ public static class AttentionOps
             (kh, vh) = ctx.Cache.Append(layer, kh, vh);                // (B, nkv, S, hd)
         }
 
+        if (ctx.SequenceGather is { } gather && ctx.SequenceScatter is { } scatter)
+        {
+            // Each output sequence as its own row (its shared prompt and itself): the causal fast path, no mask.
+            long s = gather.shape[0], tv = gather.shape[1];
+            var flat = gather.reshape(-1);                                         // (S·Tv)
+            Tensor Rows(Tensor x, long heads) => x.transpose(1, 2).reshape(b * t, heads * headDim)
+                .index_select(0, flat).view(s, tv, heads, headDim).transpose(1, 2); // (S, heads, Tv, hd)
+            qh = Rows(qh, numHeads);
+            kh = Rows(kh, numKvHeads);
+            vh = Rows(vh, numKvHeads);
+            if (numKvHeads != numHeads)
+            {
+                int r = numHeads / numKvHeads;
+                kh = kh.repeat_interleave(r, dim: 1);                              // (S, nh, Tv, hd)
+                vh = vh.repeat_interleave(r, dim: 1);                              // (S, nh, Tv, hd)
+            }
+
+            var os = nn.functional.scaled_dot_product_attention(qh, kh, vh, null, 0.0, tv > 1); // (S, nh, Tv, hd)
+            return os.transpose(1, 2).reshape(s * tv, numHeads * headDim)
+                .index_select(0, scatter).view(b, t, numHeads * headDim);          // (B, T, nh*hd)
+        }
+
         if (numKvHeads != numHeads)
         {
             int rep = numHeads / numKvHeads;

@@ -60,7 +60,7 @@ public static class PreferenceScorer
             .ToArray();
         var results = new PairScore[pairs.Count];
         var device = model.Device;
-        var collator = new PreferenceCollator(pad);
+        var collator = new PreferenceCollator(pad) { PrefixSharing = model is CausalLMBase }; // each prompt runs once
         using var _ = no_grad();
         for (int start = 0; start < order.Length; start += batchSize)
         {

@@ -97,6 +97,9 @@ public sealed class DpoOptions : TrainingOptions
     /// <inheritdoc cref="PreferenceDataOptions.PaddingFree"/>
     public bool PaddingFree { get => Data.PaddingFree; set => Data.PaddingFree = value; }
 
+    /// <inheritdoc cref="PreferenceDataOptions.PrefixSharing"/>
+    public bool PrefixSharing { get => Data.PrefixSharing; set => Data.PrefixSharing = value; }
+
     // ---------------------------------------------------------------- Objective
 
     /// <inheritdoc cref="DpoObjectiveOptions.Beta"/>

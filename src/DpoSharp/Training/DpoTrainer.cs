@@ -129,7 +129,17 @@ public sealed class DpoTrainer : TrainerBase<PreferenceBatch>
 
         Args = args;
         TrainableModel.Prepare(model, args);
-        var collator = new PreferenceCollator(padTokenId, args.PadToMultipleOf);
+        var collator = new PreferenceCollator(padTokenId, args.PadToMultipleOf)
+        {
+            // Rows holding several sequences need a model that takes a full attention mask.
+            PrefixSharing = args.PrefixSharing && model is CausalLMBase,
+            PaddingFree = args.PaddingFree,
+        };
+        if (args.PaddingFree && model is not CausalLMBase)
+        {
+            throw new DpoSharpException($"padding_free needs a model that takes a full attention mask (one loaded by ModelLoader); this {model.GetType().Name} does not. Set padding_free to false.");
+        }
+
         _objective = new DpoObjective(model, refModel, args, trainDataset, evalDataset, collator, loss);
         try
         {

@@ -16,7 +16,7 @@ public class DataParallelPiecesTests
         var e = LaunchEnvironment.From(Env(("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_RANK", "3"), ("OMPI_COMM_WORLD_LOCAL_RANK", "1"), ("OMPI_COMM_WORLD_LOCAL_SIZE", "2"), ("PMIX_RANK", "3")));
         Assert.Equal(new LaunchEnvironment(true, 4, 3, 1, 2), e);
         Assert.True(e.IsMultiProcess);
-        Assert.Equal(Math.Max(1, LaunchEnvironment.PhysicalCores() / 2), e.DefaultThreads());
+        Assert.Equal(Math.Max(1, DpoSharp.Diagnostics.CpuTopology.PhysicalCores() / 2), e.DefaultThreads());
     }
 
     [Fact]
@@ -36,7 +36,7 @@ public class DataParallelPiecesTests
         var none = LaunchEnvironment.From(_ => null);
         Assert.Same(LaunchEnvironment.Single, none);
         Assert.False(none.IsMultiProcess);
-        Assert.Null(none.DefaultThreads());                   // libtorch's default, as before
+        Assert.Equal(DpoSharp.Diagnostics.CpuTopology.PhysicalCores(), none.DefaultThreads()); // alone: every core, as before
         var one = LaunchEnvironment.From(Env(("OMPI_COMM_WORLD_SIZE", "1"), ("OMPI_COMM_WORLD_RANK", "0")));
         Assert.False(one.IsMultiProcess);
         Assert.Null(MpiWorld.Initialize(one));                // returns before touching libmpi

@@ -105,6 +105,20 @@ public class MpiTrainingTests(ITestOutputHelper output)
         output.WriteLine($"LoRA + precomputed reference np 2 × 4 vs 1 × 8: max |Δ metric| {metrics:E2}, max |Δ adapter weight| {weights:E2}");
     }
 
+    [SkippableFact]
+    public void AnErrorOnARankEndsTheWholeJobWithItsExitCodeInsteadOfHanging()
+    {
+        var mpirun = MpiLauncher.RequireOrSkip(output);
+        using var dir = TestPaths.CreateTempDir();
+
+        // Bad input seen by both ranks after MPI started: the first rank to fail aborts the world with exit 2.
+        var (rc, stdout, err) = MpiLauncher.Run(mpirun, 2, "train", "--model", Path.Combine(dir.Path, "missing"), "--dataset", Path.Combine(dir.Path, "none.jsonl"),
+            "--output-dir", Path.Combine(dir.Path, "out"), "--threads", "1");
+        Assert.True(rc == 2, $"mpirun exited {rc}: {stdout}{err}");
+        Assert.Contains("MPI_ABORT was invoked", err, StringComparison.Ordinal);
+        Assert.Contains("error: model directory", err, StringComparison.Ordinal);
+    }
+
     /// <summary>The tiny job with prompts of 1 to 9 extra tokens, so the ranks' batches pad differently.</summary>
     private static (string Model, string Dataset) WriteDpoJob(string root, int rows)
     {

@@ -38,7 +38,6 @@ public class DpoOptionsTests
     [InlineData("max_completion_length", "0", "max_completion_length")]
     [InlineData("truncation_mode", "keep_middle", "truncation_mode")]
     [InlineData("pad_to_multiple_of", "0", "pad_to_multiple_of")]
-    [InlineData("padding_free", "true", "padding_free")]
     [InlineData("loss_type", "sigmod", "sigmoid")]
     [InlineData("loss_type", "sigmoid,sigmoid", "twice")]
     [InlineData("loss_weights", "1,2", "loss_weights")]

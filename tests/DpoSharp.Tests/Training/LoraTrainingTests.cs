@@ -180,7 +180,7 @@ public class LoraTrainingTests
         var pre = Assert.IsType<PrecomputedReference>(trainer.TrainReference);
 
         using var plain = ModelLoader.Load(baseDir);
-        var expected = PrecomputedReference.Create(plain, data, new PreferenceCollator(0), batchSize: 6, cacheDir: null);
+        var expected = PrecomputedReference.Create(plain, data, new PreferenceCollator(0) { PrefixSharing = true }, batchSize: 6, cacheDir: null); // the run's layout
         Assert.Equal(expected.Chosen, pre.Chosen);
         Assert.Equal(expected.Rejected, pre.Rejected);
         Assert.True(model.AdaptersEnabled());

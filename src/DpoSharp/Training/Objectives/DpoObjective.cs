@@ -126,7 +126,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
         // before the policy's forward builds the autograd graph, so the two peaks do not add up.
         var refLogps = reference.Compute(batch, Policy.Device);
         // LD-DPO weights the policy's log-probs only (TRL 0.28: not the reference's).
-        var ldWeights = _options.LdAlpha is { } ld ? LengthDesensitization.TokenWeights(batch.CompletionMask, p, ld) : null;   // (2P, T)
+        var ldWeights = _options.LdAlpha is { } ld ? LengthDesensitization.TokenWeights(batch.CompletionMask, p, ld, batch.SegmentIds) : null;   // (B, T)
         var forward = CompletionLogProbs.Forward(Policy, batch, _options.UseWeighting ? CompletionStatistics.WpoTerms : CompletionStatistics.None, ldWeights);
         var lp = forward.LogProbs;
         var input = new PreferenceLossInput(

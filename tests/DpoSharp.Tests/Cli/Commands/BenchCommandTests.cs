@@ -38,6 +38,34 @@ public class BenchCommandTests
         Assert.Equal(4 * n, parts["weights_bytes"]!.GetValue<long>());
     }
 
+    [Theory]
+    [InlineData("naive")]
+    [InlineData("no-prefix-sharing")]
+    public void BenchWithABaselineReportsItsSpeedTheSpeedupTheTimeSplitAndMfu(string baseline)
+    {
+        using var dir = TestPaths.CreateTempDir();
+        var model = TinyCheckpoints.Write(Path.Combine(dir.Path, "tiny"), "gpt2", seed: 1);
+        var (rc, stdout, err) = CliRunner.Run("bench", "--preset", model, "--pairs", "2", "--prompt-len", "5", "--completion-len", "3", "--steps", "1", "--baseline", baseline, "--json");
+        Assert.True(rc == 0, err);
+        var o = JsonNode.Parse(stdout.Trim())!.AsObject();
+        double D(string key) => o[key]!.GetValue<double>();
+        Assert.Equal(baseline, o["baseline"]!.GetValue<string>());
+        Assert.True(o["prefix_sharing"]!.GetValue<bool>());
+        Assert.Equal(D("seconds_per_step"), D("reference_forward_seconds") + D("policy_forward_seconds") + D("backward_seconds") + D("optimizer_seconds"), 6);
+        Assert.Equal(D("baseline_seconds_per_step"), D("baseline_reference_forward_seconds") + D("baseline_policy_forward_seconds") + D("baseline_backward_seconds") + D("baseline_optimizer_seconds"), 6);
+        Assert.Equal(D("baseline_seconds_per_step") / D("seconds_per_step"), D("speedup"), 6);
+        Assert.Equal(2 / D("baseline_seconds_per_step"), D("baseline_pairs_per_second"), 6);
+
+        // Needed work of the tiny gpt2 (2 layers of 32·96 + 32·32 + 32·128 + 128·32 weights, head 32·260, width 32),
+        // 2 pairs of prompt 5 + completions 3 and 3 with prefix sharing: 11 tokens, 15 + 2·(15 + 6) = 57 attention
+        // pairs, 6 logit positions; 3× for the policy plus 1× for the reference.
+        double forward = (2.0 * 2 * 12288 * 11) + (2.0 * 32 * 260 * 6) + (4.0 * 2 * 32 * 57);
+        Assert.Equal(2 * 4 * forward / 1e9, D("needed_gflop_per_step"), 9);
+        Assert.Equal(D("needed_gflop_per_step") / D("seconds_per_step"), D("achieved_gflops"), 6);
+        Assert.True(D("gemm_peak_gflops") > 0);
+        Assert.Equal(D("achieved_gflops") / D("gemm_peak_gflops"), D("mfu"), 9);
+    }
+
     [Fact]
     public void BenchRefusesBadValuesAndUnknownPresetsWithExitTwo()
     {

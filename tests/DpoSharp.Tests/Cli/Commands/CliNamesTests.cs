@@ -58,16 +58,13 @@ public class CliNamesTests
     }
 
     [Fact]
-    public void PaddingFreeIsNotListedButStillExplained()
+    public void PaddingFreeAndPrefixSharingAreListedTrainOptions()
     {
         var (_, help, _) = Run("train", "--help");
-        Assert.DoesNotContain("padding", help);
-        var (rc, _, err) = Run("train", "--model", "m", "--dataset", "d", "--padding-free");
-        Assert.Equal(2, rc);
-        Assert.Contains("padding_free is not supported yet", err);
-        (rc, _, err) = Run("train", "--model", "m", "--dataset", "d", "--padding_free", "true");
-        Assert.Equal(2, rc);
-        Assert.Contains("padding_free is not supported yet", err);
+        Assert.Contains("--padding-free", help);
+        Assert.Contains("--prefix-sharing", help);
+        var (_, sftHelp, _) = Run("sft", "--help");
+        Assert.DoesNotContain("--prefix-sharing", sftHelp);
     }
 
     [Theory]

@@ -171,7 +171,8 @@ public class ConfigPrecedenceTests
         Assert.Contains("lr_scheduler_type: constant_with_warmup\n", text);
         Assert.Contains("eval_strategy: no\n", text);
         Assert.Contains("report_to: [jsonl]\n", text);
-        Assert.DoesNotContain("padding_free", text);
+        Assert.Contains("padding_free: false\n", text);
+        Assert.Contains("prefix_sharing: true\n", text);
         Assert.Contains("β 0.25", stdout);
 
         // The same from JSON, with flags (kebab-case and TRL's snake_case) overriding some values.

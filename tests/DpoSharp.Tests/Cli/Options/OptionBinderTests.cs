@@ -203,8 +203,8 @@ public class OptionBinderTests
 
     /// <summary>Every option of <c>dposharp train</c>, in order: name, type, default and help (what <c>train --help</c>,
     /// the README table and the saved config show). Changed deliberately by issue 10: fixed-value options are enums
-    /// (truncation_mode, lr_scheduler_type, eval_strategy, report_to), padding_free is no longer listed (it only
-    /// errors), descriptions say "null: …" instead of a second default, and the shared ones fit SFT too.</summary>
+    /// (truncation_mode, lr_scheduler_type, eval_strategy, report_to), descriptions say "null: …" instead of a second
+    /// default, and the shared ones fit SFT too; by issue 12: padding_free works (listed again), prefix_sharing added.</summary>
     private static readonly (string Name, Type Type, string Default, string Description)[] DpoOptionList =
     [
         ("model", typeof(string), "null", "model directory to train (HF layout)"),
@@ -224,6 +224,8 @@ public class OptionBinderTests
         ("max_completion_length", typeof(int?), "null", "max completion tokens (null: no limit)"),
         ("truncation_mode", typeof(TruncationMode), "keep_end", "keep_end / keep_start"),
         ("pad_to_multiple_of", typeof(int?), "null", "pad sequence length to a multiple of N"),
+        ("padding_free", typeof(bool), "false", "pack each batch's sequences into rows without padding (position-id resets, block-diagonal mask)"),
+        ("prefix_sharing", typeof(bool), "true", "run each pair's prompt once for both completions (false: one row per completion, as TRL)"),
         ("group_by_length", typeof(bool), "false", "batch rows of similar length together"),
         ("algorithm", typeof(TrainingAlgorithm), "dpo", "dpo (preference pairs) or kto (unpaired prompt/completion/label data)"),
         ("beta", typeof(double), "0.1", "beta: deviation from the reference model (IPO: tau)"),
@@ -389,7 +391,7 @@ public class OptionBinderTests
         }
 
         Assert.DoesNotContain("[default:", help);
-        Assert.DoesNotContain("--padding-free", help);
+        Assert.Equal(command == "train", help.Contains("--padding-free", StringComparison.Ordinal)); // issue 12: padding_free works
         Assert.DoesNotContain("--learning_rate ", options);                 // aliases are accepted, not listed
         Assert.DoesNotContain("additional arguments", help);
         if (command == "sft")
