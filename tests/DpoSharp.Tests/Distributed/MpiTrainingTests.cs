@@ -119,6 +119,34 @@ public class MpiTrainingTests(ITestOutputHelper output)
         Assert.Contains("error: model directory", err, StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public void BenchMpiOnTwoRanksReportsTheAllReduceAndAProjectionByTheRingFormula()
+    {
+        var mpirun = MpiLauncher.RequireOrSkip(output);
+        using var dir = TestPaths.CreateTempDir();
+        var model = TinyCheckpoints.Write(Path.Combine(dir.Path, "tiny"), "llama", seed: 1);
+        var (rc, stdout, err) = MpiLauncher.Run(mpirun, 2, "bench", "--mpi", "--preset", model, "--pairs", "2", "--prompt-len", "5", "--completion-len", "3", "--steps", "1",
+            "--threads", "1", "--network-gbps", "8", "--json");
+        Assert.True(rc == 0, stdout + err);
+        // Rank 0 alone prints: one JSON object (after any terminal set-up bytes the .NET console writes under mpirun).
+        var o = JsonNode.Parse(stdout[stdout.IndexOf('{', StringComparison.Ordinal)..].Trim())!.AsObject();
+        Assert.Equal(2, o["world_size"]!.GetValue<int>());
+        long bytes = o["gradient_bytes"]!.GetValue<long>();
+        Assert.Equal(4 * o["trainable_parameters"]!.GetValue<long>(), bytes);
+        double allReduce = o["allreduce_seconds"]!.GetValue<double>();
+        Assert.True(allReduce > 0);
+        Assert.Equal(bytes / allReduce, o["allreduce_bytes_per_second"]!.GetValue<double>(), 6);
+        Assert.Equal(2 * o["pairs_per_second"]!.GetValue<double>(), o["global_pairs_per_second"]!.GetValue<double>(), 9);
+
+        // T(N) = (step − all-reduce) + 2(N − 1)/N · G / B with B = 8 Gbit/s = 1e9 bytes/s.
+        double compute = o["seconds_per_step"]!.GetValue<double>() - allReduce;
+        foreach (int n in new[] { 1, 2, 4, 8, 16 })
+        {
+            double expected = compute + (2.0 * (n - 1) / n * bytes / 1e9);
+            Assert.Equal(expected, o["projection"]![n.ToString(System.Globalization.CultureInfo.InvariantCulture)]!["seconds_per_step"]!.GetValue<double>(), 9);
+        }
+    }
+
     /// <summary>The tiny job with prompts of 1 to 9 extra tokens, so the ranks' batches pad differently.</summary>
     private static (string Model, string Dataset) WriteDpoJob(string root, int rows)
     {

@@ -164,7 +164,8 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     public TrainOutput Run(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (ProcessGroup.Rank != Rank || ProcessGroup.WorldSize != WorldSize)
+        // Rank/WorldSize alone shard the data without communication (tests, custom launchers); a real group must agree.
+        if (Distributed && (ProcessGroup.Rank != Rank || ProcessGroup.WorldSize != WorldSize))
         {
             throw new InvalidOperationException($"Rank/WorldSize ({Rank}/{WorldSize}) do not match the process group ({ProcessGroup.Rank}/{ProcessGroup.WorldSize}).");
         }
