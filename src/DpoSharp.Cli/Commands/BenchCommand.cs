@@ -39,10 +39,12 @@ public static class BenchCommand
         var variable = new Option<bool>("--variable-lengths") { Description = "Draw prompt and completion lengths uniformly from [L/4, L] instead of all equal." };
         var noSharing = new Option<bool>("--no-prefix-sharing") { Description = "Run one row per completion (the prompt twice) instead of sharing each pair's prompt." };
         var matmul = new Option<bool>("--matmul") { Description = "Measure matmul GFLOP/s per dtype (float32, bfloat16, float16) on this machine instead of a DPO step." };
+        var mpi = new Option<bool>("--mpi") { Description = "Data-parallel scaling: run under `mpirun -np N` (and once alone) for global pairs/s, the gradient all-reduce bandwidth and a projection to N machines." };
+        var networkGbps = new Option<double>("--network-gbps") { Description = "With --mpi: link bandwidth (Gbit/s) the N-machine projection assumes.", DefaultValueFactory = _ => 10 };
         var device = DeviceOption.Create();
         var cmd = new Command("bench", "Time DPO steps on a published model shape with random weights (nothing downloaded): s/step, pairs/s, tokens/s, peak memory.")
         {
-            preset, pairs, promptLen, completionLen, steps, threads, cached, baseline, noSharing, paddingFree, variable, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul,
+            preset, pairs, promptLen, completionLen, steps, threads, cached, baseline, noSharing, paddingFree, variable, lora, loraR, loraAlpha, loraDropout, loraTarget, checkpointing, chunk, dtype, device, json, matmul, mpi, networkGbps,
         };
         cmd.SetAction(parse =>
         {
@@ -87,6 +89,11 @@ public static class BenchCommand
                 Device = DeviceOption.Resolve(parse.GetValue(device)).ToString(),
             };
             options.Validate();
+            if (parse.GetValue(mpi))
+            {
+                return MpiBenchCommand.Run(options, parse.GetValue(networkGbps), parse.GetValue(json), parse.InvocationConfiguration.Output);
+            }
+
             var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
             bool asJson = parse.GetValue(json);
             var result = DpoStepBenchmark.Run(options, (step, total) =>

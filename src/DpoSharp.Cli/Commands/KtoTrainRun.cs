@@ -20,7 +20,7 @@ namespace DpoSharp.Cli.Commands;
 /// </summary>
 internal static class KtoTrainRun
 {
-    public static int Run(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken)
+    public static int Run(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken, DataParallelLaunch? launch = null)
     {
         var device = DeviceOption.Resolve(options.Device);
         var wall = Stopwatch.StartNew();
@@ -45,13 +45,17 @@ internal static class KtoTrainRun
             TokenizerFilesSource = options.Model,
             MetricSinkFactories = { ["png"] = PngChartSink.Factory },
         };
+        launch?.Attach(trainer);
         int desirable = data.Train.Count(e => e.Label);
         console.MarkupLine($"examples: {data.Train.Count} ({desirable} desirable, {data.Train.Count - desirable} undesirable{(train.FromPairs ? ", unpaired from preference pairs" : "")}); " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
         TrainingProgress.WriteParameters(console, model, TrainCommand.ReferenceDescription(options));
-        RunFolder.DeleteEarlierCheckpoints(options);
+        if (launch?.IsRank0 ?? true)
+        {
+            RunFolder.DeleteEarlierCheckpoints(options);
+        }
 
-        bool configWritten = false;
+        bool configWritten = !(launch?.IsRank0 ?? true); // only rank 0 writes files
         void WriteConfig()
         {
             if (!configWritten)

@@ -27,20 +27,26 @@ public static class SftCommand
         var cmd = new Command("sft",
             "Supervised fine-tuning on prompt/completion data (completion-only loss) or text; TRL SFTConfig options (snake_case spellings such as " +
             "--learning_rate accepted too); writes an HF model, metrics.jsonl, TensorBoard events and charts.");
-        var flags = new TrainingOptionFlags<SftOptions>(cmd, "YAML or JSON file of options (TRL SFTConfig names: learning_rate, max_length, …); flags override it.");
+        var threads = new Option<int?>("--threads") { Description = "intra-op CPU threads (default: the physical cores, ÷ processes per machine under mpirun)", HelpName = "int" };
+        var flags = new TrainingOptionFlags<SftOptions>(cmd, "YAML or JSON file of options (TRL SFTConfig names: learning_rate, max_length, …); flags override it.", threads);
 
         cmd.SetAction((parse, ct) =>
         {
-            var options = TrainingOptionFlags<SftOptions>.Build(flags.ConfigPath(parse), flags.GivenFlags(parse));
             var console = DpoSharpCli.CreateConsole(parse.InvocationConfiguration.Output);
-            return Task.FromResult(Run(options, console, ct));
+
+            // Under mpirun: one rank of a data-parallel run (MPI initialised; alone: nothing changes).
+            using var launch = DataParallelLaunch.Start(parse.GetValue(threads));
+            return Task.FromResult(launch.Run(
+                () => Run(TrainingOptionFlags<SftOptions>.Build(flags.ConfigPath(parse), flags.GivenFlags(parse)), launch.Console(console), ct, launch),
+                DpoSharpCli.Invocation?.Error ?? Console.Error));
         });
         return cmd;
     }
 
     /// <summary>Checks <paramref name="options"/> before any work: model and dataset set and present, every value
-    /// valid, output_dir free of an earlier run (<see cref="RunFolder.ThrowIfEarlierRun"/>).</summary>
-    public static void Check(SftOptions options)
+    /// valid, output_dir free of an earlier run (<see cref="RunFolder.ThrowIfEarlierRun"/>; only where
+    /// <paramref name="ownsOutputDir"/>: rank 0 of a data-parallel run).</summary>
+    public static void Check(SftOptions options, bool ownsOutputDir = true)
     {
         ArgumentNullException.ThrowIfNull(options);
         RequiredInputs.ThrowIfMissing(
@@ -62,16 +68,24 @@ public static class SftCommand
             }
         }
 
-        RunFolder.ThrowIfEarlierRun(options, ("model", options.Model));
+        if (ownsOutputDir)
+        {
+            RunFolder.ThrowIfEarlierRun(options, ("model", options.Model));
+        }
+
         RunFolder.ThrowIfAdapterMissing(options);
     }
 
     /// <summary>Runs SFT as <paramref name="options"/> say; returns the exit code.</summary>
-    public static int Run(SftOptions options, IAnsiConsole console, CancellationToken cancellationToken = default)
+    public static int Run(SftOptions options, IAnsiConsole console, CancellationToken cancellationToken = default) => Run(options, console, cancellationToken, launch: null);
+
+    /// <summary>Runs SFT as one rank of <paramref name="launch"/> (null: alone); returns the exit code.</summary>
+    internal static int Run(SftOptions options, IAnsiConsole console, CancellationToken cancellationToken, DataParallelLaunch? launch)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        Check(options);
+        bool rank0 = launch?.IsRank0 ?? true;
+        Check(options, ownsOutputDir: rank0);
         var device = DeviceOption.Resolve(options.Device);
         var rows = SftDataset.Load(options.Dataset!, options.DatasetTrainSplit, options.DatasetTextField);
         var eval = LoadEval(options);
@@ -87,10 +101,14 @@ public static class SftCommand
             TokenizerFilesSource = options.Model,
             MetricSinkFactories = { ["png"] = PngChartSink.Factory },
         };
+        launch?.Attach(trainer);
         console.MarkupLine($"dposharp sft: {Markup.Escape(options.Model!)} on {Markup.Escape(options.Dataset!)} ({rows.Count} rows) → {Markup.Escape(Path.GetFullPath(options.OutputDir))}; {trainer.TotalSteps} steps ({device})");
         TrainingProgress.WriteParameters(console, model);
-        RunFolder.DeleteEarlierCheckpoints(options);
-        WriteConfigAfterFirstStep(trainer, options);
+        if (rank0)
+        {
+            RunFolder.DeleteEarlierCheckpoints(options);
+            WriteConfigAfterFirstStep(trainer, options);
+        }
         TrainOutput result;
         try
         {

@@ -30,7 +30,7 @@ public static class TrainCommand
         var cmd = new Command("train",
             "Train a causal LM with DPO (or another preference loss) from a config file and/or flags (TRL's snake_case spellings such as " +
             "--learning_rate are accepted too). With no options, or only --output-dir/--seed/--device/--threads, runs the built-in demo.");
-        var threads = new Option<int?>("--threads") { Description = "intra-op CPU threads (default: the physical cores; the demo: 1)", HelpName = "int" };
+        var threads = new Option<int?>("--threads") { Description = "intra-op CPU threads (default: the physical cores, ÷ processes per machine under mpirun; the demo: 1)", HelpName = "int" };
         var flags = new TrainingOptionFlags<DpoOptions>(cmd, "YAML or JSON file of options (TRL names: beta, learning_rate, …); flags override it.", threads);
 
         cmd.SetAction((parse, cancellationToken) =>
@@ -44,12 +44,22 @@ public static class TrainCommand
                 return Task.FromResult(RunDemo(given, threadCount, console, cancellationToken));
             }
 
-            var options = TrainingOptionFlags<DpoOptions>.Build(configPath, given);
-            ThrowIfModelOrDatasetMissing(options);
-            options.Validate();
-            ThrowIfEarlierRunInOutputDir(options);
-            SetThreads(threadCount);
-            return Task.FromResult(RunValidated(options, console, cancellationToken));
+            // Under mpirun: one rank of a data-parallel run (MPI initialised; alone: nothing changes).
+            using var launch = DataParallelLaunch.Start(threadCount);
+            return Task.FromResult(launch.Run(
+                () =>
+                {
+                    var options = TrainingOptionFlags<DpoOptions>.Build(configPath, given);
+                    ThrowIfModelOrDatasetMissing(options);
+                    options.Validate();
+                    if (launch.IsRank0)
+                    {
+                        ThrowIfEarlierRunInOutputDir(options); // rank 0 owns output_dir (and soon its run lock)
+                    }
+
+                    return RunValidated(options, launch.Console(console), cancellationToken, launch);
+                },
+                DpoSharpCli.Invocation?.Error ?? Console.Error));
         });
         return cmd;
     }
@@ -135,7 +145,7 @@ public static class TrainCommand
 
     /// <summary>Runs a training job whose options were validated already (the trainer checks them again as the
     /// library's entry point).</summary>
-    private static int RunValidated(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken)
+    private static int RunValidated(DpoOptions options, IAnsiConsole console, CancellationToken cancellationToken, DataParallelLaunch? launch = null)
     {
         if (options.Model is null)
         {
@@ -168,7 +178,7 @@ public static class TrainCommand
 
         if (options.Algorithm == TrainingAlgorithm.Kto)
         {
-            return KtoTrainRun.Run(options, console, cancellationToken);
+            return KtoTrainRun.Run(options, console, cancellationToken, launch);
         }
 
         var device = DeviceOption.Resolve(options.Device);
@@ -193,16 +203,20 @@ public static class TrainCommand
             TokenizerFilesSource = options.Model,
             MetricSinkFactories = { ["png"] = PngChartSink.Factory },
         };
+        launch?.Attach(trainer);
         var stats = trainer.TrainTokenization!.Stats;
         console.MarkupLine($"pairs: {stats.Kept} of {stats.Rows} kept{(stats.DroppedCount > 0 ? $" ({stats.DroppedCount} dropped)" : "")}; " +
             $"{trainer.TotalSteps} steps ({trainer.StepsPerEpoch} per epoch); loss {Markup.Escape(trainer.Loss.Name)}, β {options.Beta.ToString(CultureInfo.InvariantCulture)}");
         TrainingProgress.WriteParameters(console, model, ReferenceDescription(options));
 
-        DeleteEarlierCheckpoints(options);
+        if (launch?.IsRank0 ?? true)
+        {
+            DeleteEarlierCheckpoints(options);
+        }
 
         // The run's options go next to its checkpoints once the first step is done: a run refused before that (a
         // checkpoint that does not match, a bad model) leaves the config of the run already in output_dir alone.
-        bool configWritten = false;
+        bool configWritten = !(launch?.IsRank0 ?? true); // only rank 0 writes files
         void WriteConfig()
         {
             if (!configWritten)

@@ -213,7 +213,7 @@ public static class TrainingProgress
 
             for (int i = _microBatch; i < Math.Min(state.MicroBatch, _batches.Count); i++)
             {
-                Total += _batches[i].Length;
+                Total += (long)_batches[i].Length * loop.WorldSize; // data parallel: every rank's share (rank 0 shows the rate)
             }
 
             _microBatch = state.MicroBatch;

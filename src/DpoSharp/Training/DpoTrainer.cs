@@ -177,6 +177,17 @@ public sealed class DpoTrainer : TrainerBase<PreferenceBatch>
         }
     }
 
+    /// <inheritdoc/>
+    public override IProcessGroup ProcessGroup
+    {
+        get => base.ProcessGroup;
+        set
+        {
+            base.ProcessGroup = value;
+            _objective.ProcessGroup = value;
+        }
+    }
+
     /// <summary>
     /// A custom source of reference log-probs for training and evaluation (e.g. the policy with its LoRA adapters
     /// disabled), used instead of the one the options select. Not disposed by the trainer. Null: frozen model,

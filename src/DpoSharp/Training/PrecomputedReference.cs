@@ -77,7 +77,10 @@ public sealed class PrecomputedReference : IReferenceLogProbs
 
     /// <summary>
     /// Computes (or loads from <paramref name="cacheDir"/>) the reference log-probs of every pair in
-    /// <paramref name="pairs"/> with <paramref name="model"/> in eval mode under <c>no_grad</c>.
+    /// <paramref name="pairs"/> with <paramref name="model"/> in eval mode under <c>no_grad</c>. With a
+    /// <paramref name="group"/> of several processes (data parallelism) rank r computes batches r, r + N, … and the
+    /// values are gathered on every rank; when rank 0 finds them in its cache it broadcasts them instead. Every rank
+    /// of the group must call this together.
     /// </summary>
     /// <param name="model">The reference model (or the policy before training).</param>
     /// <param name="pairs">The dataset.</param>
@@ -85,41 +88,41 @@ public sealed class PrecomputedReference : IReferenceLogProbs
     /// <param name="batchSize">Pairs per forward.</param>
     /// <param name="cacheDir">Cache directory, or null for no cache.</param>
     /// <param name="settingsKey">Tokenization settings (chat template, max lengths, …) that went into <paramref name="pairs"/>.</param>
-    public static PrecomputedReference Create(ICausalLM model, IReadOnlyList<TokenizedPair> pairs, PreferenceCollator collator, int batchSize, string? cacheDir, string settingsKey = "")
+    /// <param name="group">The data-parallel processes; null: this process alone.</param>
+    public static PrecomputedReference Create(ICausalLM model, IReadOnlyList<TokenizedPair> pairs, PreferenceCollator collator, int batchSize, string? cacheDir, string settingsKey = "", Engine.IProcessGroup? group = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        group ??= Engine.SingleProcessGroup.Instance;
         string? path = null;
         string? key = null;
+        PrecomputedReference? cached = null;
         if (cacheDir is not null)
         {
             key = CacheKey(model, pairs, settingsKey);
             path = Path.Combine(cacheDir, $"ref_logps-{key[..16]}.safetensors");
-            if (File.Exists(path))
+            cached = TryReadCache(path, key, pairs.Count);
+        }
+
+        if (group.WorldSize > 1)
+        {
+            // Every rank takes the same branch: rank 0's cache decides.
+            Span<double> rank0Cached = [group.Rank == 0 && cached is not null ? 1 : 0];
+            group.SumInPlace(rank0Cached);
+            if (rank0Cached[0] > 0)
             {
-                Dictionary<string, Tensor> tensors;
-                IReadOnlyDictionary<string, string> meta;
-                using (var file = SafeTensorsFile.Open(path))
+                using var c = cached is null ? zeros(pairs.Count) : tensor(cached._chosen);
+                using var r = cached is null ? zeros(pairs.Count) : tensor(cached._rejected);
+                using (no_grad())
                 {
-                    tensors = file.ReadAll();
-                    meta = file.Metadata;
+                    group.Broadcast([c, r]);
                 }
 
-                try
-                {
-                    if (meta.TryGetValue("key", out var stored) && stored == key && tensors.TryGetValue("chosen", out var c) && tensors.TryGetValue("rejected", out var r)
-                        && c.shape[0] == pairs.Count && r.shape[0] == pairs.Count)
-                    {
-                        return new PrecomputedReference(c.data<float>().ToArray(), r.data<float>().ToArray()) { LoadedFromCache = true, CachePath = path };
-                    }
-                }
-                finally
-                {
-                    foreach (var t in tensors.Values)
-                    {
-                        t.Dispose();
-                    }
-                }
+                return new PrecomputedReference(c.data<float>().ToArray(), r.data<float>().ToArray()) { LoadedFromCache = true, CachePath = path };
             }
+        }
+        else if (cached is not null)
+        {
+            return cached;
         }
 
         var chosen = new float[pairs.Count];
@@ -128,7 +131,8 @@ public sealed class PrecomputedReference : IReferenceLogProbs
         model.Module.eval();
         try
         {
-            for (int start = 0; start < pairs.Count; start += batchSize)
+            int stride = group.WorldSize * batchSize;
+            for (int start = group.Rank * batchSize; start < pairs.Count; start += stride)
             {
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
@@ -147,6 +151,20 @@ public sealed class PrecomputedReference : IReferenceLogProbs
             model.Module.train(wasTraining);
         }
 
+        if (group.WorldSize > 1)
+        {
+            // Gather: every value was computed by exactly one rank, the others hold 0 there (x + 0 = x exactly).
+            using var c = tensor(chosen);
+            using var r = tensor(rejected);
+            using (no_grad())
+            {
+                group.SumInPlace([c, r]);
+            }
+
+            chosen = c.data<float>().ToArray();
+            rejected = r.data<float>().ToArray();
+        }
+
         if (path is not null)
         {
             Directory.CreateDirectory(cacheDir!);
@@ -156,6 +174,42 @@ public sealed class PrecomputedReference : IReferenceLogProbs
         }
 
         return new PrecomputedReference(chosen, rejected) { CachePath = path };
+    }
+
+    /// <summary>The values of cache file <paramref name="path"/> when it exists and holds <paramref name="key"/>'s
+    /// <paramref name="count"/> pairs; else null.</summary>
+    private static PrecomputedReference? TryReadCache(string path, string key, int count)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        Dictionary<string, Tensor> tensors;
+        IReadOnlyDictionary<string, string> meta;
+        using (var file = SafeTensorsFile.Open(path))
+        {
+            tensors = file.ReadAll();
+            meta = file.Metadata;
+        }
+
+        try
+        {
+            if (meta.TryGetValue("key", out var stored) && stored == key && tensors.TryGetValue("chosen", out var c) && tensors.TryGetValue("rejected", out var r)
+                && c.shape[0] == count && r.shape[0] == count)
+            {
+                return new PrecomputedReference(c.data<float>().ToArray(), r.data<float>().ToArray()) { LoadedFromCache = true, CachePath = path };
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors.Values)
+            {
+                t.Dispose();
+            }
+        }
+
+        return null;
     }
 
     /// <summary>SHA-256 (hex) of the model weights (names, dtypes, shapes, bytes), the tokenized pairs and the settings.</summary>

@@ -36,6 +36,25 @@ public abstract class TrainerBase<TBatch> : IDisposable
     /// <summary>Number of data-parallel processes.</summary>
     public int WorldSize { get => Loop.WorldSize; set => Loop.WorldSize = value; }
 
+    /// <summary>
+    /// The data-parallel processes this trainer is one of (<c>mpirun -np N</c>: <c>DpoSharp.Distributed.MpiWorld</c>).
+    /// Setting it sets <see cref="Rank"/>, <see cref="WorldSize"/> and the <see cref="GradientSynchronizer"/> (gradients
+    /// summed over ranks, <see cref="Distributed.AllReduceGradientSynchronizer"/>); see
+    /// <see cref="TrainingLoop{TBatch}.ProcessGroup"/> for what else is reduced. Default: one process.
+    /// </summary>
+    public virtual IProcessGroup ProcessGroup
+    {
+        get => Loop.ProcessGroup;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Loop.ProcessGroup = value;
+            Rank = value.Rank;
+            WorldSize = value.WorldSize;
+            GradientSynchronizer = value.WorldSize > 1 ? new Distributed.AllReduceGradientSynchronizer(value) : NoGradientSynchronizer.Instance;
+        }
+    }
+
     /// <summary>A directory whose tokenizer files (tokenizer.json, tokenizer_config.json, …) are copied next to
     /// every saved model, as TRL saves its processing class. Null (the default): the folder the model was loaded
     /// from (<see cref="ICausalLM.SourceDirectory"/>), if any; <c>""</c>: none.</summary>

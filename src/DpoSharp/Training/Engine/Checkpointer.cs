@@ -260,12 +260,17 @@ public static partial class Checkpointer
             throw new DpoSharpException($"{statePath}: the checkpoint was trained with seed {state.Seed}, this run has seed {expected.Seed}; use the same seed to resume.");
         }
 
+        if (state.WorldSize != 0 && state.WorldSize != expected.WorldSize)
+        {
+            throw new DpoSharpException($"{statePath}: the checkpoint was trained by {state.WorldSize} data-parallel process(es), this run has {expected.WorldSize}; " +
+                $"each rank's data position depends on the number of processes. Resume with the same number ({(state.WorldSize > 1 ? $"mpirun -np {state.WorldSize} dposharp …" : "one process, without mpirun")}), or start a fresh run in another output_dir.");
+        }
+
         foreach (var (name, saved, now) in new[]
         {
             ("per_device_train_batch_size", state.PerDeviceTrainBatchSize, expected.PerDeviceTrainBatchSize),
             ("gradient_accumulation_steps", state.GradientAccumulationSteps, expected.GradientAccumulationSteps),
             ("number of training pairs", state.NumTrainPairs, expected.NumTrainExamples),
-            ("world size", state.WorldSize, expected.WorldSize),
         })
         {
             // 0: a checkpoint from before these were recorded.

@@ -132,6 +132,58 @@ public sealed class NamedStatistics : IDisposable
     /// <inheritdoc cref="ToMetrics(string, IReadOnlyList{Tensor}, out double[])"/>
     public Dictionary<string, double> ToMetrics(string prefix) => ToMetrics(prefix, [], out _);
 
+    /// <summary>
+    /// Replaces every sum and count with its total over the ranks of <paramref name="group"/> (one host copy and one
+    /// all-reduce in double precision), so the metrics are those of the global batch. Every rank must hold the same
+    /// statistics in the same order (they come from the objective's configuration, not from the data); otherwise every
+    /// rank throws <see cref="InvalidOperationException"/>.
+    /// </summary>
+    public void SumAcrossRanks(IProcessGroup group)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        if (group.WorldSize == 1)
+        {
+            return;
+        }
+
+        // The same layout on every rank: all n agree iff N·Σn² = (Σn)², a decision every rank reaches alike.
+        var countNames = _counts.Keys.Order(StringComparer.Ordinal).ToList();
+        double n = _entries.Count + (1000.0 * countNames.Count);
+        Span<double> layout = [n, n * n];
+        group.SumInPlace(layout);
+        if (Math.Abs((layout[1] * group.WorldSize) - (layout[0] * layout[0])) > 0.5)
+        {
+            throw new InvalidOperationException("the ranks hold different statistics; every rank must run the same objective with the same options.");
+        }
+
+        var values = new double[_entries.Count + countNames.Count];
+        if (_entries.Count > 0)
+        {
+            using var scope = NewDisposeScope();
+            var sums = cat(_entries.Select(e => e.Sum.to(ScalarType.Float64).reshape(1)).ToList()).cpu().data<double>().ToArray();
+            Array.Copy(sums, values, sums.Length);
+        }
+
+        for (int i = 0; i < countNames.Count; i++)
+        {
+            values[_entries.Count + i] = _counts[countNames[i]];
+        }
+
+        group.SumInPlace(values);
+        using (no_grad())
+        {
+            for (int i = 0; i < _entries.Count; i++)
+            {
+                _entries[i].Sum.fill_(values[i]);
+            }
+        }
+
+        for (int i = 0; i < countNames.Count; i++)
+        {
+            _counts[countNames[i]] = values[_entries.Count + i];
+        }
+    }
+
     /// <summary>Sets every sum and count to zero, keeping the statistics (and their order).</summary>
     public void Reset()
     {

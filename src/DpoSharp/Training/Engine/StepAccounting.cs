@@ -48,6 +48,10 @@ internal sealed class StepAccounting : IDisposable
         _windowSteps++;
     }
 
+    /// <summary>Sums the window's statistics over the ranks of <paramref name="group"/> (data parallelism): the
+    /// examples, tokens, step losses and gradient norms are global already (reduced every step).</summary>
+    public void SumWindowAcrossRanks(IProcessGroup group) => _window.SumAcrossRanks(group);
+
     /// <summary>
     /// The window's metrics (one device→host copy), then a fresh window. The objective's statistics come first;
     /// <paramref name="lossMetric"/> says whether <c>loss</c> is the mean step loss instead; then grad_norm and the

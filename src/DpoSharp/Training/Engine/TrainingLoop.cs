@@ -30,6 +30,8 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     private NonFiniteGuard? _guard;
     private bool _disposed;
     private string? _tokenizerFilesSource;
+    private bool _stopRequested;      // this rank's cancellation token fired (read at the step's reduce)
+    private bool _peerStopRequested;  // some rank's did: every rank stops after the same step
 
     /// <summary>Creates a loop.</summary>
     /// <param name="model">The policy; trained in place (its parameters with <c>requires_grad</c>).</param>
@@ -74,6 +76,19 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
 
     /// <summary>Number of data-parallel processes.</summary>
     public int WorldSize { get; set; } = 1;
+
+    /// <summary>
+    /// The data-parallel processes (<c>mpirun -np N</c>: <c>DpoSharp.Distributed.MpiWorld</c>). With more than one:
+    /// rank 0's trainable weights are broadcast before training; each step divides every rank's loss by the loss units
+    /// of the whole step across ranks (so <see cref="GradientSynchronizer"/> sums the gradients into those of the
+    /// global batch) and sums the step's loss, tokens, examples and stop requests, so the non-finite guard, the logged
+    /// numbers and a Ctrl-C stop agree on every rank; the logging window's statistics and evaluation (sharded by batch)
+    /// are summed over ranks. Set <see cref="Rank"/>, <see cref="WorldSize"/> and <see cref="GradientSynchronizer"/>
+    /// to match (the trainers' <c>ProcessGroup</c> does). Default: one process.
+    /// </summary>
+    public IProcessGroup ProcessGroup { get; set; } = SingleProcessGroup.Instance;
+
+    private bool Distributed => ProcessGroup.WorldSize > 1;
 
     /// <summary>Where logged metrics go (rank 0). Null: the file sinks <c>report_to</c> selects in <c>output_dir</c>,
     /// created by <see cref="Run"/> (resume-aware). Closed at the end of a run.</summary>
@@ -149,6 +164,12 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
     public TrainOutput Run(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // Rank/WorldSize alone shard the data without communication (tests, custom launchers); a real group must agree.
+        if (Distributed && (ProcessGroup.Rank != Rank || ProcessGroup.WorldSize != WorldSize))
+        {
+            throw new InvalidOperationException($"Rank/WorldSize ({Rank}/{WorldSize}) do not match the process group ({ProcessGroup.Rank}/{ProcessGroup.WorldSize}).");
+        }
+
         using var runLock = WritesFiles ? RunLock.Acquire(Options.Checkpointing.OutputDir) : null; // one run per folder
         var wall = Stopwatch.StartNew();
         var device = Model.Device;
@@ -160,6 +181,13 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         // The objective prepares (e.g. its reference) before any checkpoint weights are loaded into the policy: the
         // reference is the starting model.
         var resumedObjective = resumeFromCheckpoint is null ? null : Checkpointer.ReadObjectiveState(resumeFromCheckpoint, resumedState!);
+        if (Distributed)
+        {
+            // Every rank starts from rank 0's trainable weights (LoRA: its adapters), also the reference copied from them.
+            using var noGrad = no_grad();
+            ProcessGroup.Broadcast([.. _trainable.Select(p => (Tensor)p.Param)]);
+        }
+
         try
         {
             _objective.Begin(resumedObjective);
@@ -242,10 +270,15 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         var sw = Stopwatch.StartNew();
         using var stats = new NamedStatistics();
         long tokens = 0;
+
+        // Data parallel: rank r evaluates batches r, r + N, … and the sums are added up (every rank evaluates all
+        // when there are fewer batches than ranks).
+        int bs = Options.Batching.PerDeviceEvalBatchSize;
+        bool shard = Distributed && (_eval.Count + bs - 1) / bs >= WorldSize;
         try
         {
             using var _ = no_grad();
-            for (int start = 0; start < _eval.Count; start += Options.Batching.PerDeviceEvalBatchSize)
+            for (int start = shard ? Rank * bs : 0; start < _eval.Count; start += shard ? WorldSize * bs : bs)
             {
                 using var scope = NewDisposeScope();
                 var idx = Enumerable.Range(start, Math.Min(Options.Batching.PerDeviceEvalBatchSize, _eval.Count - start)).ToArray();
@@ -258,6 +291,14 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         finally
         {
             Model.Module.train(wasTraining);
+        }
+
+        if (shard)
+        {
+            stats.SumAcrossRanks(ProcessGroup);
+            Span<double> t = [tokens];
+            ProcessGroup.SumInPlace(t);
+            tokens = (long)t[0];
         }
 
         const string prefix = MetricNames.EvalPrefix;
@@ -296,13 +337,16 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         var lastLog = (IReadOnlyDictionary<string, double>)new Dictionary<string, double>();
         var window = Stopwatch.StartNew();
         SetTrainMode();
+        _peerStopRequested = false;
         while (State.GlobalStep < totalSteps)
         {
-            if (cancellationToken.IsCancellationRequested)
+            // Data parallel: a stop another rank saw at the last step's reduce stops this one after the same step.
+            _stopRequested = cancellationToken.IsCancellationRequested;
+            if (_stopRequested || _peerStopRequested)
             {
                 if (!CheckpointOnCancel)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
+                    throw new OperationCanceledException(cancellationToken);
                 }
 
                 throw Interrupt(schedule, startStep, cancellationToken);
@@ -380,8 +424,16 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
         using var scope = NewDisposeScope();
 
         // The mean over every loss unit of the optimizer step (pairs, completion tokens): gradient accumulation
-        // equals the big batch exactly, also when the last micro-batch is smaller.
-        long units = microBatches.Sum(_train.LossUnits);
+        // equals the big batch exactly, also when the last micro-batch is smaller. Data parallel: the units of every
+        // rank's share of the step, so the summed gradients are those of the global batch (uneven SFT token counts too).
+        double units = microBatches.Sum(_train.LossUnits);
+        if (Distributed)
+        {
+            Span<double> global = [units];
+            ProcessGroup.SumInPlace(global);
+            units = global[0];
+        }
+
         var stepLoss = zeros(1, device: device).squeeze();
         using var stepStats = new NamedStatistics();
         int examples = 0;
@@ -402,13 +454,24 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
                 tokens += batch.TokenCount;
                 stepLoss.add_(scaled.detach());
             }
-
-            State.NumTokens += batch.TokenCount;
         }
 
         GradientSynchronizer.Synchronize([.. _trainable.Select(p => p.Param)]);
         using (no_grad())
         {
+            if (Distributed)
+            {
+                // The global step loss (each rank's part is already over the global units), examples and tokens, and
+                // whether any rank was asked to stop: one small all-reduce, so every rank decides alike below.
+                Span<double> step = [stepLoss.item<float>(), examples, tokens, _stopRequested ? 1 : 0];
+                ProcessGroup.SumInPlace(step);
+                stepLoss.fill_(step[0]);
+                examples = (int)step[1];
+                tokens = (long)step[2];
+                _peerStopRequested = step[3] > 0;
+            }
+
+            State.NumTokens += tokens;
             var norm = GradientClipping.ClipGradNorm(_trainable.Select(p => p.Param), Options.Optimizer.MaxGradNorm, device);
 
             // The non-finite guard (one host read per step): a NaN/inf loss or gradient never reaches the weights.
@@ -435,6 +498,7 @@ public sealed partial class TrainingLoop<TBatch> : IDisposable
 
     private Dictionary<string, double> FlushTrainingLog(double nextLr, double windowSeconds)
     {
+        _accounting!.SumWindowAcrossRanks(ProcessGroup);
         // One device→host copy per logging step: the statistics, the last grad norm, the first bad step and the
         // window's step losses.
         var m = _accounting!.Flush(_objective.TrainingLossMetric, _objective.ExamplesPerSecondMetric, windowSeconds, m =>

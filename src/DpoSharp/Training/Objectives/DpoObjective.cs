@@ -93,6 +93,10 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
     /// <summary>This process's rank (only rank 0 writes the reference cache into output_dir).</summary>
     public int Rank { get; set; }
 
+    /// <summary>The data-parallel processes: precomputed reference log-probs are computed in parallel (each rank its
+    /// share of the batches) and gathered. Default: one process.</summary>
+    public IProcessGroup ProcessGroup { get; set; } = SingleProcessGroup.Instance;
+
     /// <summary>The reference provider of the training data (built by <see cref="Begin"/>).</summary>
     public IReferenceLogProbs? TrainReference => _trainRef;
 
@@ -277,7 +281,7 @@ public sealed class DpoObjective : ITrainingObjective<PreferenceBatch>
 
         int batch = _options.PrecomputeRefBatchSize ?? _options.PerDeviceEvalBatchSize;
         using var baseModel = _refModel is null ? Policy.DisableAdapters() : null; // a LoRA policy's reference is its base
-        return PrecomputedReference.Create(_refModel ?? Policy, data, _collator, batch, cacheDir, TokenizationKey + "|" + cacheName);
+        return PrecomputedReference.Create(_refModel ?? Policy, data, _collator, batch, cacheDir, TokenizationKey + "|" + cacheName, ProcessGroup);
     }
 
     // The reference and policy parameters TR-DPO mixes, paired by name; on resume the checkpoint's reference weights
