@@ -131,14 +131,6 @@ public static class JsonFile
     public static JsonArray Array(JsonNode? node, string file, string? path = null) =>
         node as JsonArray ?? throw WrongType(file, node, path, "an array");
 
-    /// <summary>The value of a <see cref="JsonElement"/> as a string; anything else names the file and <paramref name="path"/>.</summary>
-    public static string String(JsonElement e, string file, string path) =>
-        e.ValueKind == JsonValueKind.String ? e.GetString()! : throw new DpoSharpException($"{file}: {path} must be a string, found {Describe(e.ValueKind)}.");
-
-    /// <summary>The value of a <see cref="JsonElement"/> as an int; anything else names the file and <paramref name="path"/>.</summary>
-    public static int Int32(JsonElement e, string file, string path) =>
-        e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var i) ? i : throw new DpoSharpException($"{file}: {path} must be an integer, found {(e.ValueKind == JsonValueKind.Number ? "the number " + e.GetRawText() : Describe(e.ValueKind))}.");
-
     /// <summary>
     /// Runs <paramref name="read"/>, which reads <paramref name="file"/> with unchecked accessors, and turns what
     /// those throw on a wrong JSON type (<see cref="InvalidOperationException"/>, <see cref="FormatException"/>,

@@ -43,20 +43,21 @@ public static class CompletionLogProbs
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
-        // Rows holding several sequences (prefix sharing, padding-free): a full mask from the segments, and sums per
-        // output sequence instead of per row.
+        // Rows holding several sequences (prefix sharing, padding-free): sums per output sequence instead of per row,
+        // and a full mask from the segments unless the model attends per sequence (then it reads no mask).
         var seq = batch.SegmentIds;
         int count = batch.SequenceCount;
-        var mask = seq is null ? batch.AttentionMask : AttentionContext.SegmentMask(seq, batch.ParentSegmentIds ?? seq); // (B, T) or (B, 1, T, T)
+        Tensor Mask() => seq is null ? batch.AttentionMask : AttentionContext.SegmentMask(seq, batch.ParentSegmentIds ?? seq); // (B, T) or (B, 1, T, T)
         if (model is CausalLMBase lm && lm.LogitsChunkSize > 0)
         {
+            var mask = lm.AttendsPerSequence(batch.SequenceGather) ? batch.AttentionMask : Mask();
             var hidden = lm.ForwardHidden(batch.InputIds, mask, batch.PositionIds, batch.SequenceGather, batch.SequenceScatter);   // (B, T, D)
             var r = HiddenStateLogProbs.Compute(hidden, lm.LmHead, lm.LmHeadParameters, batch.InputIds, batch.CompletionMask,
                 lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics, seq, count, tokenWeights);
             return new CompletionForward(r.LogProbs) { TokenHits = r.TokenHits, WpoTermSums = r.WpoTermSums };
         }
 
-        var logits = model.Forward(batch.InputIds, mask, batch.PositionIds);   // (B, T, V)
+        var logits = model.Forward(batch.InputIds, Mask(), batch.PositionIds);   // (B, T, V)
         var lp = SequenceLogProbs.Compute(logits, batch.InputIds, batch.CompletionMask, sequenceIds: seq, sequenceCount: count, tokenWeights: tokenWeights);
         Tensor? hits = null, wpo = null;
         if (statistics.HasFlag(CompletionStatistics.TokenHits))

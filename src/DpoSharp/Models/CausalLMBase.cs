@@ -148,6 +148,15 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     }
 
     /// <summary>
+    /// Whether <see cref="ForwardHidden"/> runs attention per sequence on the rows of <paramref name="sequenceGather"/>
+    /// (SDPA's causal path, no mask): yes unless a sliding window is shorter than those rows, where the full
+    /// (B, 1, T, T) mask is the fallback. When it does, callers need not build that mask.
+    /// </summary>
+    /// <param name="sequenceGather">(S, Tv) <c>SequenceBatch.SequenceGather</c>, or null (one sequence per row: no).</param>
+    public bool AttendsPerSequence(Tensor? sequenceGather) =>
+        sequenceGather is not null && (Config.SlidingWindow is not int window || sequenceGather.shape[1] <= window);
+
+    /// <summary>
     /// Logits (…, V) from final hidden states (…, D), in the model's dtype: the <c>lm_head</c> created by the
     /// constructor (with its bias), else (tied embeddings) the input embedding (V, D).
     /// </summary>
@@ -169,8 +178,11 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
             throw new ArgumentException("a (B, 1, T, T) attention mask cannot be combined with a KV cache");
         }
 
-        // Rows holding several segments (a full mask) are longer than their sequences: check the positions.
-        long needed = fullMask && positionIds is not null ? positionIds.max().item<long>() + 1 : past + t;
+        // Per-sequence attention rows are causal only: not where a sliding window cuts them.
+        bool perSequence = cache is null && sequenceScatter is not null && AttendsPerSequence(sequenceGather);
+
+        // Rows holding several segments (a full mask or per-sequence rows) are longer than their sequences: check the positions.
+        long needed = (fullMask || perSequence) && positionIds is not null ? positionIds.max().item<long>() + 1 : past + t;
         if (MaxSequenceLength is int max && needed > max)
         {
             // Learned position embeddings (GPT-2) have no row for later positions: libtorch would abort on the lookup.
@@ -181,9 +193,6 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
         var device = inputIds.device;
         positionIds ??= arange(past, past + t, ScalarType.Int64, device).unsqueeze(0).expand(b, t); // (B, T)
-        // Per-sequence attention rows are causal only: not where a sliding window cuts them.
-        bool perSequence = sequenceGather is not null && sequenceScatter is not null && cache is null &&
-            (Config.SlidingWindow is not int window || sequenceGather.shape[1] <= window);
         var (mask, isCausal) = perSequence
             ? (null, false)
             : fullMask

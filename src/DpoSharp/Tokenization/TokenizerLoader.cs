@@ -216,18 +216,10 @@ internal static class TokenizerLoader
             {
                 // A list of named templates: use "default" (as transformers does), else the first.
                 string? first = null;
-                var file = Path.Combine(dir, "tokenizer_config.json");
-                int i = 0;
-                foreach (var item in ct.EnumerateArray())
+                foreach (var item in new IO.JsonAt(ct, Path.Combine(dir, "tokenizer_config.json"), "$.chat_template").Items())
                 {
-                    var where = $"chat_template[{i++}]";
-                    if (item.ValueKind != JsonValueKind.Object)
-                    {
-                        throw new DpoSharpException($"{file}: {where} must be an object {{\"name\": …, \"template\": …}}.");
-                    }
-
-                    var name = item.TryGetProperty("name", out var n) ? IO.JsonFile.String(n, file, where + ".name") : null;
-                    var tmpl = item.TryGetProperty("template", out var t) ? IO.JsonFile.String(t, file, where + ".template") : null;
+                    var name = item.Object().Find("name")?.String();
+                    var tmpl = item.Find("template")?.String();
                     if (name == "default" && tmpl is not null)
                     {
                         return tmpl;
