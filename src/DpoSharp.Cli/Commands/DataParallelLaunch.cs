@@ -26,13 +26,14 @@ internal sealed class DataParallelLaunch : IDisposable
     public bool IsRank0 => Rank == 0;
 
     /// <summary>Detects the launcher, initialises MPI when needed and sets the intra-op threads: <paramref name="threads"/>
-    /// when positive, else the physical cores ÷ processes on this machine (<see cref="LaunchEnvironment.DefaultThreads"/>;
-    /// alone: all physical cores, as <see cref="TrainCommand.SetThreads"/>).</summary>
+    /// when positive, else (not given or 0) the physical cores ÷ processes on this machine
+    /// (<see cref="LaunchEnvironment.DefaultThreads"/>; alone: all physical cores).</summary>
     public static DataParallelLaunch Start(int? threads)
     {
         if (threads is < 0)
         {
-            TrainCommand.SetThreads(threads); // throws the --threads message on every rank, before MPI starts
+            // On every rank, before MPI starts.
+            throw new DpoSharpException($"--threads must be 0 (the physical cores) or positive (got {threads}).");
         }
 
         var launch = LaunchEnvironment.Current();

@@ -106,18 +106,6 @@ public static class TrainCommand
         return DemoCommand.Run(demo, console, cancellationToken);
     }
 
-    /// <summary><c>--threads N</c> (N ≥ 1) for a run: torch's intra-op CPU threads; not given or 0: the physical
-    /// cores (<see cref="DpoSharp.Diagnostics.CpuTopology.PhysicalCores"/>).</summary>
-    internal static void SetThreads(int? threads)
-    {
-        if (threads is < 0)
-        {
-            throw new DpoSharpException($"--threads must be 0 (the physical cores) or positive (got {threads}).");
-        }
-
-        torch.set_num_threads(threads is > 0 and int n ? n : DpoSharp.Diagnostics.CpuTopology.PhysicalCores());
-    }
-
     /// <summary>
     /// Refuses a fresh run into an output_dir that holds an earlier run (<see cref="RunFolder.ThrowIfEarlierRun"/>, the
     /// rule <c>sft</c> shares), or that is the model or reference model directory.

@@ -31,12 +31,7 @@ public class MpiTrainingTests(ITestOutputHelper output)
             "--per-device-train-batch-size", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), "--per-device-eval-batch-size", "2",
             "--eval-dataset", eval, "--eval-strategy", "steps", "--eval-steps", "3", "--learning-rate", "5e-4", .. Common];
 
-        var one = Path.Combine(dir.Path, "one");
-        var two = Path.Combine(dir.Path, "two");
-        var single = CliProcess.Run(Args(one, 8));
-        Assert.True(single.Rc == 0, single.Err);
-        var (rc, stdout, err) = MpiLauncher.Run(mpirun, 2, Args(two, 4));
-        Assert.True(rc == 0, stdout + err);
+        var (one, two, stdout) = RunAloneAndOnTwoRanks(mpirun, dir.Path, Args, batch: 4);
 
         // Rank 0 alone prints the run and writes the files.
         Assert.Single(stdout.Split('\n'), l => l.StartsWith("done:", StringComparison.Ordinal));
@@ -70,12 +65,7 @@ public class MpiTrainingTests(ITestOutputHelper output)
         string[] Args(string outDir, int batch) => ["sft", "--model", model, "--dataset", dataset, "--output-dir", outDir, "--max-steps", "4",
             "--per-device-train-batch-size", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), "--gradient-accumulation-steps", "2", "--learning-rate", "3e-4", .. Common];
 
-        var one = Path.Combine(dir.Path, "one");
-        var two = Path.Combine(dir.Path, "two");
-        var single = CliProcess.Run(Args(one, 4));
-        Assert.True(single.Rc == 0, single.Err);
-        var (rc, stdout, err) = MpiLauncher.Run(mpirun, 2, Args(two, 2));
-        Assert.True(rc == 0, stdout + err);
+        var (one, two, _) = RunAloneAndOnTwoRanks(mpirun, dir.Path, Args, batch: 2);
 
         double metrics = CompareMetrics(one, two, ["loss", "mean_token_accuracy", "grad_norm", "num_tokens"], expectedRecords: 4);
         double weights = CompareWeights(Path.Combine(one, "model.safetensors"), Path.Combine(two, "model.safetensors"));
@@ -92,12 +82,7 @@ public class MpiTrainingTests(ITestOutputHelper output)
             "--per-device-train-batch-size", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), "--use-peft", "--lora-r", "4", "--lora-dropout", "0",
             "--precompute-ref-log-probs", "--precompute-ref-batch-size", "3", "--learning-rate", "1e-3", .. Common];
 
-        var one = Path.Combine(dir.Path, "one");
-        var two = Path.Combine(dir.Path, "two");
-        var single = CliProcess.Run(Args(one, 8));
-        Assert.True(single.Rc == 0, single.Err);
-        var (rc, stdout, err) = MpiLauncher.Run(mpirun, 2, Args(two, 4));
-        Assert.True(rc == 0, stdout + err);
+        var (one, two, _) = RunAloneAndOnTwoRanks(mpirun, dir.Path, Args, batch: 4);
 
         double metrics = CompareMetrics(one, two, ["loss", "rewards/accuracies", "rewards/margins", "logps/chosen", "grad_norm"], expectedRecords: 4);
         double weights = CompareWeights(Path.Combine(one, "adapter_model.safetensors"), Path.Combine(two, "adapter_model.safetensors"));
@@ -145,6 +130,20 @@ public class MpiTrainingTests(ITestOutputHelper output)
             double expected = compute + (2.0 * (n - 1) / n * bytes / 1e9);
             Assert.Equal(expected, o["projection"]![n.ToString(System.Globalization.CultureInfo.InvariantCulture)]!["seconds_per_step"]!.GetValue<double>(), 9);
         }
+    }
+
+    /// <summary>Runs <paramref name="args"/> as one process with batch 2 × <paramref name="batch"/> into <c>one</c> and as
+    /// two MPI ranks with batch <paramref name="batch"/> into <c>two</c> (both under <paramref name="root"/>); asserts both
+    /// succeed; returns the two output folders and mpirun's stdout.</summary>
+    private static (string One, string Two, string Stdout) RunAloneAndOnTwoRanks(string mpirun, string root, Func<string, int, string[]> args, int batch)
+    {
+        var one = Path.Combine(root, "one");
+        var two = Path.Combine(root, "two");
+        var single = CliProcess.Run(args(one, 2 * batch));
+        Assert.True(single.Rc == 0, single.Err);
+        var (rc, stdout, err) = MpiLauncher.Run(mpirun, 2, args(two, batch));
+        Assert.True(rc == 0, stdout + err);
+        return (one, two, stdout);
     }
 
     /// <summary>The tiny job with prompts of 1 to 9 extra tokens, so the ranks' batches pad differently.</summary>

@@ -105,13 +105,7 @@ public sealed class NamedStatistics : IDisposable
             return metrics;
         }
 
-        double[] values;
-        using (NewDisposeScope())
-        {
-            // float32 → float64 is exact: the values are the sums' own.
-            values = cat(all.Select(t => t.to(ScalarType.Float64).reshape(1)).ToList()).cpu().data<double>().ToArray();
-        }
-
+        var values = ReadAll(all);
         for (int i = 0; i < _entries.Count; i++)
         {
             metrics[prefix + _entries[i].Name] = values[i] / Math.Max(1, Count(_entries[i].Per));
@@ -159,9 +153,7 @@ public sealed class NamedStatistics : IDisposable
         var values = new double[_entries.Count + countNames.Count];
         if (_entries.Count > 0)
         {
-            using var scope = NewDisposeScope();
-            var sums = cat(_entries.Select(e => e.Sum.to(ScalarType.Float64).reshape(1)).ToList()).cpu().data<double>().ToArray();
-            Array.Copy(sums, values, sums.Length);
+            ReadAll([.. _entries.Select(e => e.Sum)]).CopyTo(values, 0);
         }
 
         for (int i = 0; i < countNames.Count; i++)
@@ -212,6 +204,14 @@ public sealed class NamedStatistics : IDisposable
 
     /// <inheritdoc/>
     public void Dispose() => Clear();
+
+    /// <summary>The values of the 0-d <paramref name="tensors"/> in one device→host copy (float32 → float64 is exact:
+    /// the values are the sums' own).</summary>
+    private static double[] ReadAll(IReadOnlyList<Tensor> tensors)
+    {
+        using var scope = NewDisposeScope();
+        return cat(tensors.Select(t => t.to(ScalarType.Float64).reshape(1)).ToList()).cpu().data<double>().ToArray();
+    }
 
     private sealed record Entry(string Name, string Per, Tensor Sum);
 }
