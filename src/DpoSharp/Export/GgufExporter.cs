@@ -101,8 +101,7 @@ public static class GgufExporter
         var plan = GgufModelPlan.Create(config, modelDir);
         var vocab = GgufVocabulary.Read(modelDir, config, config.VocabSize);
 
-        var storedDType = LoraMerge.StoredDType(modelDir);
-        using var model = ModelLoader.Load(modelDir, dtype: adapterDir is null ? storedDType : ScalarType.Float32);
+        using var model = ModelLoader.Load(modelDir, dtype: adapterDir is null ? LoraMerge.StoredDType(modelDir) : ScalarType.Float32);
         int merged = 0;
         if (adapterDir is not null)
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DpoSharp.IO;
 using DpoSharp.IO.Gguf;
 using DpoSharp.Models;
 using DpoSharp.Tokenization;
@@ -79,7 +80,7 @@ public sealed class GgufVocabulary
         }
 
         var parts = TokenizerLoader.Load(modelDir);
-        var tok = HfTokenizer.Load(modelDir);
+        var tok = new HfTokenizer(parts);
         var spmPath = Path.Combine(modelDir, "tokenizer.model");
         var bpe = parts.File.Bpe;
         string source = parts.File.Source;
@@ -245,7 +246,7 @@ public sealed class GgufVocabulary
             return "gpt-2"; // vocab.json + merges.txt / encoder.json + vocab.bpe: GPT-2's own layout.
         }
 
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        using var doc = JsonFile.ParseDocument(path);
         var patterns = new List<string>();
         bool byteLevelRegex = false;
         void Walk(JsonElement e)

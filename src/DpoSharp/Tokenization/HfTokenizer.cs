@@ -37,7 +37,8 @@ public sealed class HfTokenizer : ITokenizer
     private ChatTemplate? _compiledTemplate;
     private readonly string _chatTemplateFile;
 
-    private HfTokenizer(Parts p)
+    /// <summary>A tokenizer of parts <see cref="TokenizerLoader.Load"/> read (for a caller that needs the parts too).</summary>
+    internal HfTokenizer(Parts p)
     {
         _bpe = p.File.Bpe;
         _sentencePiece = p.File.SentencePiece;

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace DpoSharp.IO.Gguf;
 
@@ -39,17 +40,9 @@ public static class GgmlQuantization
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
 
-    /// <summary>Little-endian fp32 bytes.</summary>
-    public static byte[] ToF32(ReadOnlySpan<float> values)
-    {
-        var bytes = new byte[values.Length * 4];
-        for (int i = 0; i < values.Length; i++)
-        {
-            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
-        }
-
-        return bytes;
-    }
+    /// <summary>Little-endian fp32 bytes: the values' own bytes (TorchSharp's hosts, x64 and arm64, are
+    /// little-endian, as <see cref="SafeTensorsWriter"/> assumes).</summary>
+    public static byte[] ToF32(ReadOnlySpan<float> values) => MemoryMarshal.AsBytes(values).ToArray();
 
     /// <summary>Little-endian IEEE half bytes (round to nearest even, as numpy's <c>astype(float16)</c>).</summary>
     public static byte[] ToF16(ReadOnlySpan<float> values)
