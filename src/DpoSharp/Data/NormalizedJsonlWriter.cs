@@ -1,3 +1,4 @@
+using DpoSharp.IO;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -25,29 +26,18 @@ public static class NormalizedJsonlWriter
             throw new DpoSharpException($"{path}: the output folder {dir} does not exist.");
         }
 
-        var temp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
-        try
+        AtomicFile.Write(full, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            foreach (var e in examples)
             {
-                foreach (var e in examples)
+                using (var w = new Utf8JsonWriter(stream, Options))
                 {
-                    using (var w = new Utf8JsonWriter(stream, Options))
-                    {
-                        WriteOne(w, e);
-                    }
-
-                    stream.WriteByte((byte)'\n');
+                    WriteOne(w, e);
                 }
-            }
 
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
+                stream.WriteByte((byte)'\n');
+            }
+        });
     }
 
     /// <summary>One pair as a compact JSON object (the line <see cref="Write"/> writes).</summary>

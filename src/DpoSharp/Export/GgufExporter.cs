@@ -132,24 +132,7 @@ public static class GgufExporter
 
         var parent = Path.GetDirectoryName(output)!;
         Directory.CreateDirectory(parent);
-        var temp = Path.Combine(parent, $".{Path.GetFileName(output)}.{Guid.NewGuid().ToString("N")[..8]}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                writer.WriteTo(stream);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, output, overwrite);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
-        }
+        AtomicFile.Write(output, writer.WriteTo, overwrite, flushToDisk: true);
 
         return new GgufExportResult(output, plan.Architecture, outType, writer.Tensors.Count, new FileInfo(output).Length, merged,
             [.. plan.Warnings, .. vocab.Warnings]);

@@ -1,3 +1,4 @@
+using DpoSharp.IO;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -160,10 +161,9 @@ public static class PretokenizedPairs
             throw new DpoSharpException($"{path}: the output directory {dir} does not exist.");
         }
 
-        var tmp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        try
+        AtomicFile.Write(full, stream =>
         {
-            using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
+            using (var w = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true))
             {
                 foreach (var row in rows)
                 {
@@ -196,16 +196,7 @@ public static class PretokenizedPairs
                     w.Write('\n');
                 }
             }
-
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp))
-            {
-                File.Delete(tmp);
-            }
-        }
+        });
     }
 }
 
