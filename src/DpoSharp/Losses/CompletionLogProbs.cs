@@ -50,10 +50,11 @@ public static class CompletionLogProbs
         Tensor Mask() => seq is null ? batch.AttentionMask : AttentionContext.SegmentMask(seq, batch.ParentSegmentIds ?? seq); // (B, T) or (B, 1, T, T)
         if (model is CausalLMBase lm && lm.LogitsChunkSize > 0)
         {
-            var mask = lm.AttendsPerSequence(batch.SequenceGather) ? batch.AttentionMask : Mask();
+            var mask = lm.AttendsPerSequence(batch.SequenceGather, batch.InputIds) ? batch.AttentionMask : Mask();
             var hidden = lm.ForwardHidden(batch.InputIds, mask, batch.PositionIds, batch.SequenceGather, batch.SequenceScatter);   // (B, T, D)
             var r = HiddenStateLogProbs.Compute(hidden, lm.LmHead, lm.LmHeadParameters, batch.InputIds, batch.CompletionMask,
-                lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics, seq, count, tokenWeights);
+                lm.LogitsChunkSize, lm.CompletionOnlyLogits, statistics, seq, count, tokenWeights,
+                lm.HasPlainLmHead ? new HiddenStateLogProbs.LinearHead(lm.LmHeadWeight, lm.LmHeadBias) : null);
             return new CompletionForward(r.LogProbs) { TokenHits = r.TokenHits, WpoTermSums = r.WpoTermSums };
         }
 

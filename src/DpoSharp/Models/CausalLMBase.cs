@@ -104,6 +104,14 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// <summary>The <c>lm_head</c> bias (V) (Phi), or null.</summary>
     public Tensor? LmHeadBias => (_lmHead as Modules.Linear)?.Bias;
 
+    /// <summary>
+    /// Whether <see cref="LmHead"/> is a plain fp32 linear map, <c>x·LmHeadWeightᵀ (+ LmHeadBias)</c>, with no adapter:
+    /// then <c>CompletionLogProbs</c> computes the chunked log-probs with its matrix products written into one reused
+    /// buffer and the head's gradients accumulated by hand (<c>HiddenStateLogProbs.LinearHead</c>).
+    /// </summary>
+    public bool HasPlainLmHead =>
+        (_lmHead is null || (_lmHead is Modules.Linear { Lora: null })) && LmHeadWeight.dtype == ScalarType.Float32;
+
     /// <summary>The trainable tensors <see cref="LmHead"/> uses.</summary>
     public IEnumerable<Tensor> LmHeadParameters => _lmHead is null ? [InputEmbeddingWeight] : _lmHead.parameters();
 
@@ -138,8 +146,8 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
     /// <param name="positionIds">(B, T) position ids, or null.</param>
     /// <param name="sequenceGather">Rows holding several sequences: (S, Tv) flat token indices of each sequence's
     /// attention row (<c>SequenceBatch.SequenceGather</c>); attention then runs per sequence on the causal fast path
-    /// instead of with the full <paramref name="attentionMask"/> (which stays the fallback where a sliding window
-    /// applies).</param>
+    /// instead of with the full <paramref name="attentionMask"/> where <see cref="AttendsPerSequence"/> says so (pass
+    /// the full mask otherwise).</param>
     /// <param name="sequenceScatter">(B·T) flat indices into the (S·Tv) attention outputs, with <paramref name="sequenceGather"/>.</param>
     public Tensor ForwardHidden(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, Tensor? sequenceGather = null, Tensor? sequenceScatter = null)
     {
@@ -149,12 +157,28 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
 
     /// <summary>
     /// Whether <see cref="ForwardHidden"/> runs attention per sequence on the rows of <paramref name="sequenceGather"/>
-    /// (SDPA's causal path, no mask): yes unless a sliding window is shorter than those rows, where the full
-    /// (B, 1, T, T) mask is the fallback. When it does, callers need not build that mask.
+    /// (SDPA's causal path, no mask) rather than on the batch's rows with the full (B, 1, T, T) mask; when it does,
+    /// callers need not build that mask. Per sequence when its attention area is at most half the mask's,
+    /// 2·S·Tv² ≤ B·T² (rows packing several sequences, <c>padding_free</c>): SDPA's CPU kernel cannot skip the masked
+    /// blocks of a full mask, but the per-sequence rows cost a gather and a scatter of q, k, v and the output in every
+    /// layer, which made them ≈ 10% slower per DPO step on prefix-shared rows [prompt | chosen | rejected]
+    /// (BENCHMARKS.md), whose area ratio is always above one half. Never where a sliding window is shorter than the
+    /// sequences.
     /// </summary>
     /// <param name="sequenceGather">(S, Tv) <c>SequenceBatch.SequenceGather</c>, or null (one sequence per row: no).</param>
-    public bool AttendsPerSequence(Tensor? sequenceGather) =>
-        sequenceGather is not null && (Config.SlidingWindow is not int window || sequenceGather.shape[1] <= window);
+    /// <param name="inputIds">(B, T) the batch's rows.</param>
+    public bool AttendsPerSequence(Tensor? sequenceGather, Tensor inputIds)
+    {
+        ArgumentNullException.ThrowIfNull(inputIds);
+        if (sequenceGather is null || (Config.SlidingWindow is int window && sequenceGather.shape[1] > window))
+        {
+            return false;
+        }
+
+        double perSequence = sequenceGather.shape[0] * Math.Pow(sequenceGather.shape[1], 2);   // S·Tv²
+        double dense = inputIds.shape[0] * Math.Pow(inputIds.shape[1], 2);                   // B·T²
+        return 2 * perSequence <= dense;
+    }
 
     /// <summary>
     /// Logits (…, V) from final hidden states (…, D), in the model's dtype: the <c>lm_head</c> created by the
@@ -179,7 +203,7 @@ public abstract class CausalLMBase : nn.Module, ICausalLM
         }
 
         // Per-sequence attention rows are causal only: not where a sliding window cuts them.
-        bool perSequence = cache is null && sequenceScatter is not null && AttendsPerSequence(sequenceGather);
+        bool perSequence = cache is null && sequenceScatter is not null && AttendsPerSequence(sequenceGather, inputIds);
 
         // Rows holding several segments (a full mask or per-sequence rows) are longer than their sequences: check the positions.
         long needed = (fullMask || perSequence) && positionIds is not null ? positionIds.max().item<long>() + 1 : past + t;

@@ -84,7 +84,9 @@ public class MpiTrainingTests(ITestOutputHelper output)
 
         var (one, two, _) = RunAloneAndOnTwoRanks(mpirun, dir.Path, Args, batch: 4);
 
-        double metrics = CompareMetrics(one, two, ["loss", "rewards/accuracies", "rewards/margins", "logps/chosen", "grad_norm"], expectedRecords: 4);
+        // rewards/accuracies from step 2: at step 1 the policy is the reference (LoRA B = 0), every margin is 0 up to
+        // fp32 rounding that depends on how the batch was padded, and the count of margins > 0 is decided by it.
+        double metrics = CompareMetrics(one, two, ["loss", "rewards/accuracies", "rewards/margins", "logps/chosen", "grad_norm"], expectedRecords: 4, notAtStep1: "rewards/accuracies");
         double weights = CompareWeights(Path.Combine(one, "adapter_model.safetensors"), Path.Combine(two, "adapter_model.safetensors"));
         Assert.False(File.Exists(Path.Combine(two, "model.safetensors")));
         output.WriteLine($"LoRA + precomputed reference np 2 × 4 vs 1 × 8: max |Δ metric| {metrics:E2}, max |Δ adapter weight| {weights:E2}");
@@ -167,8 +169,9 @@ public class MpiTrainingTests(ITestOutputHelper output)
         return path;
     }
 
-    /// <summary>Asserts both runs logged the same records with <paramref name="names"/> within 1e-5; returns the largest difference.</summary>
-    private static double CompareMetrics(string one, string two, string[] names, int expectedRecords)
+    /// <summary>Asserts both runs logged the same records with <paramref name="names"/> within 1e-5 (<paramref name="notAtStep1"/>
+    /// from step 2 on); returns the largest difference.</summary>
+    private static double CompareMetrics(string one, string two, string[] names, int expectedRecords, string? notAtStep1 = null)
     {
         var a = JsonlMetricSink.Read(Path.Combine(one, "metrics.jsonl"));
         var b = JsonlMetricSink.Read(Path.Combine(two, "metrics.jsonl"));
@@ -178,7 +181,7 @@ public class MpiTrainingTests(ITestOutputHelper output)
         int compared = 0;
         for (int i = 0; i < a.Count; i++)
         {
-            foreach (var name in names.Where(a[i].Values.ContainsKey))
+            foreach (var name in names.Where(a[i].Values.ContainsKey).Where(n => n != notAtStep1 || a[i].Step > 1))
             {
                 double d = Math.Abs(a[i].Values[name] - b[i].Values[name]);
                 Assert.True(d <= Tolerance * Math.Max(1, Math.Abs(a[i].Values[name])), $"step {a[i].Step} {name}: one process {a[i].Values[name]:R}, two {b[i].Values[name]:R}");

@@ -12,8 +12,9 @@ namespace DpoSharp.Tests.Losses;
 /// pair) and padding-free batches (<see cref="PreferenceCollator.PaddingFree"/>: sequences packed into rows) against
 /// the ordinary layout (one right-padded row per completion): same per-completion log-prob sums, token counts, mean
 /// logits, greedy hits, WPO terms and parameter gradients, for every architecture (mistral's sliding window of 8 is
-/// shorter than the longest sequence: the full-mask path; the others run attention per sequence on the causal fast
-/// path), on the chunked and the full-logits paths and with gradient checkpointing; and the layouts themselves by hand.
+/// shorter than the longest sequence), on the chunked and the full-logits paths and with gradient checkpointing (the
+/// collator's rows attend with the full mask; attention per sequence, for rows packing many short sequences, is
+/// checked against the sequences run alone); and the layouts themselves by hand.
 /// </summary>
 [Collection(nameof(DpoSharp.Tests.Training.TorchRngCollection))]
 public class PrefixSharingTests
@@ -125,6 +126,50 @@ public class PrefixSharingTests
         using var b = new PreferenceCollator(padTokenId: 0) { PrefixSharing = true }.Collate([pair]);
         var w = LengthDesensitization.TokenWeights(b.CompletionMask, 1, 0.5, b.SegmentIds).data<float>().ToArray();
         Assert.Equal([0f, 0, 0, 1, 1, 0.5f, 0, 1, 1], w);
+    }
+
+    [Fact]
+    public void TheCollatorsRowsAttendWithTheirMaskAndRowsPackingManyShortSequencesPerSequence()
+    {
+        // Per sequence when 2·S·Tv² ≤ B·T². The collator's rows never qualify: a [prompt | chosen | rejected] row is
+        // mostly its two sequences, and packed rows are as long as the longest sequence (Tv = T, S ≥ B). Rows packing
+        // many short sequences do; a sliding window shorter than the sequences never.
+        using var llama = TinyModels.Create("llama");
+        using var mistral = TinyModels.Create("mistral");
+        var pairs = TinyModels.Pairs(count: 6);
+        foreach (var (sharing, free) in new[] { (true, false), (false, true), (true, true) })
+        {
+            using var batch = new PreferenceCollator(padTokenId: 0) { PrefixSharing = sharing, PaddingFree = free }.Collate(pairs);
+            Assert.False(llama.AttendsPerSequence(batch.SequenceGather, batch.InputIds), $"prefix sharing {sharing} padding-free {free}");
+        }
+
+        Assert.False(llama.AttendsPerSequence(null, zeros(1, 24, ScalarType.Int64)));
+        Assert.True(llama.AttendsPerSequence(zeros(6, 4, ScalarType.Int64), zeros(1, 24, ScalarType.Int64)));      // 192 ≤ 576
+        Assert.False(llama.AttendsPerSequence(zeros(2, 5, ScalarType.Int64), zeros(1, 7, ScalarType.Int64)));      // 100 > 49
+        Assert.False(mistral.AttendsPerSequence(zeros(6, 9, ScalarType.Int64), zeros(1, 54, ScalarType.Int64)));   // window 8 < 9
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    [InlineData("phi")]
+    public void ARowPackingManyShortSequencesAttendsPerSequenceAndGivesTheHiddenStatesOfEachSequenceAlone(string type)
+    {
+        // One row of six 4-token sequences with positions restarting: attention per sequence (gathered rows, the causal
+        // path, scattered back) must equal running the six sequences as six rows.
+        using var model = TinyModels.Create(type);
+        manual_seed(7);
+        var seqs = randint(0, TinyCheckpoints.DefaultVocabSize, [6, 4]);                         // (S, Tv)
+        var row = seqs.reshape(1, 24);                                                             // (1, T)
+        var positions = arange(4, ScalarType.Int64).repeat(6).unsqueeze(0);                        // (1, T)
+        var gather = arange(24, ScalarType.Int64).view(6, 4);                                      // (S, Tv)
+        var scatter = arange(24, ScalarType.Int64);                                                // (T)
+        Assert.True(model.AttendsPerSequence(gather, row));
+        using var noGrad = no_grad();
+        var packed = model.ForwardHidden(row, ones(1, 24, ScalarType.Int64), positions, gather, scatter);   // (1, T, D)
+        var alone = model.ForwardHidden(seqs);                                                      // (S, Tv, D)
+        double diff = (packed.view(6, 4, -1) - alone).abs().max().item<float>();
+        Assert.True(diff <= 2e-5, $"{type}: max |packed − alone| = {diff}");
     }
 
     [Fact]

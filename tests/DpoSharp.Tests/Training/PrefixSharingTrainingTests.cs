@@ -8,7 +8,10 @@ namespace DpoSharp.Tests.Training;
 /// A DPO run with prefix sharing (the default) or padding-free batches logs the losses, rewards and log-probs of one
 /// row per completion over two optimizer steps: the trainer and its frozen-copy or precomputed reference go through
 /// the layout. (Weights are not compared: AdamW's first steps are ≈ lr·sign(g), so fp32 rounding noise in gradients
-/// that are ≈ 0 moves a weight by up to 2·lr; gradients themselves are compared in PrefixSharingTests.)
+/// that are ≈ 0 moves a weight by up to 2·lr; gradients themselves are compared in PrefixSharingTests. The logged
+/// metrics are step 2's: at step 1 the policy equals the reference, every reward margin is 0 up to fp32 rounding —
+/// which depends on the layout and on the padding of the batch the reference log-probs were precomputed in — and
+/// <c>rewards/accuracies</c>, a count of margins &gt; 0, is decided by that rounding.)
 /// </summary>
 [Collection(nameof(TorchRngCollection))]
 public class PrefixSharingTrainingTests
@@ -25,7 +28,7 @@ public class PrefixSharingTrainingTests
             MaxSteps = 2,
             PerDeviceTrainBatchSize = 3,
             LearningRate = 1e-3,
-            LoggingSteps = 2,
+            LoggingSteps = 1,         // the last log is step 2's: at step 1 policy = reference and every margin is a ±1e-7 tie
             ReportTo = [ReportTarget.None],
             PrefixSharing = sharing,
             PaddingFree = paddingFree,

@@ -7,8 +7,9 @@ namespace DpoSharp.Training.Engine;
 /// Runs TorchSharp's <see cref="AdamW"/> update on the optimizer's own state, one parameter at a time.
 /// <see cref="AdamW.step"/> keeps every parameter's temporaries (<c>sqrt(exp_avg_sq)</c> and its scaled copy, two
 /// full-size tensors per parameter) in one dispose scope until all parameters are updated — about twice the model
-/// size of transient memory. Here each parameter's single temporary is freed before the next parameter. The
-/// arithmetic is the same operation sequence, so results are bit-identical to <see cref="AdamW.step"/>, and the
+/// size of transient memory. Here every parameter's temporary is written into one buffer the size of the largest
+/// parameter, allocated once per step (fresh memory costs page faults: ≈ 0.1 s per step at GPT-2's 124M parameters).
+/// The arithmetic is the same operation sequence, so results are bit-identical to <see cref="AdamW.step"/>, and the
 /// state objects (<c>step</c>, <c>exp_avg</c>, <c>exp_avg_sq</c>) stay the ones checkpoints save and load.
 /// </summary>
 internal static class AdamWStepper
@@ -18,6 +19,19 @@ internal static class AdamWStepper
     {
         using var noGrad = no_grad();
         var states = optimizer.state_dict().State;
+        Tensor scratch;                                                          // every parameter's denominator in turn
+        using (NewDisposeScope())
+        {
+            var withGrad = optimizer.ParamGroups.SelectMany(g => ((AdamW.ParamGroup)g).Parameters).Where(p => p.grad is not null).ToList();
+            if (withGrad.Count == 0)
+            {
+                return;
+            }
+
+            scratch = empty(withGrad.Max(p => p.numel()), withGrad[0].dtype, withGrad[0].device).MoveToOuterDisposeScope();
+        }
+
+        using var scratchOwner = scratch;
         int i = 0;
         foreach (var g in optimizer.ParamGroups)
         {
@@ -53,8 +67,12 @@ internal static class AdamWStepper
                 state.exp_avg.mul_(beta1).add_(grad, alpha: 1 - beta1);
                 state.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
 
-                // (sqrt(v) / sqrt(bc2)) + eps, computed in place in one temporary (same elementwise ops as AdamW.step).
-                var denom = state.exp_avg_sq.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(eps);
+                // (sqrt(v) / sqrt(bc2)) + eps, computed in place in the scratch buffer (same elementwise ops as AdamW.step).
+                var v = state.exp_avg_sq;
+                var denom = v.dtype == scratch.dtype && v.device_type == scratch.device_type && v.device_index == scratch.device_index
+                    ? scratch.narrow(0, 0, v.numel()).view(v.shape).copy_(v).sqrt_()
+                    : v.sqrt();
+                denom.div_(Math.Sqrt(biasCorrection2)).add_(eps);
                 double stepSize = lr / biasCorrection1;
                 param.addcdiv_(state.exp_avg, denom, value: -stepSize);
             }
