@@ -332,6 +332,7 @@ public static class HiddenStateLogProbs
             return [null!, gradSelected!, null!, null!];
         }
     }
+
     /// <summary>What <see cref="LinearHeadFunction"/> needs besides tensors.</summary>
     private sealed record LinearCall(LinearHead Head, int ChunkSize, SideOutputs Side);
 
