@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -55,26 +56,36 @@ internal static class AdamWStepper
 
                 state.step += 1;
 
+                // Every scalar is an explicit, disposed-after-use Scalar: a temporary from an implicit double → Scalar
+                // conversion is unreachable once its handle is passed, and its finalizer can free the native value
+                // while libtorch still reads it (seen once as an "overflow" of addcdiv_'s value under GC pressure).
                 // x * 1.0 == x exactly, so the decay multiply is skipped when it is the identity.
                 double decay = 1 - (lr * wd);
                 if (decay != 1.0)
                 {
-                    param.mul_(decay);
+                    using var d = decay.ToScalar();
+                    param.mul_(d);
                 }
 
                 double biasCorrection1 = 1 - Math.Pow(beta1, state.step);
                 double biasCorrection2 = 1 - Math.Pow(beta2, state.step);
-                state.exp_avg.mul_(beta1).add_(grad, alpha: 1 - beta1);
-                state.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
+                using var b1 = beta1.ToScalar();
+                using var oneMinusB1 = (1 - beta1).ToScalar();
+                using var b2 = beta2.ToScalar();
+                using var oneMinusB2 = (1 - beta2).ToScalar();
+                state.exp_avg.mul_(b1).add_(grad, alpha: oneMinusB1);
+                state.exp_avg_sq.mul_(b2).addcmul_(grad, grad, value: oneMinusB2);
 
                 // (sqrt(v) / sqrt(bc2)) + eps, computed in place in the scratch buffer (same elementwise ops as AdamW.step).
                 var v = state.exp_avg_sq;
                 var denom = v.dtype == scratch.dtype && v.device_type == scratch.device_type && v.device_index == scratch.device_index
                     ? scratch.narrow(0, 0, v.numel()).view(v.shape).copy_(v).sqrt_()
                     : v.sqrt();
-                denom.div_(Math.Sqrt(biasCorrection2)).add_(eps);
-                double stepSize = lr / biasCorrection1;
-                param.addcdiv_(state.exp_avg, denom, value: -stepSize);
+                using var sqrtBc2 = Math.Sqrt(biasCorrection2).ToScalar();
+                using var epsilon = eps.ToScalar();
+                denom.div_(sqrtBc2).add_(epsilon);
+                using var step = (-(lr / biasCorrection1)).ToScalar();
+                param.addcdiv_(state.exp_avg, denom, value: step);
             }
         }
     }
