@@ -138,9 +138,7 @@ public static class HiddenStateLogProbs
         else
         {
             using var anchor = selected.requires_grad ? null : ActivationCheckpoint.GradientAnchor();
-            tokenLogps = linearHead is null
-                ? ChunkedHeadFunction.apply(new HeadCall(head, chunkSize, side), selected, labels, anchor!)
-                : LinearHeadFunction.apply(new LinearCall(linearHead, chunkSize, side), selected, labels, anchor!);
+            tokenLogps = ChunkedHeadFunction.apply(new HeadCall(head, linearHead, chunkSize, side), selected, labels, anchor!);
         }
 
         var sums = tokenWeights is null
@@ -247,8 +245,9 @@ public static class HiddenStateLogProbs
         public List<Tensor> Wpo { get; } = [];
     }
 
-    /// <summary>What the autograd function needs besides tensors.</summary>
-    private sealed record HeadCall(Func<Tensor, Tensor> Head, int ChunkSize, SideOutputs Side)
+    /// <summary>What the autograd function needs besides tensors: the head as a function, and as a
+    /// <see cref="LinearHead"/> when it is one (then that road is taken).</summary>
+    private sealed record HeadCall(Func<Tensor, Tensor> Head, LinearHead? Linear, int ChunkSize, SideOutputs Side)
     {
         /// <summary>Seed of the device generators (non-CPU devices), drawn in the forward.</summary>
         public long? DeviceSeed { get; set; }
@@ -256,7 +255,12 @@ public static class HiddenStateLogProbs
 
     /// <summary>
     /// log p(labels) (N) from hidden rows (N, D). Arguments: <see cref="HeadCall"/>, hidden rows, labels (N), anchor
-    /// (a 0-element tensor requiring grad when only the head's parameters need gradients, else null).
+    /// (a 0-element tensor requiring grad when only the head's parameters need gradients, else null). The backward
+    /// recomputes each chunk's logits and turns them in place into d/dz = g·(onehot(label) − softmax). A
+    /// <see cref="LinearHead"/>'s chunks reuse one (V, c) buffer; the rows get dzᵀ·W while dz·x (and Σ dz) are
+    /// accumulated straight into the weight's (and bias's) <c>.grad</c> with <c>addmm_</c>, as autograd would have
+    /// accumulated them. Any other head is run again under autograd and dz fed back through it; a head that draws
+    /// random numbers draws the forward's again (the generator state is replayed, chunks in the forward's order).
     /// </summary>
     private sealed class ChunkedHeadFunction : autograd.SingleTensorFunction<ChunkedHeadFunction>
     {
@@ -269,11 +273,15 @@ public static class HiddenStateLogProbs
             var call = (HeadCall)vars[0];
             var selected = (Tensor)vars[1];
             var labels = (Tensor)vars[2];
-            var (rngState, seed) = RngReplay.Capture(selected.device);   // a head with dropout (LoRA) draws the same masks again
-            call.DeviceSeed = seed;
-            var (logps, lse) = ForwardChunks(selected, call.Head, null, labels, call.ChunkSize, call.Side);
+            Tensor? rngState = null;
+            if (call.Linear is null)
+            {
+                (rngState, call.DeviceSeed) = RngReplay.Capture(selected.device);   // a head with dropout (LoRA) draws the same masks again
+            }
+
+            var (logps, lse) = ForwardChunks(selected, call.Head, call.Linear, labels, call.ChunkSize, call.Side);
             ctx.save_data(CallKey, call);
-            ctx.save_for_backward([selected, labels, lse, rngState!]);
+            ctx.save_for_backward(rngState is null ? [selected, labels, lse] : [selected, labels, lse, rngState]);
             return logps;
         }
 
@@ -288,112 +296,23 @@ public static class HiddenStateLogProbs
                 Tensor selected = saved[0], labels = saved[1], lse = saved[2];
                 long n = selected.shape[0];
                 var parts = new List<Tensor>();
-                using var replay = RngReplay.Replay(saved[3], call.DeviceSeed);   // chunks in the forward's order
+                using var replay = call.Linear is null ? RngReplay.Replay(saved[3], call.DeviceSeed) : null;
+                using var linear = call.Linear is { } head ? new LinearBackward(head, Math.Min(call.ChunkSize, n)) : null;
                 for (long start = 0; start < n; start += call.ChunkSize)
                 {
                     long len = Math.Min(call.ChunkSize, n - start);
                     using var inner = NewDisposeScope();
-                    var g = gradOutput.narrow(0, start, len).to(ScalarType.Float32).unsqueeze(-1); // (c, 1)
-                    Tensor rowsIn, logits;
-                    using (enable_grad())
+                    var chunk = new GradChunk(
+                        selected.narrow(0, start, len),                                           // (c, D)
+                        labels.narrow(0, start, len),                                             // (c)
+                        lse.narrow(0, start, len),                                                // (c)
+                        gradOutput.narrow(0, start, len).to(ScalarType.Float32),                  // (c)
+                        selected.requires_grad);
+                    var rowsGrad = linear is null ? HeadBackward(call.Head, chunk) : linear.Chunk(chunk);  // (c, D) or null
+                    if (rowsGrad is not null)
                     {
-                        rowsIn = selected.narrow(0, start, len).detach().requires_grad_(selected.requires_grad); // (c, D)
-                        logits = call.Head(rowsIn);                                          // (c, V), graph through the head
+                        parts.Add(rowsGrad.MoveToOuterDisposeScope());
                     }
-
-                    Tensor dz;
-                    using (no_grad())
-                    {
-                        // d(log p)/dz = onehot(label) − softmax(z), scaled by the incoming g; built in place. For fp32
-                        // logits this overwrites the head's output (nothing in a linear head's backward reads it;
-                        // autograd's version check would report it otherwise).
-                        var p = logits.detach().to(ScalarType.Float32);                      // (c, V)
-                        p.sub_(lse.narrow(0, start, len).unsqueeze(-1)).exp_();              // softmax
-                        p.mul_(g.neg());                                                     // −g·softmax
-                        p.scatter_add_(-1, labels.narrow(0, start, len).unsqueeze(-1), g);   // + g at the label
-                        dz = p.to(logits.dtype);                                             // (c, V)
-                    }
-
-                    autograd.backward([logits], [dz]);
-                    if (selected.requires_grad)
-                    {
-                        parts.Add(rowsIn.grad!.MoveToOuterDisposeScope());                   // (c, D)
-                    }
-                }
-
-                if (selected.requires_grad)
-                {
-                    gradSelected = cat(parts, 0).MoveToOuterDisposeScope();                  // (N, D)
-                }
-            }
-
-            DeferredDisposal.Add(gradOutput);
-            DeferredDisposal.Add(gradSelected);
-            return [null!, gradSelected!, null!, null!];
-        }
-    }
-
-    /// <summary>What <see cref="LinearHeadFunction"/> needs besides tensors.</summary>
-    private sealed record LinearCall(LinearHead Head, int ChunkSize, SideOutputs Side);
-
-    /// <summary>
-    /// <see cref="ChunkedHeadFunction"/> for a <see cref="LinearHead"/>: the forward writes every chunk's (V, c) logits
-    /// into one buffer; the backward recomputes them into one buffer, turns them in place into
-    /// d/dz = g·(onehot(label) − softmax), and gives the rows dzᵀ·W while dz·x (and Σ dz) are accumulated straight into
-    /// the weight's (and bias's) <c>.grad</c> with <c>addmm_</c>, as autograd would have accumulated them.
-    /// Arguments: <see cref="LinearCall"/>, hidden rows (N, D), labels (N), anchor (see <see cref="ChunkedHeadFunction"/>).
-    /// </summary>
-    private sealed class LinearHeadFunction : autograd.SingleTensorFunction<LinearHeadFunction>
-    {
-        private const string CallKey = "call";
-
-        public override string Name => nameof(LinearHeadFunction);
-
-        public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
-        {
-            var call = (LinearCall)vars[0];
-            var selected = (Tensor)vars[1];
-            var labels = (Tensor)vars[2];
-            var head = call.Head;
-            var (logps, lse) = ForwardChunks(selected, head.Apply, head, labels, call.ChunkSize, call.Side);
-            ctx.save_data(CallKey, call);
-            ctx.save_for_backward([selected, labels, lse]);
-            return logps;
-        }
-
-        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
-        {
-            DeferredDisposal.Flush();
-            var call = (LinearCall)ctx.get_data(CallKey);
-            var head = call.Head;
-            Tensor? gradSelected = null;
-            using (var scope = NewDisposeScope())
-            using (no_grad())
-            {
-                var saved = ctx.get_saved_variables();
-                Tensor selected = saved[0], labels = saved[1], lse = saved[2];
-                long n = selected.shape[0];
-                var gradW = head.Weight.requires_grad ? GradOf(head.Weight) : null;              // (V, D)
-                var gradB = head.Bias is { requires_grad: true } ? GradOf(head.Bias) : null;      // (V)
-                var parts = new List<Tensor>();
-                using var buffer = head.Buffer(Math.Min(call.ChunkSize, n));
-                for (long start = 0; start < n; start += call.ChunkSize)
-                {
-                    long len = Math.Min(call.ChunkSize, n - start);
-                    using var inner = NewDisposeScope();
-                    var g = gradOutput.narrow(0, start, len).to(ScalarType.Float32).unsqueeze(0); // (1, c)
-                    var rows = selected.narrow(0, start, len);                                    // (c, D)
-                    var dz = head.LogitsInto(buffer, rows);                                       // (V, c) logits
-                    dz.sub_(lse.narrow(0, start, len).unsqueeze(0)).exp_();                       // softmax
-                    dz.mul_(g.neg());                                                             // −g·softmax
-                    dz.scatter_add_(0, labels.narrow(0, start, len).unsqueeze(0), g);             // + g at the label
-                    if (selected.requires_grad)
-                    {
-                        parts.Add(dz.t().mm(head.Weight).MoveToOuterDisposeScope());             // (c, D) = dzᵀ·W
-                    }
-
-                    gradW?.addmm_(dz, rows, beta: 1, alpha: 1);                                  // (V, D) += dz·x
-                    gradB?.add_(dz.sum(dim: 1));                                                  // (V) += Σ dz
                 }
 
                 if (selected.requires_grad)
@@ -406,6 +325,73 @@ public static class HiddenStateLogProbs
             DeferredDisposal.Add(gradSelected);
             return [null!, gradSelected!, null!, null!];
         }
+
+        /// <summary>A generic head's chunk: its logits again under autograd, dz fed back through the head (whose
+        /// parameters accumulate their gradients); returns the rows' gradient (c, D), or null when not needed.</summary>
+        private static Tensor? HeadBackward(Func<Tensor, Tensor> head, GradChunk c)
+        {
+            Tensor rowsIn, logits;
+            using (enable_grad())
+            {
+                rowsIn = c.Rows.detach().requires_grad_(c.RowsNeedGrad);                          // (c, D)
+                logits = head(rowsIn);                                                            // (c, V), graph through the head
+            }
+
+            Tensor dz;
+            using (no_grad())
+            {
+                // For fp32 logits this overwrites the head's output (nothing in a linear head's backward reads it;
+                // autograd's version check would report it otherwise).
+                dz = LogProbGradientInPlace(logits.detach().to(ScalarType.Float32), c, vocabDim: 1).to(logits.dtype); // (c, V)
+            }
+
+            autograd.backward([logits], [dz]);
+            return c.RowsNeedGrad ? rowsIn.grad : null;
+        }
+    }
+
+    /// <summary>One chunk of <see cref="ChunkedHeadFunction"/>'s backward: hidden rows (c, D), labels (c), the
+    /// forward's logsumexps (c), the incoming gradient (c) fp32, and whether the rows need a gradient.</summary>
+    private sealed record GradChunk(Tensor Rows, Tensor Labels, Tensor Lse, Tensor Grad, bool RowsNeedGrad);
+
+    /// <summary>Turns a chunk's logits <paramref name="z"/> ((c, V) or (V, c): <paramref name="vocabDim"/>) in place into
+    /// d(g·log p(label))/dz = g·(onehot(label) − softmax(z)), softmax from the forward's logsumexp; returns it.</summary>
+    private static Tensor LogProbGradientInPlace(Tensor z, GradChunk c, int vocabDim)
+    {
+        var g = c.Grad.unsqueeze(vocabDim);                                                       // (c, 1) or (1, c)
+        z.sub_(c.Lse.unsqueeze(vocabDim)).exp_();                                                 // softmax
+        z.mul_(g.neg());                                                                          // −g·softmax
+        return z.scatter_add_(vocabDim, c.Labels.unsqueeze(vocabDim), g);                         // + g at the label
+    }
+
+    /// <summary>The backward of a <see cref="LinearHead"/>: one (V, c) buffer for every chunk, the weight's and bias's
+    /// <c>.grad</c> (created as zeros when missing) accumulated in place.</summary>
+    private sealed class LinearBackward : IDisposable
+    {
+        private readonly LinearHead _head;
+        private readonly Tensor _buffer;
+        private readonly Tensor? _gradW;
+        private readonly Tensor? _gradB;
+
+        public LinearBackward(LinearHead head, long rows)
+        {
+            _head = head;
+            _buffer = head.Buffer(rows);
+            _gradW = head.Weight.requires_grad ? GradOf(head.Weight) : null;                     // (V, D)
+            _gradB = head.Bias is { requires_grad: true } ? GradOf(head.Bias) : null;             // (V)
+        }
+
+        /// <summary>Accumulates the chunk's head gradients; returns the rows' gradient dzᵀ·W (c, D), or null.</summary>
+        public Tensor? Chunk(GradChunk c)
+        {
+            using var noGrad = no_grad();
+            var dz = LogProbGradientInPlace(_head.LogitsInto(_buffer, c.Rows), c, vocabDim: 0);  // (V, c)
+            _gradW?.addmm_(dz, c.Rows, beta: 1, alpha: 1);                                        // (V, D) += dz·x
+            _gradB?.add_(dz.sum(dim: 1));                                                         // (V) += Σ dz
+            return c.RowsNeedGrad ? dz.t().mm(_head.Weight) : null;                               // (c, D)
+        }
+
+        public void Dispose() => _buffer.Dispose();
 
         /// <summary>The <c>.grad</c> of <paramref name="parameter"/>, created (zeros) when it has none yet.</summary>
         private static Tensor GradOf(Tensor parameter)
